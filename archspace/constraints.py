@@ -1,0 +1,82 @@
+"""Constraints on genotypes, e.g. "MACs <= 1.4G".
+
+A constraint is any callable genotype -> bool; `Budget` is the common one: a bound on
+a cost metric, with a batched path for populations and the cost range for errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from archspace.units import format_count
+
+if TYPE_CHECKING:
+    from archspace.genotype import Genotype
+
+
+@runtime_checkable
+class Constraint(Protocol):
+    def __call__(self, genotype: Genotype) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`minimum <= cost(genotype) <= maximum` for one metric (either bound optional)."""
+
+    cost: Callable[[Genotype], float]
+    maximum: float | None = None
+    minimum: float | None = None
+    metric: str = "cost"
+    cost_batch: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if self.maximum is None and self.minimum is None:
+            raise ValueError("a Budget needs a maximum, a minimum or both")
+        if self.maximum is not None and self.minimum is not None and self.minimum > self.maximum:
+            raise ValueError(
+                f"budget on {self.metric}: minimum {self.minimum} exceeds maximum {self.maximum}"
+            )
+
+    def __call__(self, genotype: Genotype) -> bool:
+        return self.admits(self.cost(genotype))
+
+    def admits(self, value: float) -> bool:
+        return (self.maximum is None or value <= self.maximum) and (
+            self.minimum is None or value >= self.minimum
+        )
+
+    def allows_batch(self, rows: np.ndarray) -> np.ndarray:
+        """Boolean mask over a population array (loops when no batched cost is given)."""
+        if self.cost_batch is None:
+            raise TypeError(f"budget on {self.metric} has no batched cost function")
+        values = np.asarray(self.cost_batch(rows))
+        mask = np.ones(len(values), dtype=bool)
+        if self.maximum is not None:
+            mask &= values <= self.maximum
+        if self.minimum is not None:
+            mask &= values >= self.minimum
+        return mask
+
+    def __str__(self) -> str:
+        parts = []
+        if self.minimum is not None:
+            parts.append(f"{format_count(self.minimum)} <=")
+        parts.append(self.metric)
+        if self.maximum is not None:
+            parts.append(f"<= {format_count(self.maximum)}")
+        return " ".join(parts)
+
+
+def describe_cost_range(constraint: object, seen: Sequence[float]) -> str:
+    """'; costs seen: cheapest X, dearest Y' for an infeasibility message."""
+    if not seen:
+        return ""
+    metric = getattr(constraint, "metric", "cost")
+    return (
+        f"; {metric} of the {len(seen)} samples ranged from {format_count(min(seen))} "
+        f"(cheapest) to {format_count(max(seen))} (dearest)"
+    )

@@ -1,0 +1,78 @@
+"""Registries of space plugins and strategies, filled from entry points.
+
+A third-party package adds a space or strategy by declaring an entry point in the group
+`archsearch.spaces` or `archsearch.strategies`; `register` adds one from code (tests,
+notebooks). Unknown names get an error listing what is known and the closest match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from difflib import get_close_matches
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from archspace.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> object, with lazy loading of entry points of one group."""
+
+    def __init__(self, group: str, kind: str) -> None:
+        self.group = group
+        self.kind = kind
+        self._registered: dict[str, T] = {}
+
+    def register(self, name: str, obj: T | None = None) -> Any:
+        """`registry.register("x", obj)` or `@registry.register("x")` on a class/function."""
+
+        def add(target: T) -> T:
+            if not name or not isinstance(name, str):
+                raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+            self._registered[name] = target
+            return target
+
+        return add(obj) if obj is not None else add
+
+    def unregister(self, name: str) -> None:
+        self._registered.pop(name, None)
+
+    def _entry_points(self) -> dict[str, Any]:
+        return {ep.name: ep for ep in entry_points(group=self.group)}
+
+    def names(self) -> list[str]:
+        return sorted(set(self._registered) | set(self._entry_points()))
+
+    def get(self, name: str) -> T:
+        if name in self._registered:
+            return self._registered[name]
+        point = self._entry_points().get(name)
+        if point is None:
+            known = self.names()
+            close = get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: "
+                + (", ".join(known) or "none")
+            )
+        try:
+            return point.load()
+        except Exception as error:  # a broken third-party package: say which
+            raise ImportError(
+                f"{self.kind} {name!r} (entry point {point.value!r} in group {self.group!r}) "
+                f"failed to load: {error}"
+            ) from error
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.names()
+
+
+spaces: Registry[Callable[..., Any]] = Registry("archsearch.spaces", "space")
+strategies: Registry[Callable[..., Any]] = Registry("archsearch.strategies", "strategy")
+
+
+def load_space(name: str, **options: Any) -> Any:
+    """Instantiate the space plugin registered as `name` with its options."""
+    return spaces.get(name)(**options)

@@ -1,0 +1,153 @@
+"""A cheap synthetic space plugin with a known optimum (no torch, no training).
+
+Its space mirrors GLiT's shape: per block a "distribution" choice `mix` (how many of 3
+head slots are global) and conditional "detail" choices (kernel and expansion only when
+there are local slots, qkv only when there are global ones, ffn always). Cost and
+fitness are sums of per-option tables over the active choices, so the exact optimum
+under a cost budget is a small knapsack, solved by dynamic programming. Strategies and
+pipelines are tested against it in seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+from archspace.batch import active
+from archspace.choice import Choice
+from archspace.conditions import In
+from archspace.genotype import Genotype
+from archspace.plugin import SpacePlugin
+from archspace.space import Space
+
+DETAIL_OPTIONS = {
+    "kernel": (3, 5, 7),
+    "expansion": (1, 2, 4),
+    "qkv": (0.5, 1.0, 2.0),
+    "ffn": (2, 4, 6),
+}
+DETAIL_COSTS = {"kernel": (1, 2, 3), "expansion": (1, 2, 4), "qkv": (1, 2, 4), "ffn": (2, 4, 6)}
+MIX_COSTS = (1, 3, 5, 7)
+
+
+def synthetic_space(depth: int = 6) -> Space:
+    """Per block: mix in 0..3 (distribution) and four detail choices with conditions."""
+    choices = []
+    for i in range(depth):
+        mix = f"blocks.{i}.mix"
+        has_local, has_global = In(mix, (0, 1, 2)), In(mix, (1, 2, 3))
+        choices.append(Choice(mix, (0, 1, 2, 3), level="distribution"))
+        choices.append(Choice(f"blocks.{i}.kernel", (3, 5, 7), level="detail", when=has_local))
+        choices.append(Choice(f"blocks.{i}.expansion", (1, 2, 4), level="detail", when=has_local))
+        choices.append(Choice(f"blocks.{i}.qkv", (0.5, 1.0, 2.0), level="detail", when=has_global))
+        choices.append(Choice(f"blocks.{i}.ffn", (2, 4, 6), level="detail"))
+    return Space(choices, name="synthetic")
+
+
+class SyntheticPlugin(SpacePlugin):
+    """Analytic fitness and cost over a GLiT-shaped space; `optimum(budget)` is exact."""
+
+    name: ClassVar[str] = "synthetic"
+    summary: ClassVar[str] = "GLiT-shaped toy space with analytic fitness (for tests, demos)"
+    metrics: ClassVar[tuple[str, ...]] = ("cost",)
+
+    def __init__(self, depth: int = 6, seed: int = 0, noise: float = 0.02) -> None:
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"synthetic space: depth must be a positive integer, got {depth!r}")
+        self.depth, self.seed, self.noise = depth, seed, noise
+        self._space = synthetic_space(depth)
+        rng = np.random.default_rng(seed)
+        costs, scores = [], []
+        for choice in self._space.choices:
+            kind = choice.name.rsplit(".", 1)[1]
+            if kind == "mix":
+                costs.append(MIX_COSTS)
+                scores.append(tuple(rng.uniform(0.0, 1.0, size=4)))
+            else:
+                costs.append(DETAIL_COSTS[kind])
+                ramp = 0.08 * np.arange(3)  # dearer options are better on average
+                scores.append(tuple(ramp + rng.uniform(0.0, 0.12, size=3)))
+        width = max(len(c) for c in costs)
+        self._cost_table = np.zeros((len(costs), width), dtype=np.int64)
+        self._score_table = np.zeros((len(scores), width))
+        for j, (c, s) in enumerate(zip(costs, scores)):
+            self._cost_table[j, : len(c)] = c
+            self._score_table[j, : len(s)] = s
+        self._scale = 1.0 / sum(s.max() for _, s in self._per_block)
+
+    @property
+    def space(self) -> Space:
+        return self._space
+
+    def options(self) -> dict[str, Any]:
+        return {"depth": self.depth, "seed": self.seed, "noise": self.noise}
+
+    def cost(self, genotype: Genotype) -> dict[str, float]:
+        return {"cost": float(self.cost_batch(self._space.to_array([genotype]))["cost"][0])}
+
+    def cost_batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {"cost": self._table_sum(self._cost_table, np.asarray(rows))}
+
+    def fitness(self, genotype: Genotype) -> float:
+        """True fitness in [0, 1] (the 'retrained accuracy')."""
+        rows = self._space.to_array([genotype])
+        return float(self._table_sum(self._score_table, rows)[0] * self._scale)
+
+    def estimate(self, genotype: Genotype) -> float:
+        """Noisy fitness (the 'supernet estimate'): deterministic per genotype and seed."""
+        noise_rng = np.random.default_rng([self.seed, *genotype.indices])
+        return self.fitness(genotype) + float(noise_rng.normal(0.0, self.noise))
+
+    def _table_sum(self, table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per row: the sum of `table[choice, option]` over the row's active choices."""
+        picked = np.take_along_axis(table[None, :, :], rows[:, :, None], axis=2)[:, :, 0]
+        return (picked * active(self._space, rows)).sum(axis=1)
+
+    @cached_property
+    def _per_block(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per block: cost and score of each canonical configuration of its choices alone."""
+        per_block = len(self._space) // self.depth
+        result = []
+        for b in range(self.depth):
+            columns = list(range(b * per_block, (b + 1) * per_block))
+            combos = np.array(
+                list(itertools.product(*(range(int(self._space.counts[c])) for c in columns)))
+            )
+            rows = np.tile(np.array(self._space.defaults), (len(combos), 1))
+            rows[:, columns] = combos
+            rows = np.unique(self._space.canonicalize_batch(rows), axis=0)
+            keep = np.zeros_like(self._cost_table)
+            keep[columns] = 1
+            result.append(
+                (
+                    self._table_sum(self._cost_table * keep, rows),
+                    self._table_sum(self._score_table * keep, rows),
+                )
+            )
+        return result
+
+    def cost_range(self, metric: str, space: Space | None = None) -> tuple[float, float] | None:
+        if space is not None and space.pins:
+            return None
+        return (
+            float(sum(c.min() for c, _ in self._per_block)),
+            float(sum(c.max() for c, _ in self._per_block)),
+        )
+
+    def optimum(self, budget: float) -> float:
+        """Best true fitness of any genotype with cost <= budget (exact knapsack DP)."""
+        best = {0: 0.0}
+        for costs, scores in self._per_block:
+            step: dict[int, float] = {}
+            for spent, value in best.items():
+                for c, s in zip(costs.tolist(), scores.tolist()):
+                    total = spent + int(c)
+                    if total <= budget and value + s > step.get(total, -np.inf):
+                        step[total] = value + s
+            best = step
+        if not best:
+            raise ValueError(f"no genotype of the synthetic space costs <= {budget}")
+        return max(best.values()) * self._scale

@@ -1,0 +1,1 @@
+"""The `archsearch` command line."""

@@ -1,0 +1,80 @@
+"""`archsearch spaces` and `archsearch strategies`: what is registered."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archspace import load_space, spaces, strategies
+from archspace.units import format_count
+
+
+def _describe_all() -> list[dict]:
+    rows = []
+    for name in spaces.names():
+        try:
+            rows.append(load_space(name).describe())
+        except Exception as error:  # a broken plugin must not hide the others
+            rows.append({"name": name, "error": str(error)})
+    return rows
+
+
+@click.command("spaces")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def spaces_command(as_json: bool) -> None:
+    """List the registered search spaces with their levels, choices and exact sizes.
+
+    Sizes count distinct canonical architectures (inactive conditional choices counted
+    once); "nominal" is the naive product of option counts that papers often quote.
+
+    \b
+    Example:
+      archsearch spaces
+    """
+    rows = _describe_all()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="Registered search spaces")
+    for column in ("space", "levels (choices)", "size", "nominal size", "presets", "summary"):
+        table.add_column(column)
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["name"], "[red]failed to load[/]", "", "", "", row["error"])
+            continue
+        levels = ", ".join(f"{level} ({n})" for level, n in row["levels"].items())
+        table.add_row(
+            row["name"],
+            levels,
+            f"{row['size']:.3e} (10^{row['log10_size']:.2f})",
+            f"{row['nominal_size']:.3e}",
+            ", ".join(row["presets"]) or "-",
+            row["summary"],
+        )
+    Console().print(table)
+
+
+@click.command("strategies")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def strategies_command(as_json: bool) -> None:
+    """List the registered search strategies.
+
+    \b
+    Example:
+      archsearch strategies
+    """
+    names = strategies.names()
+    if as_json:
+        click.echo(json.dumps(names))
+        return
+    if not names:
+        click.echo("No strategies registered yet.")
+    for name in names:
+        doc = (getattr(strategies.get(name), "__doc__", "") or "").strip().splitlines()
+        click.echo(f"{name:20s} {doc[0] if doc else ''}")
+
+
+__all__ = ["format_count", "spaces_command", "strategies_command"]

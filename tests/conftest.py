@@ -1,0 +1,54 @@
+"""Shared fixtures: a few small spaces of different shapes."""
+
+from __future__ import annotations
+
+import pytest
+
+from archspace import All, AnyOf, Choice, In, Not, Space
+from archspace.synthetic import synthetic_space
+
+
+def nested_space() -> Space:
+    """Chained conditions, tuple and string options, a non-first default."""
+    return Space(
+        [
+            Choice("op", ("conv", "attn", "skip"), level="macro"),
+            Choice("shape", ((1, 2), (2, 1), (3, 0)), level="macro", default=(2, 1)),
+            Choice("conv.kernel", (3, 5, 7), level="micro", when=In("op", ("conv",))),
+            Choice(
+                "conv.groups",
+                (1, 2),
+                level="micro",
+                when=In("op", ("conv",)) & Not(In("conv.kernel", (7,))),
+            ),
+            Choice(
+                "attn.heads",
+                (1, 2, 4, 8),
+                level="micro",
+                when=All(
+                    (In("op", ("attn",)), AnyOf((In("shape", ((1, 2),)), In("shape", ((2, 1),)))))
+                ),
+            ),
+            Choice("norm", (True, False), level="micro", when=~In("op", ("skip",))),
+        ],
+        name="nested",
+    )
+
+
+def flat_space(blocks: int = 3, per_block: int = 3) -> Space:
+    return Space(
+        [Choice(f"b.{i}.c{j}", (0, 1, 2)) for i in range(blocks) for j in range(per_block)],
+        name="flat",
+    )
+
+
+SPACES = {
+    "nested": nested_space,
+    "flat": flat_space,
+    "synthetic": lambda: synthetic_space(3),
+}
+
+
+@pytest.fixture(params=sorted(SPACES))
+def any_space(request: pytest.FixtureRequest) -> Space:
+    return SPACES[request.param]()
