@@ -8,6 +8,7 @@ sub-space is a genotype of the whole space as well.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -235,8 +236,12 @@ class Space:
                 )
         return row
 
-    def from_values(self, values: Mapping[str, Any]) -> Genotype:
-        """Genotype from a flat {name: value} mapping; every active free choice is required."""
+    def from_values(self, values: Mapping[str, Any], strict: bool = True) -> Genotype:
+        """Genotype from a flat {name: value} mapping; every active free choice is required.
+
+        A value given for a choice that its condition makes inactive is an error when
+        `strict` (the user probably expects it to matter); otherwise it is dropped.
+        """
         if not isinstance(values, Mapping):
             raise GenotypeError(
                 f"a genotype of space {self.name!r} must be a mapping, got {type(values).__name__}"
@@ -252,6 +257,11 @@ class Space:
         for position, active in enumerate(self.active_mask(row)):
             name = self.choices[position].name
             if not active:
+                if strict and given[position]:
+                    raise GenotypeError(
+                        f"choice {name!r} does not apply here: it is active only when "
+                        f"{self.choices[position].when}; remove it"
+                    )
                 continue
             if position in self.pins:
                 if given[position] and row[position] != self.pins[position]:
@@ -267,7 +277,7 @@ class Space:
                 )
         return Genotype(self, tuple(self._repair(row)))
 
-    def from_dict(self, data: Mapping[str, Any]) -> Genotype:
+    def from_dict(self, data: Mapping[str, Any], strict: bool = True) -> Genotype:
         """Genotype from the nested dict of `Genotype.to_dict` (lists accepted for tuples)."""
         if not isinstance(data, Mapping):
             raise GenotypeError(
@@ -278,6 +288,17 @@ class Space:
             flat = flatten(data, frozenset(self._position))
         except KeyError as error:
             path = error.args[0]
+            parent, _, last = path.rpartition(".")
+            if last.isdigit() and isinstance(_lookup(data, parent), list):
+                known = {
+                    int(n.split(".")[parent.count(".") + 1])
+                    for n in self._position
+                    if n.startswith(parent + ".")
+                }
+                raise GenotypeError(
+                    f"{parent!r} has {len(_lookup(data, parent))} entries; space {self.name!r} "
+                    f"has {len(known)}"
+                ) from None
             raise GenotypeError(
                 f"unknown choice {path!r} in space {self.name!r}" + _suggest(path, self._position)
             ) from None
@@ -285,7 +306,7 @@ class Space:
             raise GenotypeError(
                 f"field {error.args[0]!r} must be an object or a list of choices"
             ) from None
-        return self.from_values({k: from_jsonable(v) for k, v in flat.items()})
+        return self.from_values({k: from_jsonable(v) for k, v in flat.items()}, strict)
 
     def from_json(self, text: str) -> Genotype:
         try:
@@ -414,6 +435,24 @@ class Space:
     def canonicalize_batch(self, rows: np.ndarray) -> np.ndarray:
         return batch.repair(self, np.array(rows, dtype=np.int64, copy=True))
 
+    def enumerate(self, names: Sequence[str], limit: int = 1_000_000) -> np.ndarray:
+        """Canonical rows of every assignment of the named choices (the others at their
+        defaults or pins), without duplicates: e.g. all configurations of one block."""
+        positions = [self.position(n) for n in names]
+        options = [
+            [self.pins[p]] if p in self.pins else range(int(self.counts[p])) for p in positions
+        ]
+        total = math.prod(len(o) for o in options)
+        if total > limit:
+            raise ValueError(
+                f"enumerating {len(names)} choices of space {self.name!r} would give {total} "
+                f"rows (limit {limit})"
+            )
+        combos = np.array(list(itertools.product(*options)), dtype=np.int64)
+        rows = np.tile(np.array(self.defaults, dtype=np.int64), (len(combos), 1))
+        rows[:, positions] = combos
+        return np.unique(self.canonicalize_batch(rows), axis=0)
+
     def to_array(self, genotypes: Iterable[Genotype]) -> np.ndarray:
         rows = [g.indices for g in genotypes]
         return np.array(rows, dtype=np.int64).reshape(len(rows), len(self.choices))
@@ -437,6 +476,18 @@ class Space:
     def nominal_size(self) -> int:
         """The naive product of option counts (how papers often count), ignoring conditions."""
         return math.prod(1 if p in self.pins else int(k) for p, k in enumerate(self.counts))
+
+
+def _lookup(data: Any, dotted: str) -> Any:
+    """The node at a dotted path of a nested dict/list, or None."""
+    for part in dotted.split(".") if dotted else []:
+        if isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:

@@ -10,7 +10,6 @@ pipelines are tested against it in seconds.
 
 from __future__ import annotations
 
-import itertools
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -113,12 +112,7 @@ class SyntheticPlugin(SpacePlugin):
         result = []
         for b in range(self.depth):
             columns = list(range(b * per_block, (b + 1) * per_block))
-            combos = np.array(
-                list(itertools.product(*(range(int(self._space.counts[c])) for c in columns)))
-            )
-            rows = np.tile(np.array(self._space.defaults), (len(combos), 1))
-            rows[:, columns] = combos
-            rows = np.unique(self._space.canonicalize_batch(rows), axis=0)
+            rows = self._space.enumerate([self._space.names[c] for c in columns])
             keep = np.zeros_like(self._cost_table)
             keep[columns] = 1
             result.append(

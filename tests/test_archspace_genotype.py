@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archspace import Space
+from archspace import GenotypeError, Space
 from archspace.batch import active
 from tests.conftest import SPACES, nested_space
 
@@ -59,10 +60,12 @@ def test_canonical_form_makes_equal_networks_equal() -> None:
     assert not a.is_active("conv.kernel") and a["conv.kernel"] == 3
 
 
-def test_inactive_values_in_a_dict_are_canonicalised() -> None:
+def test_inactive_values_are_refused_or_canonicalised() -> None:
     space = nested_space()
-    g = space.from_dict({"op": "skip", "shape": [3, 0], "conv": {"kernel": 7}})
-    assert g == space.from_dict({"op": "skip", "shape": [3, 0]})
+    data = {"op": "skip", "shape": [3, 0], "conv": {"kernel": 7}}
+    with pytest.raises(GenotypeError, match=r"'conv.kernel' does not apply here: .*op"):
+        space.from_dict(data)
+    assert space.from_dict(data, strict=False) == space.from_dict({"op": "skip", "shape": [3, 0]})
 
 
 def test_readable_nested_dict_uses_lists_for_blocks() -> None:
