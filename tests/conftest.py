@@ -49,6 +49,21 @@ SPACES = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Test tensors are small: extra intra-op threads only add synchronisation, which
+    turns into long stalls when other processes compete for the 2 cores."""
+    try:
+        import torch
+    except ImportError:  # archspace-only environments
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(params=sorted(SPACES))
 def any_space(request: pytest.FixtureRequest) -> Space:
     return SPACES[request.param]()

@@ -1,0 +1,167 @@
+"""Building blocks of a standalone GLiT network (no search machinery).
+
+A global-local block splits its channels: the leading C_g channels go through
+multi-head self-attention (global), the trailing C_l through a Conformer-style 1-D
+convolution over the token sequence (local); the two outputs are concatenated.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import StochasticDepth
+
+from glit_space.config import BlockArch, Width
+
+
+def init_weights(module: nn.Module) -> None:
+    """DeiT initialisation: truncated normal linears, unit LayerNorms; convs keep defaults."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def ffn_activation(name: str) -> nn.Module:
+    """The FFN nonlinearity: GELU as in the published code, Swish (SiLU) as in the paper."""
+    if name == "gelu":
+        return nn.GELU()
+    if name == "swish":
+        return nn.SiLU()
+    raise ValueError(f"ffn activation must be 'gelu' or 'swish', got {name!r}")
+
+
+def multi_head_attention(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
+    """Attention over (B, T, C) q/k/v split into `heads` heads; returns (B, T, C).
+
+    Shared by the standalone module and the supernet so both run identical arithmetic.
+    """
+    b, t, c = q.shape
+
+    def split(x: Tensor) -> Tensor:
+        return x.reshape(b, t, heads, c // heads).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v))
+    return out.transpose(1, 2).reshape(b, t, c)
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches to tokens with one strided convolution."""
+
+    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.img_size = img_size
+        self.num_patches = (img_size // patch_size) ** 2
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-2:] != (self.img_size, self.img_size):
+            raise ValueError(
+                f"expected {self.img_size}x{self.img_size} images, got {tuple(x.shape[-2:])}"
+            )
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class GlobalAttention(nn.Module):
+    """Self-attention on C_g channels with G heads and q/k/v of width C_g * qkv_ratio."""
+
+    def __init__(self, channels: int, heads: int, qkv_ratio: float = 1.0) -> None:
+        super().__init__()
+        inner = channels * qkv_ratio
+        if not float(inner).is_integer() or int(inner) % heads:
+            raise ValueError(
+                f"channels * qkv_ratio = {inner} must be a whole multiple of heads={heads}"
+            )
+        self.heads = heads
+        self.inner = int(inner)
+        self.qkv = nn.Linear(channels, 3 * self.inner)
+        self.proj = nn.Linear(self.inner, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return self.proj(multi_head_attention(q, k, v, self.heads))
+
+
+class LocalConv(nn.Module):
+    """The convolution head: pointwise+GLU, depthwise K, BatchNorm, Swish, pointwise.
+
+    Runs over the whole token sequence including the class token (channels-first).
+    """
+
+    def __init__(self, channels: int, expansion: int = 1, kernel: int = 31) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd for 'same' padding, got {kernel}")
+        hidden = expansion * channels
+        self.pw1 = nn.Conv1d(channels, 2 * hidden, 1)
+        self.dw = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden)
+        self.bn = nn.BatchNorm1d(hidden)
+        self.act = nn.SiLU()
+        self.pw2 = nn.Conv1d(hidden, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.transpose(1, 2)
+        x = F.glu(self.pw1(x), dim=1)
+        x = self.pw2(self.act(self.bn(self.dw(x))))
+        return x.transpose(1, 2)
+
+
+class GlobalLocalMixer(nn.Module):
+    """Token mixer: attention on the leading channels, convolution on the trailing ones."""
+
+    def __init__(self, width: Width, arch: BlockArch) -> None:
+        super().__init__()
+        arch.validate(width)
+        self.split = arch.global_channels(width)
+        self.attn = (
+            GlobalAttention(self.split, arch.global_heads(width), arch.qkv_ratio)
+            if arch.has_global
+            else None
+        )
+        self.local = (
+            LocalConv(arch.local_channels(width), arch.expansion, arch.kernel)
+            if arch.has_local
+            else None
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.attn is None:
+            return self.local(x)
+        if self.local is None:
+            return self.attn(x)
+        g = self.split
+        return torch.cat([self.attn(x[..., :g]), self.local(x[..., g:])], dim=-1)
+
+
+class Mlp(nn.Module):
+    """Feed-forward module: Linear, activation, Linear."""
+
+    def __init__(self, dim: int, hidden: int, act: str = "gelu") -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = ffn_activation(act)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm global-local block with residuals and optional stochastic depth."""
+
+    def __init__(self, width: Width, arch: BlockArch, drop_path: float = 0.0) -> None:
+        super().__init__()
+        dim = width.embed_dim
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.mixer = GlobalLocalMixer(width, arch)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, arch.ffn_hidden(width), width.ffn_act)
+        self.drop_path = StochasticDepth(drop_path, "row")
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop_path(self.mixer(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))

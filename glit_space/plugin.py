@@ -1,0 +1,162 @@
+"""`GlitPlugin`: the GLiT space registered as `glit` (entry point `archsearch.spaces`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+from archspace import Genotype, GenotypeError, Space, SpacePlugin
+from glit_space import cost as cost_model
+from glit_space.config import WIDTHS, BlockArch, SupernetBounds, Width
+from glit_space.presets import PRESETS, preset_blocks, preset_width
+from glit_space.space import (
+    EXPANSIONS,
+    FFN_RATIOS,
+    FIELDS,
+    KERNELS,
+    QKV_RATIOS,
+    VARIANTS,
+    block_arrays,
+    blocks_of,
+    check_width,
+    genotype_of,
+    glit_space,
+)
+
+WIDTH_FIELDS = tuple(f.name for f in dataclasses.fields(Width))
+
+
+class GlitPlugin(SpacePlugin):
+    """Global-local vision transformers (GLiT, ICCV 2021): space, cost model, supernet.
+
+    Costs are multiply-accumulates ("FLOPs" in the DeiT and GLiT papers are MACs) and
+    parameters, computed analytically; they equal what torch's FlopCounterMode (its
+    FLOPs / 2) and the built module's parameter count measure.
+    """
+
+    name: ClassVar[str] = "glit"
+    summary: ClassVar[str] = "GLiT global-local vision transformers (ICCV 2021, Table 2)"
+    metrics: ClassVar[tuple[str, ...]] = ("macs", "params")
+
+    def __init__(self, width: str | Width = "tiny", variant: str = "paper", **overrides: Any):
+        if isinstance(width, str):
+            if width not in WIDTHS:
+                raise ValueError(
+                    f"unknown GLiT width {width!r}; allowed: {', '.join(WIDTHS)} "
+                    "(or override embed_dim, num_heads, depth, ...)"
+                )
+            self.width_name, base = width, WIDTHS[width]
+        else:
+            self.width_name, base = "custom", width
+        unknown = sorted(set(overrides) - set(WIDTH_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown GLiT option(s) {', '.join(unknown)}; allowed: width, variant, "
+                + ", ".join(WIDTH_FIELDS)
+            )
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if overrides and self.width_name != "custom":
+            self.width_name += "+custom"
+        self.width = dataclasses.replace(base, **overrides)
+        check_width(self.width)
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown GLiT variant {variant!r}; allowed: {', '.join(VARIANTS)}")
+        self.variant = variant
+        self._space = glit_space(self.width.depth, variant)
+
+    @property
+    def space(self) -> Space:
+        return self._space
+
+    def options(self) -> dict[str, Any]:
+        return {"width": self.width_name, "variant": self.variant, **dataclasses.asdict(self.width)}
+
+    # ---- genotypes <-> block descriptions ------------------------------------------------
+
+    def blocks(self, genotype: Genotype) -> tuple[BlockArch, ...]:
+        """Per-block architectures of a genotype of this space (or of a sub-space of it)."""
+        if genotype.space.fingerprint != self._space.fingerprint:
+            raise GenotypeError(
+                f"the genotype belongs to space {genotype.space.name!r}, not to "
+                f"{self._space.name!r} at depth {self.width.depth}"
+            )
+        return blocks_of(genotype)
+
+    def genotype(self, blocks: tuple[BlockArch, ...]) -> Genotype:
+        return genotype_of(self._space, blocks)
+
+    def presets(self) -> Mapping[str, Genotype]:
+        """Published architectures whose width equals this plugin's width."""
+        return {
+            name: self.genotype(preset_blocks(name, self.width))
+            for name, width_name in PRESETS.items()
+            if WIDTHS[width_name] == self.width
+        }
+
+    # ---- cost model ----------------------------------------------------------------------
+
+    def cost(self, genotype: Genotype) -> dict[str, float]:
+        total = cost_model.model_cost(self.width, self.blocks(genotype))
+        return {"macs": total.macs, "params": total.params}
+
+    def cost_breakdown(self, genotype: Genotype) -> list[tuple[str, cost_model.Cost]]:
+        return cost_model.model_cost_breakdown(self.width, self.blocks(genotype))
+
+    def cost_batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        fields = block_arrays(self._space, rows)
+        macs, params = cost_model.cost_batch(
+            self.width,
+            fields["heads"],
+            fields["kernel"],
+            fields["expansion"],
+            fields["qkv"],
+            fields["ffn"],
+        )
+        return {"macs": macs, "params": params}
+
+    def cost_range(self, metric: str, space: Space | None = None) -> tuple[float, float]:
+        """Exact cheapest and dearest cost over `space`: blocks cost independently."""
+        space = space or self._space
+        fixed = cost_model.patch_embed_cost(self.width) + cost_model.head_cost(self.width)
+        low = high = getattr(fixed, metric)
+        for i in range(self.width.depth):
+            rows = space.enumerate([f"blocks.{i}.{field}" for field in FIELDS])
+            values = [
+                getattr(cost_model.block_cost(self.width, blocks_of(g)[i]), metric)
+                for g in space.from_array(rows)
+            ]
+            low, high = low + min(values), high + max(values)
+        return float(low), float(high)
+
+    # ---- torch side: standalone subnets and the supernet ---------------------------------
+
+    @cached_property
+    def bounds(self) -> SupernetBounds:
+        return SupernetBounds(
+            max_kernel=max(KERNELS),
+            max_expansion=max(EXPANSIONS),
+            max_qkv_ratio=max(QKV_RATIOS),
+            max_ffn_ratio=max(FFN_RATIOS),
+        )
+
+    def build(self, genotype: Genotype, drop_path_rate: float = 0.0):
+        """A standalone `GLiT` module of the genotype (no search machinery inside)."""
+        from glit_space.model import GLiT
+
+        return GLiT(self.width, self.blocks(genotype), drop_path_rate=drop_path_rate)
+
+    def supernet(self, drop_path_rate: float = 0.0):
+        """The weight-sharing `GLiTSupernet` holding the largest weights of the space."""
+        from glit_space.supernet import GLiTSupernet
+
+        return GLiTSupernet(self.width, self.bounds, drop_path_rate=drop_path_rate)
+
+
+def load_preset(name: str) -> tuple[GlitPlugin, Genotype]:
+    """The plugin at the preset's published width and the preset's genotype."""
+    plugin = GlitPlugin(width=preset_width(name))
+    return plugin, plugin.genotype(preset_blocks(name, plugin.width))
