@@ -1,0 +1,51 @@
+"""Top-1 evaluation of standalone models and of supernet paths (SPOS-style)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from glit_space.batchnorm import recalibrate_bn
+from glit_space.config import BlockArch
+from glit_space.runtime import Runtime
+from glit_space.supernet import GLiTSupernet
+
+
+@torch.inference_mode()
+def top1(model: nn.Module, loader: DataLoader | Iterable, runtime: Runtime) -> float:
+    """Fraction of correctly classified images, batched, without gradients."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        x, y = x.to(runtime.device), y.to(runtime.device)
+        with runtime.autocast():
+            logits = model(x)
+        correct += int((logits.argmax(dim=1) == y).sum())
+        total += len(y)
+    model.train(was_training)
+    if total == 0:
+        raise ValueError("evaluation got an empty data loader")
+    return correct / total
+
+
+def supernet_top1(
+    supernet: GLiTSupernet,
+    blocks: Sequence[BlockArch],
+    loader: DataLoader | Iterable,
+    calibration: Sequence[Tensor],
+    runtime: Runtime,
+) -> float:
+    """Top-1 of one path with inherited weights.
+
+    BatchNorm statistics gathered during supernet training mix every sampled path, so
+    they are re-estimated for this path on fixed training batches first (SPOS's
+    recalibration); with the same batches the result is deterministic.
+    """
+    supernet.set_active(blocks)
+    if calibration:
+        recalibrate_bn(supernet, [x.to(runtime.device) for x in calibration], len(calibration))
+    return top1(supernet, loader, runtime)

@@ -1,0 +1,131 @@
+"""Training recipes: the paper's (`paper`) and one sized for a 2-core CPU (`quick`).
+
+`paper` follows GLiT section 4.1 for supernet training (SPOS: Nesterov SGD, momentum
+0.9, lr 0.2 at batch 1024 cosine to 0, weight decay 1e-4, label smoothing 0.1, 100
+epochs) and DeiT's recipe for retraining (AdamW, lr 5e-4 x batch/512, weight decay
+0.05, 5 warm-up epochs then cosine, label smoothing 0.1, RandAugment, MixUp 0.8,
+CutMix 1.0, random erasing 0.25, drop-path 0.1, 300 epochs). `quick` keeps the
+optimisers and shrinks epochs and batch sizes so a whole search fits in minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SupernetRecipe:
+    epochs: int = 100
+    batch_size: int = 1024
+    lr: float = 0.2  # at batch 1024; scaled linearly with the batch size
+    lr_reference_batch: int = 1024
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 0.0
+    augment: str = "light"
+    max_steps_per_epoch: int | None = None
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.lr * self.batch_size / self.lr_reference_batch
+
+
+@dataclass(frozen=True)
+class RetrainRecipe:
+    epochs: int = 300
+    batch_size: int = 1024
+    lr: float = 5e-4  # at batch 512; scaled linearly with the batch size
+    lr_reference_batch: int = 512
+    weight_decay: float = 0.05
+    warmup_epochs: float = 5.0
+    min_lr: float = 1e-5
+    label_smoothing: float = 0.1
+    augment: str = "auto"  # "deit" for imagefolder (ImageNet-like) sources, else "light"
+    mixup: float = 0.8
+    cutmix: float = 1.0
+    drop_path: float = 0.1
+    clip_grad: float | None = None
+    max_steps_per_epoch: int | None = None
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.lr * self.batch_size / self.lr_reference_batch
+
+
+@dataclass(frozen=True)
+class EvalRecipe:
+    batch_size: int = 256
+    bn_batches: int = 20  # BatchNorm recalibration batches per subnet (SPOS)
+    bn_batch_size: int = 64
+    max_images: int | None = None  # cap on search-validation images per evaluation
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    supernet: SupernetRecipe = field(default_factory=SupernetRecipe)
+    retrain: RetrainRecipe = field(default_factory=RetrainRecipe)
+    eval: EvalRecipe = field(default_factory=EvalRecipe)
+    val_size: int | float = 50_000
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def override(self, **changes: Any) -> Recipe:
+        """Change fields by dotted name, e.g. override(**{"supernet.epochs": 3})."""
+        parts: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for key, value in changes.items():
+            section, _, name = key.partition(".")
+            if name:
+                if section not in ("supernet", "retrain", "eval"):
+                    raise KeyError(
+                        f"unknown recipe section {section!r} in {key!r}; "
+                        "allowed: supernet, retrain, eval"
+                    )
+                allowed = {f.name for f in dataclasses.fields(getattr(self, section))}
+                if name not in allowed:
+                    raise KeyError(
+                        f"unknown recipe field {key!r}; allowed in {section}: "
+                        + ", ".join(sorted(allowed))
+                    )
+                parts.setdefault(section, {})[name] = value
+            elif key == "val_size":
+                top[key] = value
+            else:
+                raise KeyError(f"unknown recipe field {key!r}")
+        replaced = {s: dataclasses.replace(getattr(self, s), **v) for s, v in parts.items()}
+        return dataclasses.replace(self, **replaced, **top)
+
+
+RECIPES: dict[str, Recipe] = {
+    "paper": Recipe("paper"),
+    "quick": Recipe(
+        "quick",
+        supernet=SupernetRecipe(epochs=3, batch_size=128, lr=0.2, lr_reference_batch=1024 // 4),
+        retrain=RetrainRecipe(
+            epochs=4,
+            batch_size=128,
+            lr=1e-3,
+            lr_reference_batch=128,
+            warmup_epochs=0.5,
+            augment="light",
+            mixup=0.0,
+            cutmix=0.0,
+            drop_path=0.0,
+            clip_grad=5.0,
+        ),
+        eval=EvalRecipe(batch_size=500, bn_batches=4, bn_batch_size=128, max_images=1000),
+        val_size=1000,
+    ),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(RECIPES)}")
+    return RECIPES[name]

@@ -1,0 +1,73 @@
+"""Where and how tensors run: device choice, CPU threads, mixed precision on CUDA."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device and precision for training and evaluation.
+
+    AMP (bfloat16 autocast when the GPU supports it, else float16 with a gradient
+    scaler) is used on CUDA only; on the CPU everything runs in float32, which is both
+    exact for tests and usually faster there.
+    """
+
+    device: torch.device
+    amp: bool = False
+    compile: bool = False
+
+    @property
+    def amp_dtype(self) -> torch.dtype:
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A scaler that is a no-op unless float16 AMP needs it."""
+        enabled = self.amp and self.amp_dtype == torch.float16
+        return torch.amp.GradScaler(self.device.type, enabled=enabled)
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move to the device and optionally wrap with torch.compile."""
+        model = model.to(self.device)
+        return torch.compile(model) if self.compile else model
+
+
+def select_runtime(
+    device: str = "auto", amp: bool | None = None, compile: bool = False, threads: int | None = None
+) -> Runtime:
+    """Resolve "auto" to CUDA when present, else CPU; AMP defaults to on for CUDA."""
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)} or cuda:N")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r} was asked for but no CUDA GPU is available here; use --device cpu"
+        )
+    resolved = torch.device(device)
+    configure_threads(threads)
+    use_amp = resolved.type == "cuda" if amp is None else (amp and resolved.type == "cuda")
+    return Runtime(resolved, amp=use_amp, compile=compile)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Intra-op threads: the given number, else the cores this process may use."""
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(max(1, int(threads)))
+    return torch.get_num_threads()

@@ -1,0 +1,225 @@
+"""A resumable training loop shared by SPOS supernet training and subnet retraining.
+
+Determinism and crash safety come from three rules: the sample order of epoch e is a
+permutation seeded by (seed, e); anything random per step (the SPOS path) is seeded
+by (seed, step) by the caller; the global RNG states are saved in every checkpoint.
+A checkpoint is written at each epoch end, every `checkpoint_every_s` seconds and
+every `checkpoint_every_steps` steps; a resumed run skips the steps already done in
+the interrupted epoch and, on the CPU with in-process data loading, ends with the
+same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from glit_space.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from glit_space.datasets import make_loader
+from glit_space.progress import EventLog, progress_bar
+from glit_space.runtime import Runtime
+
+NO_DECAY_NAMES = ("pos_embed", "cls_token")
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices and kernels only: not norms, biases, position embedding, class token."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        skip = param.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES
+        (no_decay if skip else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> Callable:
+    """LR multiplier: linear warm-up, then cosine from 1 down to `min_ratio`."""
+
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def epoch_order(size: int, seed: int, epoch: int) -> Tensor:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(size, generator=generator)
+
+
+@dataclass
+class TrainResult:
+    epochs: int
+    steps: int
+    loss: float  # mean training loss of the last epoch
+    accuracy: float  # training top-1 of the last epoch (against the hard labels)
+    images_per_s: float
+    seconds: float
+    resumed_from_step: int
+
+
+@dataclass
+class Loop:
+    """Everything one training run needs; `run()` trains or resumes it."""
+
+    model: nn.Module
+    dataset: Dataset
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    runtime: Runtime
+    epochs: int
+    batch_size: int
+    seed: int
+    criterion: nn.Module
+    checkpoint: Path | None = None
+    before_step: Callable[[int], None] | None = None
+    batch_transform: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+    clip_grad: float | None = None
+    max_steps_per_epoch: int | None = None
+    checkpoint_every_s: float = 600.0
+    checkpoint_every_steps: int | None = None
+    num_workers: int = 0
+    log: EventLog | None = None
+    label: str = "train"
+
+    @property
+    def steps_per_epoch(self) -> int:
+        steps = len(self.dataset) // self.batch_size
+        if steps == 0:
+            raise ValueError(
+                f"{self.label}: {len(self.dataset)} training images are fewer than one batch "
+                f"of {self.batch_size}; lower the batch size"
+            )
+        return min(steps, self.max_steps_per_epoch or steps)
+
+    def _state(self, epoch: int, step: int, global_step: int, sums: Sequence[float]) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self._scaler.state_dict(),
+            "rng": rng_state(),
+            "epoch": epoch,
+            "step_in_epoch": step,
+            "global_step": global_step,
+            "sums": list(sums),
+        }
+
+    def _save(self, *args) -> None:
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, self._state(*args))
+            self._last_save = time.monotonic()
+
+    def run(self) -> TrainResult:
+        self._scaler = self.runtime.grad_scaler()
+        steps = self.steps_per_epoch
+        epoch, start_step, global_step = 0, 0, 0
+        sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
+        state = load_checkpoint(self.checkpoint) if self.checkpoint is not None else None
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self._scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            epoch, start_step = state["epoch"], state["step_in_epoch"]
+            global_step, sums = state["global_step"], list(state["sums"])
+            if self.log:
+                self.log("resume", label=self.label, epoch=epoch, step=start_step)
+        resumed_from = global_step
+        epoch_loss = epoch_acc = float("nan")
+        started, images = time.monotonic(), 0
+        self._last_save = time.monotonic()
+        self.model.train()
+        with progress_bar(self.epochs * steps, self.label, completed=global_step) as bar:
+            while epoch < self.epochs:
+                order = epoch_order(len(self.dataset), self.seed, epoch)
+                order = order[start_step * self.batch_size : steps * self.batch_size]
+                loader = make_loader(
+                    self.dataset,
+                    self.batch_size,
+                    shuffle=False,
+                    seed=self.seed,
+                    num_workers=self.num_workers,
+                    drop_last=True,
+                    sampler=order.tolist(),
+                )
+                for step, (x, y) in enumerate(loader, start=start_step):
+                    loss, correct = self._train_step(global_step, x, y)
+                    sums = [sums[0] + loss * len(y), sums[1] + correct, sums[2] + len(y)]
+                    images += len(y)
+                    global_step += 1
+                    bar.update(
+                        loss=sums[0] / sums[2],
+                        acc=sums[1] / sums[2],
+                        img_s=images / max(1e-9, time.monotonic() - started),
+                    )
+                    due_steps = (
+                        self.checkpoint_every_steps
+                        and global_step % self.checkpoint_every_steps == 0
+                    )
+                    due_time = time.monotonic() - self._last_save >= self.checkpoint_every_s
+                    if step + 1 < steps and (due_steps or due_time):
+                        self._save(epoch, step + 1, global_step, sums)
+                epoch_loss, epoch_acc = sums[0] / sums[2], sums[1] / sums[2]
+                if self.log:
+                    self.log(
+                        "epoch",
+                        label=self.label,
+                        epoch=epoch,
+                        loss=epoch_loss,
+                        accuracy=epoch_acc,
+                        lr=self.optimizer.param_groups[0]["lr"],
+                    )
+                epoch, start_step, sums = epoch + 1, 0, [0.0, 0.0, 0.0]
+                self._save(epoch, 0, global_step, sums)
+        seconds = time.monotonic() - started
+        return TrainResult(
+            epochs=self.epochs,
+            steps=global_step,
+            loss=epoch_loss,
+            accuracy=epoch_acc,
+            images_per_s=images / max(seconds, 1e-9),
+            seconds=seconds,
+            resumed_from_step=resumed_from,
+        )
+
+    def _train_step(self, global_step: int, x: Tensor, y: Tensor) -> tuple[float, int]:
+        if self.before_step is not None:
+            self.before_step(global_step)
+        x = x.to(self.runtime.device, non_blocking=True)
+        y = y.to(self.runtime.device, non_blocking=True)
+        hard = y
+        if self.batch_transform is not None:
+            x, y = self.batch_transform(x, y)
+        with self.runtime.autocast():
+            logits = self.model(x)
+            loss = self.criterion(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{self.label}: the loss became {loss.item()} at step {global_step}; "
+                "lower the learning rate or enable gradient clipping"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self._scaler.scale(loss).backward()
+        if self.clip_grad:
+            self._scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad)
+        self._scaler.step(self.optimizer)
+        self._scaler.update()
+        self.scheduler.step()
+        correct = int((logits.argmax(dim=1) == hard).sum())
+        return float(loss.detach()), correct

@@ -1,0 +1,229 @@
+"""`GlitWorkbench`: the GLiT plugin's training backend (archspace's `Workbench` protocol).
+
+Supernet training is SPOS: every step samples one path uniformly from the (sub-)space
+being searched, seeded by (run seed, stage, step), activates it and trains it.
+Evaluation gives a path's search-validation top-1 with inherited weights after
+BatchNorm recalibration. Retraining trains the standalone subnet from scratch with the
+DeiT recipe and reports top-1 on the test split, the only place the test split is used.
+Each training run checkpoints into the run folder and resumes from it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Subset
+
+from archspace import Genotype, Space
+from glit_space.checkpoint import load_checkpoint
+from glit_space.datasets import DEFAULT_DATA, DataSplits, load_data, make_loader
+from glit_space.evaluation import supernet_top1, top1
+from glit_space.plugin import GlitPlugin
+from glit_space.progress import EventLog
+from glit_space.recipes import Recipe
+from glit_space.runtime import Runtime, select_runtime
+from glit_space.supernet import GLiTSupernet
+from glit_space.training import Loop, TrainResult, param_groups, warmup_cosine
+from glit_space.transforms import mixup_cutmix
+
+
+def stage_seed(seed: int, stage: str) -> list[int]:
+    """A seed sequence for one stage, stable across processes (unlike hash())."""
+    return [seed, zlib.crc32(stage.encode())]
+
+
+class GlitWorkbench:
+    """Supernet training, supernet evaluation and retraining for one run folder."""
+
+    def __init__(
+        self,
+        plugin: GlitPlugin,
+        recipe: Recipe,
+        run_dir: str | Path,
+        *,
+        data: str = DEFAULT_DATA,
+        seed: int = 0,
+        runtime: Runtime | None = None,
+        download: bool = False,
+        num_workers: int = 0,
+        log: EventLog | None = None,
+    ) -> None:
+        self.plugin, self.recipe, self.seed = plugin, recipe, seed
+        self.run_dir = Path(run_dir)
+        self.runtime = runtime or select_runtime("auto")
+        self.data_spec, self.download, self.num_workers = data, download, num_workers
+        self.log = log or EventLog(self.run_dir / "train-log.jsonl")
+        self._data: dict[str, DataSplits] = {}
+        self._supernets: dict[str, GLiTSupernet] = {}
+
+    # ---- data ---------------------------------------------------------------------------
+
+    def data(self, augment: str = "none") -> DataSplits:
+        """Splits with the given training augmentation (val and test never augmented)."""
+        if augment == "auto":
+            scheme = self.data_spec.partition(":")[0].strip().lower()
+            augment = "deit" if scheme == "imagefolder" else "light"
+        if augment not in self._data:
+            self._data[augment] = load_data(
+                self.data_spec,
+                self.plugin.width,
+                val_size=self.recipe.val_size,
+                seed=self.seed,
+                augment=augment,
+                download=self.download,
+            )
+        return self._data[augment]
+
+    def _val_loader(self):
+        val = self.data().val
+        cap = self.recipe.eval.max_images
+        if cap is not None and cap < len(val):
+            val = Subset(val, range(cap))
+        return self._loader(val, self.recipe.eval.batch_size)
+
+    def _loader(self, dataset, batch_size: int):
+        return make_loader(
+            dataset, batch_size, shuffle=False, seed=self.seed, num_workers=self.num_workers
+        )
+
+    def _calibration(self) -> Iterator[Tensor]:
+        """The same training batches for every path: a fixed order and a fixed RNG."""
+        recipe = self.recipe.eval
+        train = self.data(self.recipe.supernet.augment).train
+        generator = torch.Generator().manual_seed(self.seed)
+        order = torch.randperm(len(train), generator=generator)[
+            : recipe.bn_batches * recipe.bn_batch_size
+        ]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            loader = self._loader(Subset(train, order.tolist()), recipe.bn_batch_size)
+            for x, _ in loader:
+                yield x
+
+    # ---- supernet -----------------------------------------------------------------------
+
+    def supernet_checkpoint(self, stage: str) -> Path:
+        return self.run_dir / f"supernet-{stage}.pt"
+
+    def train_supernet(self, space: Space, stage: str) -> TrainResult:
+        """SPOS over `space` (a sub-space for hierarchical stages); resumes if interrupted."""
+        recipe = self.recipe.supernet
+        data = self.data(recipe.augment)
+        supernet = self.runtime.prepare(self.plugin.supernet())
+        optimizer = torch.optim.SGD(
+            param_groups(supernet, recipe.weight_decay),
+            lr=recipe.scaled_lr,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov,
+        )
+        loop = Loop(
+            model=supernet,
+            dataset=data.train,
+            optimizer=optimizer,
+            scheduler=None,
+            runtime=self.runtime,
+            epochs=recipe.epochs,
+            batch_size=recipe.batch_size,
+            seed=self.seed,
+            criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
+            checkpoint=self.supernet_checkpoint(stage),
+            max_steps_per_epoch=recipe.max_steps_per_epoch,
+            num_workers=self.num_workers,
+            log=self.log,
+            label=f"supernet {stage}",
+        )
+        steps = loop.steps_per_epoch
+        loop.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_cosine(recipe.epochs * steps, round(recipe.warmup_epochs * steps))
+        )
+        seeds = stage_seed(self.seed, stage)
+
+        def activate_random_path(step: int) -> None:
+            genotype = space.sample(np.random.default_rng([*seeds, step]))
+            supernet.set_active(self.plugin.blocks(genotype))
+
+        loop.before_step = activate_random_path
+        result = loop.run()
+        self._supernets[stage] = supernet
+        self.log("supernet_trained", stage=stage, **vars(result))
+        return result
+
+    def supernet(self, stage: str) -> GLiTSupernet:
+        """The trained supernet of a stage (from memory, else from its checkpoint)."""
+        if stage not in self._supernets:
+            state = load_checkpoint(
+                self.supernet_checkpoint(stage), map_location=self.runtime.device
+            )
+            if state is None:
+                raise FileNotFoundError(
+                    f"no supernet for stage {stage!r} in {self.run_dir}: train it first"
+                )
+            supernet = self.runtime.prepare(self.plugin.supernet())
+            supernet.load_state_dict(state["model"])
+            self._supernets[stage] = supernet
+        return self._supernets[stage]
+
+    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
+        """Search-validation top-1 of each genotype with the stage's supernet weights."""
+        supernet = self.supernet(stage)
+        loader = self._val_loader()
+        return [
+            supernet_top1(
+                supernet, self.plugin.blocks(g), loader, list(self._calibration()), self.runtime
+            )
+            for g in genotypes
+        ]
+
+    # ---- retraining ---------------------------------------------------------------------
+
+    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
+        """Train the standalone subnet from scratch; test top-1 and training figures."""
+        recipe = self.recipe.retrain
+        data = self.data(recipe.augment)
+        torch.manual_seed(self.seed)
+        model = self.runtime.prepare(self.plugin.build(genotype, drop_path_rate=recipe.drop_path))
+        optimizer = torch.optim.AdamW(param_groups(model, recipe.weight_decay), lr=recipe.scaled_lr)
+        mix = mixup_cutmix(data.num_classes, recipe.mixup, recipe.cutmix)
+        loop = Loop(
+            model=model,
+            dataset=data.train,
+            optimizer=optimizer,
+            scheduler=None,
+            runtime=self.runtime,
+            epochs=recipe.epochs,
+            batch_size=recipe.batch_size,
+            seed=self.seed,
+            criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
+            checkpoint=self.run_dir / "retrain" / f"{stage}-{genotype.key}.pt",
+            batch_transform=mix,
+            clip_grad=recipe.clip_grad,
+            max_steps_per_epoch=recipe.max_steps_per_epoch,
+            num_workers=self.num_workers,
+            log=self.log,
+            label=f"retrain {stage}",
+        )
+        steps = loop.steps_per_epoch
+        loop.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            warmup_cosine(
+                recipe.epochs * steps,
+                round(recipe.warmup_epochs * steps),
+                recipe.min_lr / recipe.scaled_lr,
+            ),
+        )
+        result = loop.run()
+        test = self._loader(data.test, self.recipe.eval.batch_size)
+        metrics = {
+            "test_top1": top1(model, test, self.runtime),
+            "train_loss": result.loss,
+            "train_top1": result.accuracy,
+            "train_seconds": result.seconds,
+            "images_per_s": result.images_per_s,
+        }
+        self.log("retrained", stage=stage, key=genotype.key, **metrics)
+        return metrics

@@ -1,0 +1,186 @@
+"""Supernet training, evaluation, retraining and crash-safe resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from glit_space import GlitPlugin
+from glit_space.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from glit_space.recipes import get_recipe
+from glit_space.runtime import select_runtime
+from glit_space.training import Loop, warmup_cosine
+from glit_space.workbench import GlitWorkbench
+
+SMALL = {"width": "cpu", "embed_dim": 24, "depth": 2, "patch_size": 7}
+
+
+def tiny_recipe():
+    return get_recipe("quick").override(
+        **{
+            "supernet.epochs": 3,
+            "supernet.batch_size": 32,
+            "supernet.max_steps_per_epoch": 12,
+            "retrain.epochs": 1,
+            "retrain.batch_size": 32,
+            "retrain.max_steps_per_epoch": 25,
+            "retrain.lr": 2e-3,
+            "retrain.lr_reference_batch": 32,
+            "retrain.warmup_epochs": 0.0,
+            "eval.max_images": 160,
+            "eval.batch_size": 80,
+            "eval.bn_batches": 2,
+            "eval.bn_batch_size": 32,
+            "val_size": 400,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    plugin = GlitPlugin(**SMALL)
+    bench = GlitWorkbench(
+        plugin, tiny_recipe(), tmp_path_factory.mktemp("run"), runtime=select_runtime("cpu")
+    )
+    sampled = []
+    original = plugin.blocks
+
+    def record(genotype):
+        sampled.append(genotype)
+        return original(genotype)
+
+    plugin.blocks = record
+    result = bench.train_supernet(plugin.space, "flat")
+    plugin.blocks = original
+    return plugin, bench, result, sampled
+
+
+def test_supernet_trains_and_its_loss_falls(trained) -> None:
+    plugin, bench, result, sampled = trained
+    assert result.steps == 36 and result.epochs == 3
+    lines = (bench.run_dir / "train-log.jsonl").read_text().splitlines()
+    losses = [json.loads(x)["loss"] for x in lines if json.loads(x)["event"] == "epoch"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert len(sampled) == 36 and len({g.key for g in sampled}) > 30  # one fresh path per step
+    for genotype in sampled:
+        assert plugin.space.validate(genotype) == genotype
+
+
+def test_paths_follow_the_sub_space(tmp_path) -> None:
+    plugin = GlitPlugin(**SMALL)
+    stage = plugin.space.restrict("distribution")
+    recipe = tiny_recipe().override(**{"supernet.epochs": 1, "supernet.max_steps_per_epoch": 4})
+    bench = GlitWorkbench(plugin, recipe, tmp_path, runtime=select_runtime("cpu"))
+    seen = []
+    original = plugin.blocks
+    plugin.blocks = lambda g: seen.append(g) or original(g)
+    bench.train_supernet(stage, "distribution")
+    assert len(seen) == 4
+    assert all(g["blocks.0.ffn"] == 4 and g["blocks.1.qkv"] == 1.0 for g in seen)
+
+
+def test_evaluation_is_a_deterministic_accuracy(trained) -> None:
+    plugin, bench, _, _ = trained
+    genotypes = [plugin.space.sample(i) for i in range(3)]
+    first = bench.evaluate(genotypes, "flat")
+    assert all(0.0 <= a <= 1.0 for a in first)
+    assert bench.evaluate(genotypes, "flat") == first
+    fresh = GlitWorkbench(plugin, bench.recipe, bench.run_dir, runtime=bench.runtime)
+    assert fresh.evaluate(genotypes, "flat") == first  # reloaded from the checkpoint
+
+
+def test_retraining_reports_test_top1(trained) -> None:
+    plugin, bench, _, _ = trained
+    metrics = bench.retrain(plugin.space.sample(5), "final")
+    assert 0.0 <= metrics["test_top1"] <= 1.0
+    assert metrics["test_top1"] > 0.2  # ten classes: clearly above chance after 25 steps
+    assert (bench.run_dir / "retrain").is_dir()
+
+
+def make_loop(tmp_path, seed: int = 0, fail_at: int | None = None) -> Loop:
+    torch.manual_seed(seed)
+    plugin = GlitPlugin(**SMALL)
+    model = plugin.supernet()
+    generator = torch.Generator().manual_seed(1)
+    dataset = TensorDataset(
+        torch.randn(80, 1, 28, 28, generator=generator),
+        torch.randint(0, 10, (80,), generator=generator),
+    )
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(20, 2))
+
+    def step_hook(step: int) -> None:
+        if step == fail_at:
+            raise KeyboardInterrupt("killed")
+        genotype = plugin.space.sample(np.random.default_rng([seed, step]))
+        model.set_active(plugin.blocks(genotype))
+
+    return Loop(
+        model=model,
+        dataset=dataset,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        runtime=select_runtime("cpu"),
+        epochs=2,
+        batch_size=8,
+        seed=seed,
+        criterion=nn.CrossEntropyLoss(label_smoothing=0.1),
+        checkpoint=tmp_path / "ck.pt",
+        before_step=step_hook,
+        checkpoint_every_steps=3,
+    )
+
+
+def test_resume_after_a_kill_reaches_the_same_weights(tmp_path) -> None:
+    straight = make_loop(tmp_path / "a")
+    straight.run()
+    killed = make_loop(tmp_path / "b", fail_at=14)  # mid-epoch 2 (10 steps per epoch)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    assert load_checkpoint(tmp_path / "b" / "ck.pt")["global_step"] == 12
+    resumed = make_loop(tmp_path / "b")
+    result = resumed.run()
+    assert result.resumed_from_step == 12 and result.steps == 20
+    for (name, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values()
+    ):
+        assert torch.equal(a, b), name
+    again = make_loop(tmp_path / "b").run()  # finished: nothing more to train
+    assert again.steps == 20 and again.resumed_from_step == 20
+
+
+def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path) -> None:
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"step": 1, "w": torch.ones(3)})
+    save_checkpoint(path, {"step": 2, "w": torch.zeros(3)})
+    assert load_checkpoint(path)["step"] == 2
+    path.write_bytes(path.read_bytes()[:40])  # truncated, as by a crash of the disk
+    assert load_checkpoint(path)["step"] == 1
+    (tmp_path / "ck.pt.prev").write_bytes(b"garbage")
+    with pytest.raises(
+        CheckpointError, match=r"no readable checkpoint; tried:\n.*ck.pt:.*\n.*ck.pt.prev"
+    ):
+        load_checkpoint(path)
+    assert load_checkpoint(tmp_path / "missing.pt") is None
+
+
+def test_checkpoints_refuse_arbitrary_objects(tmp_path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"obj": nn.Linear(2, 2)}, path)  # a pickled module, not plain data
+    with pytest.raises(CheckpointError, match=r"evil\.pt"):
+        load_checkpoint(path)
+
+
+def test_bad_runtime_requests_are_named() -> None:
+    with pytest.raises(ValueError, match="unknown device 'gpu'; allowed: auto, cpu, cuda"):
+        select_runtime("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available here"):
+            select_runtime("cuda")
