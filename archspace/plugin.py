@@ -77,6 +77,11 @@ class SpacePlugin(ABC):
         """Named architectures of the space (e.g. published models)."""
         return {}
 
+    def block_layout(self, genotype: Genotype) -> list[dict[str, Any]] | None:
+        """Per block, what a drawing of the architecture shows (e.g. {"global": 1,
+        "local": 2, ...} head counts); None when the space has no block structure."""
+        return None
+
     def options(self) -> dict[str, Any]:
         """The resolved plugin options, for the run's saved config."""
         return {}

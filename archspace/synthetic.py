@@ -10,6 +10,7 @@ pipelines are tested against it in seconds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -84,6 +85,20 @@ class SyntheticPlugin(SpacePlugin):
     def options(self) -> dict[str, Any]:
         return {"depth": self.depth, "seed": self.seed, "noise": self.noise}
 
+    def block_layout(self, genotype: Genotype) -> list[dict[str, Any]]:
+        blocks = genotype.to_dict()["blocks"]
+        return [
+            {
+                "global": b["mix"],
+                "local": 3 - b["mix"],
+                **{k: v for k, v in b.items() if k != "mix"},
+            }
+            for b in blocks
+        ]
+
+    def workbench(self, config: Mapping[str, Any] | None = None) -> SyntheticWorkbench:
+        return SyntheticWorkbench(self)
+
     def cost(self, genotype: Genotype) -> dict[str, float]:
         return {"cost": float(self.cost_batch(self._space.to_array([genotype]))["cost"][0])}
 
@@ -105,14 +120,14 @@ class SyntheticPlugin(SpacePlugin):
         picked = np.take_along_axis(table[None, :, :], rows[:, :, None], axis=2)[:, :, 0]
         return (picked * active(self._space, rows)).sum(axis=1)
 
-    @cached_property
-    def _per_block(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per block: cost and score of each canonical configuration of its choices alone."""
-        per_block = len(self._space) // self.depth
+    def _blocks(self, space: Space) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per block: cost and score of each canonical configuration of its choices alone
+        (blocks are independent, so totals are sums over blocks)."""
+        per_block = len(space) // self.depth
         result = []
         for b in range(self.depth):
             columns = list(range(b * per_block, (b + 1) * per_block))
-            rows = self._space.enumerate([self._space.names[c] for c in columns])
+            rows = space.enumerate([space.names[c] for c in columns])
             keep = np.zeros_like(self._cost_table)
             keep[columns] = 1
             result.append(
@@ -123,13 +138,14 @@ class SyntheticPlugin(SpacePlugin):
             )
         return result
 
-    def cost_range(self, metric: str, space: Space | None = None) -> tuple[float, float] | None:
-        if space is not None and space.pins:
-            return None
-        return (
-            float(sum(c.min() for c, _ in self._per_block)),
-            float(sum(c.max() for c, _ in self._per_block)),
-        )
+    @cached_property
+    def _per_block(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return self._blocks(self._space)
+
+    def cost_range(self, metric: str, space: Space | None = None) -> tuple[float, float]:
+        """Exact cheapest and dearest cost over `space` (default: the whole space)."""
+        blocks = self._per_block if space is None else self._blocks(space)
+        return float(sum(c.min() for c, _ in blocks)), float(sum(c.max() for c, _ in blocks))
 
     def optimum(self, budget: float) -> float:
         """Best true fitness of any genotype with cost <= budget (exact knapsack DP)."""
@@ -145,3 +161,24 @@ class SyntheticPlugin(SpacePlugin):
         if not best:
             raise ValueError(f"no genotype of the synthetic space costs <= {budget}")
         return max(best.values()) * self._scale
+
+
+class SyntheticWorkbench:
+    """The synthetic plugin's `Workbench`: no training; the supernet estimate is the noisy
+    fitness and retraining reveals the true one. Records the calls, for tests."""
+
+    def __init__(self, plugin: SyntheticPlugin) -> None:
+        self.plugin = plugin
+        self.calls: list[tuple[str, str]] = []
+
+    def train_supernet(self, space: Space, stage: str) -> None:
+        self.calls.append(("train_supernet", stage))
+
+    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
+        self.calls.append(("evaluate", stage))
+        return [self.plugin.estimate(g) for g in genotypes]
+
+    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
+        self.calls.append(("retrain", stage))
+        fitness = self.plugin.fitness(genotype)
+        return {"val_top1": fitness, "test_top1": fitness}

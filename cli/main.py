@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import click
 
+from cli.cost_cmd import cost_command
+from cli.export_cmd import export_command
 from cli.listing import spaces_command, strategies_command
+from cli.report import report_command
+from cli.run_cmd import compare_command, run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +26,11 @@ def cli() -> None:
     """
 
 
+cli.add_command(run_command)
+cli.add_command(compare_command)
+cli.add_command(report_command)
+cli.add_command(cost_command)
+cli.add_command(export_command)
 cli.add_command(spaces_command)
 cli.add_command(strategies_command)
 

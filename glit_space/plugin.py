@@ -52,6 +52,7 @@ class GlitPlugin(SpacePlugin):
             self.width_name, base = width, WIDTHS[width]
         else:
             self.width_name, base = "custom", width
+        self._base_width = width if isinstance(width, str) else "tiny"  # fields override it
         unknown = sorted(set(overrides) - set(WIDTH_FIELDS))
         if unknown:
             raise ValueError(
@@ -73,7 +74,9 @@ class GlitPlugin(SpacePlugin):
         return self._space
 
     def options(self) -> dict[str, Any]:
-        return {"width": self.width_name, "variant": self.variant, **dataclasses.asdict(self.width)}
+        """Options that rebuild this plugin exactly: a base width plus every width field."""
+        return {"width": self._base_width, "variant": self.variant,
+                **dataclasses.asdict(self.width)}
 
     # ---- genotypes <-> block descriptions ------------------------------------------------
 
@@ -88,6 +91,15 @@ class GlitPlugin(SpacePlugin):
 
     def genotype(self, blocks: tuple[BlockArch, ...]) -> Genotype:
         return genotype_of(self._space, blocks)
+
+    def block_layout(self, genotype: Genotype) -> list[dict[str, Any]]:
+        """Per block: global and local head counts and the active details (paper Fig. 5)."""
+        layout = []
+        for arch, values in zip(self.blocks(genotype), genotype.to_dict()["blocks"]):
+            heads = arch.global_heads(self.width)
+            layout.append({"global": heads, "local": self.width.num_heads - heads,
+                           **{k: v for k, v in values.items() if k != "heads"}})
+        return layout
 
     def presets(self) -> Mapping[str, Genotype]:
         """Published architectures whose width equals this plugin's width."""
@@ -131,6 +143,25 @@ class GlitPlugin(SpacePlugin):
             ]
             low, high = low + min(values), high + max(values)
         return float(low), float(high)
+
+    def workbench(self, config: Mapping[str, Any]):
+        """The training backend for a run: config keys run_dir, seed, profile, recipe
+        (dotted overrides), data, device, download, num_workers."""
+        from glit_space.recipes import get_recipe
+        from glit_space.runtime import select_runtime
+        from glit_space.workbench import GlitWorkbench
+
+        recipe = get_recipe(config.get("profile", "quick")).override(**config.get("recipe", {}))
+        return GlitWorkbench(
+            self,
+            recipe,
+            config["run_dir"],
+            data=config.get("data", "builtin:fashion-mnist"),
+            seed=config.get("seed", 0),
+            runtime=select_runtime(config.get("device", "auto")),
+            download=config.get("download", False),
+            num_workers=config.get("num_workers", 0),
+        )
 
     # ---- torch side: standalone subnets and the supernet ---------------------------------
 

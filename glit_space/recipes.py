@@ -106,7 +106,7 @@ RECIPES: dict[str, Recipe] = {
     "paper": Recipe("paper"),
     "quick": Recipe(
         "quick",
-        supernet=SupernetRecipe(epochs=3, batch_size=128, lr=0.2, lr_reference_batch=1024 // 4),
+        supernet=SupernetRecipe(epochs=2, batch_size=128, lr=0.2, lr_reference_batch=256),
         retrain=RetrainRecipe(
             epochs=4,
             batch_size=128,
@@ -119,7 +119,7 @@ RECIPES: dict[str, Recipe] = {
             drop_path=0.0,
             clip_grad=5.0,
         ),
-        eval=EvalRecipe(batch_size=500, bn_batches=4, bn_batch_size=128, max_images=1000),
+        eval=EvalRecipe(batch_size=500, bn_batches=2, bn_batch_size=128, max_images=500),
         val_size=1000,
     ),
 }

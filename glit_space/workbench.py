@@ -182,7 +182,11 @@ class GlitWorkbench:
     # ---- retraining ---------------------------------------------------------------------
 
     def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
-        """Train the standalone subnet from scratch; test top-1 and training figures."""
+        """Train the standalone subnet from scratch.
+
+        Reports `val_top1` (search-validation split: what pipelines rank retrained
+        candidates by) and `test_top1` (the test split: reported, never used to choose).
+        """
         recipe = self.recipe.retrain
         data = self.data(recipe.augment)
         torch.manual_seed(self.seed)
@@ -219,6 +223,7 @@ class GlitWorkbench:
         result = loop.run()
         test = self._loader(data.test, self.recipe.eval.batch_size)
         metrics = {
+            "val_top1": top1(model, self._val_loader(), self.runtime),
             "test_top1": top1(model, test, self.runtime),
             "train_loss": result.loss,
             "train_top1": result.accuracy,

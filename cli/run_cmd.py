@@ -1,0 +1,249 @@
+"""`archsearch run` and `archsearch compare`: searches as strategy swaps over one space."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archspace.units import format_count
+from cli.errors import friendly_errors
+from cli.runconfig import build_config, parse_sets, read_toml
+from strategies.pipelines import PipelineResult
+from strategies.run import RunConfig, load_config, start_run
+
+RUN_OPTIONS = [
+    click.option("--space", default=None, help="Registered space (default: glit)."),
+    click.option(
+        "--data",
+        default=None,
+        help="Data spec: builtin:fashion-mnist (default), fashion-mnist:DIR, "
+        "cifar10:DIR, cifar100:DIR, imagefolder:DIR.",
+    ),
+    click.option(
+        "--profile",
+        default=None,
+        type=click.Choice(["quick", "paper"]),
+        help="quick: minutes on a 2-core CPU (default); paper: the paper's recipe.",
+    ),
+    click.option(
+        "--budget-macs",
+        default=None,
+        help="MACs budget, e.g. 1.4G or 90M; 'none' for no budget (default: the "
+        "space's default architecture, DeiT at this width).",
+    ),
+    click.option(
+        "--width",
+        default=None,
+        help="GLiT width: tiny, small, base, cpu (default: cpu if quick, tiny if paper).",
+    ),
+    click.option(
+        "--variant",
+        default=None,
+        type=click.Choice(["paper", "published"]),
+        help="GLiT search space variant (default: paper, Table 2).",
+    ),
+    click.option(
+        "--searcher",
+        default=None,
+        help="Searcher inside spos/hierarchical-ea: evolution (default), random, optuna.",
+    ),
+    click.option("--seed", default=None, type=int, help="Seed (default 0)."),
+    click.option("--device", default=None, help="auto (default), cpu, cuda or cuda:N."),
+    click.option("--storage", default=None, help="Optuna storage URL (default: the run's SQLite)."),
+    click.option(
+        "--download",
+        is_flag=True,
+        default=None,
+        help="Allow torchvision to download cifar10/cifar100.",
+    ),
+    click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override anything: search.population=20, recipe.supernet.epochs=3, "
+        "space.depth=6, workbench.num_workers=2. Repeatable.",
+    ),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A TOML file with the same keys as the flags (flags win).",
+    ),
+    click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
+]
+
+
+def run_options(function):
+    for option in reversed(RUN_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _say(console: Console):
+    interactive = console.is_terminal
+
+    def say(message: str) -> None:
+        if interactive:
+            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def _resolve(
+    flags: dict[str, Any], sets: tuple[str, ...], config_file: Path | None, **fixed: Any
+) -> RunConfig:
+    values = read_toml(config_file) if config_file else {}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    values.update({k: v for k, v in fixed.items() if v is not None})
+    return build_config(values, parse_sets(sets))
+
+
+def summary(config: RunConfig, result: PipelineResult, run_dir: Path) -> dict[str, Any]:
+    return {
+        "run_dir": str(run_dir),
+        "strategy": result.strategy,
+        "searcher": config.searcher if result.strategy != "random" else None,
+        "key": result.genotype.key,
+        "architecture": result.genotype.to_dict(),
+        "costs": result.costs,
+        "metrics": result.metrics,
+        "budget": config.budget,
+        "evaluations": result.evaluations,
+        "retrains": result.retrains,
+        "seconds": round(result.seconds, 1),
+    }
+
+
+def print_summary(console: Console, info: dict[str, Any]) -> None:
+    table = Table(title=f"chosen architecture ({info['strategy']})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("key", info["key"])
+    for metric, value in info["costs"].items():
+        label = "MACs (the papers' FLOPs)" if metric == "macs" else metric
+        table.add_row(label, f"{int(value):,} ({format_count(value)})")
+    if info["budget"] is not None:
+        table.add_row("budget", format_count(info["budget"]))
+    for metric, value in info["metrics"].items():
+        table.add_row(metric, f"{value:.4f}" if isinstance(value, float) else str(value))
+    table.add_row("evaluated / retrained", f"{info['evaluations']} / {info['retrains']}")
+    table.add_row("wall time", f"{info['seconds']:.0f} s")
+    table.add_row("run folder", info["run_dir"])
+    console.print(table)
+
+
+def default_out(config: RunConfig, label: str | None = None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.space}-{label or config.strategy}-{stamp}"
+
+
+@click.command("run")
+@click.option(
+    "--strategy",
+    default=None,
+    help="hierarchical-ea (default), spos, random, or any registered strategy.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run folder (default: runs/SPACE-STRATEGY-TIME).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue the run in this folder from its saved config.",
+)
+@run_options
+@friendly_errors
+def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> None:
+    """Search an architecture: train supernets, search them, retrain the best.
+
+    Defaults give a complete search on the built-in data (a Fashion-MNIST subset) on a
+    2-core CPU in minutes, ending with the chosen architecture, its MACs, parameters
+    and retrained test top-1. A killed run continues with --resume.
+
+    \b
+    Examples:
+      archsearch run --space glit --strategy hierarchical-ea
+      archsearch run --strategy spos --searcher optuna --budget-macs 90M
+      archsearch run --profile paper --data imagefolder:/data/imagenet --budget-macs 1.4G
+      archsearch run --resume runs/glit-hierarchical-ea-20261123-101500
+    """
+    console = _console()
+    if resume is not None:
+        config, run_dir = load_config(resume), resume
+    else:
+        config = _resolve(flags, sets, config_file, strategy=strategy)
+        run_dir = out or default_out(config)
+    say = _say(console)
+    say(
+        f"run folder {run_dir}: {config.strategy} on {config.space} "
+        f"({json.dumps(config.space_options)}), profile {config.profile}, budget "
+        + (format_count(config.budget) if config.budget is not None else "none")
+    )
+    result = start_run(config, run_dir, say=say)
+    info = summary(config, result, run_dir)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        print_summary(Console(), info)
+
+
+@click.command("compare")
+@click.option(
+    "--strategies",
+    default="hierarchical-ea,spos,random",
+    show_default=True,
+    help="Comma-separated strategies, run with the same space, data, budget, seed.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the runs and the table (default: runs/SPACE-compare-TIME). "
+    "Re-running with the same --out resumes unfinished runs.",
+)
+@run_options
+@friendly_errors
+def compare_command(strategies, out, sets, config_file, as_json, **flags) -> None:
+    """Compare strategies as swaps over one space (the paper's Table 5).
+
+    Writes comparison.md and comparison.json: strategy, MACs, params, search-val top-1,
+    retrained test top-1, supernet rank correlation where known, wall time.
+
+    \b
+    Examples:
+      archsearch compare --space glit --strategies hierarchical-ea,spos,random
+      archsearch compare --strategies spos,random --seed 1 --out runs/table5
+    """
+    from cli.compare import compare_runs, write_comparison
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    if not names:
+        raise click.BadParameter("give at least one strategy", param_hint="--strategies")
+    configs = {name: _resolve(flags, sets, config_file, strategy=name) for name in names}
+    folder = out or default_out(configs[names[0]], "compare")
+    say = _say(_console())
+    rows = compare_runs(configs, folder, say)
+    paths = write_comparison(rows, folder)
+    if as_json:
+        click.echo(json.dumps({"table": rows, "files": [str(p) for p in paths]}, indent=2))
+    else:
+        Console().print(paths[0].read_text())

@@ -1,0 +1,309 @@
+"""Pipelines: what `--strategy` picks. Each trains, searches and retrains in stages.
+
+- `random`: sample k architectures under the budget, retrain each, keep the best
+  (the paper's random baseline, Table 5).
+- `spos`: one supernet over the whole space, searched by a searcher (evolution by
+  default), the top k retrained, the best kept (flat SPOS).
+- `hierarchical-ea`: stage "distribution" searches the distribution level with the
+  detail level at its defaults; stage "detail" fixes the winning distribution and
+  searches the details the same way (the paper's hierarchical search).
+
+The retrained models are ranked by their search-validation top-1 (`val_top1`); the
+test top-1 is reported, never used to choose. Every stage records into the run store
+and is skipped on resume when already finished.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from archspace import Budget, Constraint, Genotype, InfeasibleError, Space, SpacePlugin, Workbench
+from archspace.space import as_rng
+from archspace.units import format_count
+from strategies.searcher import Evaluations, Searcher
+from strategies.settings import SearchSettings
+from strategies.store import RunStore
+
+SELECTION_METRIC = "val_top1"
+
+
+@dataclass
+class StageOutcome:
+    stage: str
+    best: Genotype
+    metrics: dict[str, float]
+    costs: dict[str, float]
+    candidates: list[tuple[Genotype, float]] = field(default_factory=list)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "best": self.best.key,
+            "genotype": self.best.to_dict(),
+            "metrics": self.metrics,
+            "costs": self.costs,
+            "candidates": [[g.key, f] for g, f in self.candidates],
+        }
+
+
+@dataclass
+class PipelineResult:
+    strategy: str
+    genotype: Genotype
+    metrics: dict[str, float]
+    costs: dict[str, float]
+    stages: list[str]
+    evaluations: int
+    retrains: int
+    seconds: float
+
+
+class Pipeline(ABC):
+    """A staged search: subclasses say which stages run over which (sub-)spaces."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        plugin: SpacePlugin,
+        workbench: Workbench,
+        store: RunStore,
+        *,
+        make_searcher: Callable[[str], Searcher],
+        settings: SearchSettings,
+        constraint: Constraint | None = None,
+        seed: int = 0,
+        say: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.plugin, self.workbench, self.store = plugin, workbench, store
+        self.make_searcher, self.settings = make_searcher, settings
+        self.constraint, self.seed, self.say = constraint, seed, say
+
+    @abstractmethod
+    def stage_plan(self) -> Sequence[str]:
+        """Names of the stages in order (for progress and for tests)."""
+
+    @abstractmethod
+    def execute(self) -> StageOutcome:
+        """Run the stages; return the final stage's outcome."""
+
+    def run(self) -> PipelineResult:
+        started = time.monotonic()
+        outcome = self.execute()
+        result = PipelineResult(
+            strategy=self.name,
+            genotype=outcome.best,
+            metrics=outcome.metrics,
+            costs=outcome.costs,
+            stages=self.store.stages(),
+            evaluations=len(self.store.evaluations()),
+            retrains=len(self.store.retrains()),
+            seconds=time.monotonic() - started,
+        )
+        return result
+
+    # ---- shared steps ---------------------------------------------------------------------
+
+    def check_budget(self, space: Space, stage: str) -> None:
+        """Fail fast, naming the cheapest and dearest cost, when nothing fits the budget."""
+        budget = self.constraint
+        if not isinstance(budget, Budget) or budget.maximum is None:
+            return
+        bounds = self.plugin.cost_range(budget.metric, space)
+        if bounds is not None and bounds[0] > budget.maximum:
+            raise InfeasibleError(
+                f"budget {budget} is infeasible for stage {stage!r} of space "
+                f"{self.plugin.name!r}: the cheapest architecture there costs "
+                f"{format_count(bounds[0])} {budget.metric} (the dearest "
+                f"{format_count(bounds[1])}); raise the budget to at least "
+                f"{format_count(bounds[0])}"
+            )
+
+    def finished(self, stage: str) -> StageOutcome | None:
+        record = self.store.stage_result(stage)
+        if record is None:
+            return None
+        space = self.plugin.space
+        return StageOutcome(
+            stage=stage,
+            best=space.from_dict(record["genotype"]),
+            metrics=record["metrics"],
+            costs=record["costs"],
+            candidates=[(space.from_key(k), f) for k, f in record["candidates"]],
+        )
+
+    def search(self, stage: str, space: Space) -> list[tuple[Genotype, float]]:
+        """Train the stage's supernet over `space`, search it; the top k by fitness."""
+        self.check_budget(space, stage)
+        self.say(f"[{stage}] training the supernet over {space.size:.3g} architectures")
+        trained = self.workbench.train_supernet(space, stage)
+        if trained is not None:
+            self.store.set_meta(f"supernet:{stage}", _plain(trained))
+
+        def record(
+            genotype: Genotype, fitness: float | None, error: str | None, seconds: float
+        ) -> None:
+            self.store.record_evaluation(
+                stage,
+                genotype.key,
+                genotype.to_dict(),
+                fitness,
+                error,
+                seconds,
+                self.plugin.cost(genotype),
+            )
+
+        evaluations = Evaluations(
+            lambda genotypes: self.workbench.evaluate(genotypes, stage),
+            max_consecutive_failures=self.settings.max_consecutive_failures,
+            on_result=record,
+            chunk_size=self.settings.evaluation_chunk,
+        )
+        cached = self.store.cached_fitness(stage)
+        evaluations.preload(cached)
+        searcher = self.make_searcher(stage)
+        self.say(
+            f"[{stage}] searching with {searcher.name}"
+            + (f" ({len(cached)} evaluations restored)" if cached else "")
+        )
+
+        def generation(record: Any) -> None:
+            self.store.record_generation(stage, record.generation, _plain(record))
+            self.say(
+                f"[{stage}] generation {record.generation}: best {record.best_fitness:.4f}"
+                f", {record.evaluated_so_far} evaluated"
+            )
+
+        result = searcher.search(
+            space,
+            evaluations,
+            self.constraint,
+            seed=_stage_seed(self.seed, stage),
+            on_generation=generation,
+        )
+        return result.top[: self.settings.top_k]
+
+    def retrain_best(
+        self, stage: str, candidates: Sequence[tuple[Genotype, float]]
+    ) -> StageOutcome:
+        """Retrain each candidate (unless already done), keep the best by val_top1."""
+        best: tuple[Genotype, dict[str, float]] | None = None
+        for k, (genotype, _) in enumerate(candidates):
+            metrics = self.store.retrain(stage, genotype.key)
+            if metrics is None:
+                self.say(
+                    f"[{stage}] retraining candidate {k + 1}/{len(candidates)} ({genotype.key})"
+                )
+                metrics = self.workbench.retrain(genotype, stage)
+                self.store.record_retrain(
+                    stage, genotype.key, genotype.to_dict(), metrics, self.plugin.cost(genotype)
+                )
+            if SELECTION_METRIC not in metrics:
+                raise KeyError(
+                    f"the workbench's retrain() must report {SELECTION_METRIC!r}; "
+                    f"it reported {sorted(metrics)}"
+                )
+            if best is None or metrics[SELECTION_METRIC] > best[1][SELECTION_METRIC]:
+                best = (genotype, metrics)
+        assert best is not None, "no candidates to retrain"
+        outcome = StageOutcome(stage, best[0], best[1], self.plugin.cost(best[0]), list(candidates))
+        self.store.finish_stage(stage, outcome.to_record())
+        self.say(
+            f"[{stage}] kept {outcome.best.key}: val top-1 {outcome.metrics[SELECTION_METRIC]:.4f}"
+        )
+        return outcome
+
+    def search_and_retrain(self, stage: str, space: Space) -> StageOutcome:
+        done = self.finished(stage)
+        if done is not None:
+            self.say(f"[{stage}] already finished: {done.best.key}")
+            return done
+        return self.retrain_best(stage, self.search(stage, space))
+
+
+class RandomPipeline(Pipeline):
+    """Random baseline: k architectures sampled under the budget, each retrained."""
+
+    name = "random"
+
+    def stage_plan(self) -> Sequence[str]:
+        return ("random",)
+
+    def execute(self) -> StageOutcome:
+        done = self.finished("random")
+        if done is not None:
+            return done
+        space = self.plugin.space
+        self.check_budget(space, "random")
+        rng = as_rng(_stage_seed(self.seed, "random"))
+        chosen: dict[str, Genotype] = {}
+        attempts = 0
+        while len(chosen) < self.settings.random_architectures and attempts < 100:
+            genotype = (
+                space.sample_feasible(self.constraint, rng)
+                if self.constraint
+                else space.sample(rng)
+            )
+            chosen.setdefault(genotype.key, genotype)
+            attempts += 1
+        return self.retrain_best("random", [(g, float("nan")) for g in chosen.values()])
+
+
+class SposPipeline(Pipeline):
+    """Flat SPOS: one supernet over the whole space."""
+
+    name = "spos"
+
+    def stage_plan(self) -> Sequence[str]:
+        return ("flat",)
+
+    def execute(self) -> StageOutcome:
+        return self.search_and_retrain("flat", self.plugin.space)
+
+
+class HierarchicalPipeline(Pipeline):
+    """GLiT's hierarchical search: the distribution level first, then the details."""
+
+    name = "hierarchical-ea"
+    levels: ClassVar[tuple[str, str]] = ("distribution", "detail")
+
+    def stage_plan(self) -> Sequence[str]:
+        return self.levels
+
+    def execute(self) -> StageOutcome:
+        space = self.plugin.space
+        high, low = self.levels
+        missing = [level for level in self.levels if level not in space.levels]
+        if missing:
+            raise ValueError(
+                f"space {space.name!r} has no level(s) {', '.join(missing)}; hierarchical "
+                f"search needs levels {high!r} and {low!r} (it has {', '.join(space.levels)})"
+            )
+        first = self.search_and_retrain(high, space.restrict(high, space.default()))
+        return self.search_and_retrain(low, space.restrict(low, first.best))
+
+
+PIPELINES: dict[str, type[Pipeline]] = {
+    p.name: p for p in (RandomPipeline, SposPipeline, HierarchicalPipeline)
+}
+
+
+def _stage_seed(seed: int, stage: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(stage.encode())) % 2**32
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclass/objects -> JSON-ready dicts for the store."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _plain(v) for k, v in vars(obj).items()}
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)

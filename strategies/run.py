@@ -1,0 +1,144 @@
+"""Runs: a folder holding a resolved config, the run store, checkpoints and the answer.
+
+`start_run` begins a run or, when the folder already holds the same config, resumes
+it; `resume_run` continues a folder from its saved config. Nothing evaluated is lost
+and nothing finished is repeated (see `strategies.store`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archspace import SpacePlugin, Workbench, load_space
+from archspace import strategies as strategy_registry
+from strategies.pipelines import PipelineResult
+from strategies.searchers import make_searcher_factory
+from strategies.settings import get_settings
+from strategies.store import RunStore
+
+CONFIG_FILE = "config.json"
+ARCHITECTURE_FILE = "architecture.json"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run; saved as config.json in the run folder."""
+
+    space: str
+    strategy: str
+    space_options: dict[str, Any] = field(default_factory=dict)
+    searcher: str = "evolution"
+    profile: str = "quick"
+    budget: float | None = None
+    budget_metric: str | None = None
+    seed: int = 0
+    search: dict[str, Any] = field(default_factory=dict)  # SearchSettings overrides
+    workbench: dict[str, Any] = field(default_factory=dict)  # data, device, recipe, ...
+    storage: str | None = None  # optuna storage URL; default: the run's own SQLite
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown run config key(s) {', '.join(unknown)}; allowed: "
+                + ", ".join(sorted(known))
+            )
+        return cls(**data)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def start_run(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    plugin: SpacePlugin | None = None,
+    workbench: Workbench | None = None,
+    say: Callable[[str], None] = lambda message: None,
+) -> PipelineResult:
+    """Run (or resume) the search described by `config` in `run_dir`."""
+    run_dir = Path(run_dir)
+    pipeline_class = strategy_registry.get(config.strategy)
+    plugin = plugin or load_space(config.space, **config.space_options)
+    settings = get_settings(config.profile).override(**config.search)
+    constraint = (
+        plugin.budget(config.budget, config.budget_metric) if config.budget is not None else None
+    )
+    with RunStore(run_dir) as store:
+        config_path = run_dir / CONFIG_FILE
+        if config_path.exists():
+            saved = json.loads(config_path.read_text())
+            if saved != json.loads(json.dumps(config.to_dict())):
+                differs = sorted(k for k in saved if saved.get(k) != config.to_dict().get(k))
+                raise ValueError(
+                    f"run folder {run_dir} holds a different run (its config differs in: "
+                    f"{', '.join(differs)}); continue it with --resume {run_dir} or choose "
+                    "another folder"
+                )
+            say(f"resuming the run in {run_dir}")
+        else:
+            _write_json(config_path, config.to_dict())
+        store.set_meta("config", config.to_dict())
+        store.set_meta("plugin_options", plugin.options())
+        if workbench is None:
+            workbench = plugin.workbench(
+                {
+                    **config.workbench,
+                    "run_dir": run_dir,
+                    "seed": config.seed,
+                    "profile": config.profile,
+                }
+            )
+        pipeline = pipeline_class(
+            plugin,
+            workbench,
+            store,
+            make_searcher=make_searcher_factory(config.searcher, settings, config.storage, run_dir),
+            settings=settings,
+            constraint=constraint,
+            seed=config.seed,
+            say=say,
+        )
+        result = pipeline.run()
+        answer = {
+            "space": plugin.name,
+            "space_options": plugin.options(),
+            "strategy": result.strategy,
+            "key": result.genotype.key,
+            "genotype": result.genotype.to_dict(),
+            "costs": result.costs,
+            "metrics": result.metrics,
+            "stages": result.stages,
+            "evaluations": result.evaluations,
+            "retrains": result.retrains,
+        }
+        _write_json(run_dir / ARCHITECTURE_FILE, answer)
+        store.set_meta("result", answer)
+    return result
+
+
+def load_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
+    return RunConfig.from_dict(json.loads(path.read_text()))
+
+
+def resume_run(run_dir: str | Path, **kwargs: Any) -> PipelineResult:
+    """Continue the run in `run_dir` from its saved config."""
+    return start_run(load_config(run_dir), run_dir, **kwargs)

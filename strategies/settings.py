@@ -1,0 +1,55 @@
+"""Search sizes per profile: the paper's SPOS settings and a 2-core-CPU `quick` set."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How much searching each stage does; every field can be overridden by name."""
+
+    population: int = 50
+    parents: int = 10
+    mutants: int = 25
+    crossovers: int = 25
+    generations: int = 20
+    mutation_prob: float = 0.1
+    samples: int = 1000  # candidates of the random and optuna searchers
+    top_k: int = 5  # architectures retrained per stage (paper: 5)
+    random_architectures: int = 5  # the random pipeline's retrained samples
+    max_consecutive_failures: int = 10
+    evaluation_chunk: int = 1  # genotypes per workbench.evaluate call, recorded after each
+
+    def override(self, **changes: Any) -> SearchSettings:
+        allowed = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise KeyError(
+                f"unknown search setting(s) {', '.join(unknown)}; allowed: "
+                + ", ".join(sorted(allowed))
+            )
+        return dataclasses.replace(self, **changes)
+
+
+SETTINGS: dict[str, SearchSettings] = {
+    "paper": SearchSettings(),
+    "quick": SearchSettings(
+        population=12,
+        parents=4,
+        mutants=4,
+        crossovers=4,
+        generations=3,
+        samples=36,
+        top_k=2,
+        random_architectures=2,
+    ),
+}
+
+
+def get_settings(profile: str) -> SearchSettings:
+    if profile not in SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(SETTINGS)}")
+    return SETTINGS[profile]

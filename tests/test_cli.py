@@ -1,0 +1,197 @@
+"""The `archsearch` command: listings, cost, run/compare/export, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from strategies.store import RunStore
+
+SYNTHETIC = [
+    "--space",
+    "synthetic",
+    "--set",
+    "space.depth=4",
+    "--set",
+    "search.generations=2",
+    "--set",
+    "search.population=8",
+    "--set",
+    "search.samples=16",
+    "--budget-macs",
+    "40",
+]
+#: a GLiT search small enough for a test: 2 blocks, a few steps per stage
+TINY_GLIT = [
+    "--set",
+    "space.depth=2",
+    "--set",
+    "recipe.supernet.epochs=1",
+    "--set",
+    "recipe.supernet.max_steps_per_epoch=3",
+    "--set",
+    "recipe.retrain.epochs=1",
+    "--set",
+    "recipe.retrain.max_steps_per_epoch=3",
+    "--set",
+    "recipe.eval.max_images=64",
+    "--set",
+    "recipe.eval.bn_batches=1",
+    "--set",
+    "search.population=4",
+    "--set",
+    "search.parents=2",
+    "--set",
+    "search.mutants=1",
+    "--set",
+    "search.crossovers=1",
+    "--set",
+    "search.generations=1",
+    "--set",
+    "search.top_k=1",
+    "--set",
+    "search.random_architectures=1",
+    "--device",
+    "cpu",
+]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_every_command_has_help_with_examples() -> None:
+    for command in ("run", "compare", "cost", "export", "spaces", "strategies"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Example" in result.output, command
+
+
+def test_listings() -> None:
+    result = invoke("spaces", "--json")
+    names = {row["name"] for row in json.loads(result.output)}
+    assert {"glit", "synthetic"} <= names
+    assert set(json.loads(invoke("strategies", "--json").output)) >= {
+        "random",
+        "spos",
+        "hierarchical-ea",
+    }
+
+
+def test_cost_of_presets_and_per_block_view() -> None:
+    data = json.loads(invoke("cost", "glit-tiny", "-v", "--json").output)
+    assert data["params"] == 7_264_456 and len(data["parts"]) == 14
+    assert "MACs" in invoke("cost", "deit-tiny").output
+
+
+def test_run_on_the_synthetic_space_then_resume_and_report(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = invoke("run", *SYNTHETIC, "--strategy", "spos", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["costs"]["cost"] <= 40 and summary["strategy"] == "spos"
+    again = invoke("run", "--resume", str(out), "--json")
+    assert json.loads(again.stdout)["key"] == summary["key"]
+    assert json.loads((out / "config.json").read_text())["budget"] == 40
+
+
+def test_compare_writes_a_table(tmp_path) -> None:
+    result = invoke(
+        "compare",
+        *SYNTHETIC,
+        "--strategies",
+        "hierarchical-ea,spos,random",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["table"]
+    assert [r["strategy"] for r in rows] == ["hierarchical-ea", "spos", "random"]
+    table = (tmp_path / "comparison.md").read_text()
+    assert "hierarchical-ea" in table and "rank corr" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--space", "glitt"], "unknown space 'glitt'. Did you mean 'glit'?"),
+        (["run", *SYNTHETIC, "--strategy", "hierarchical"], "Did you mean 'hierarchical-ea'?"),
+        (["cost", "glit-tnyi"], "Did you mean 'glit-tiny'?"),
+        (["run", *SYNTHETIC, "--budget-macs", "5"], "cheapest architecture there costs 20"),
+        (
+            ["run", "--budget-macs", "1M", "--set", "space.depth=2"],
+            "the cheapest architecture there costs",
+        ),
+        (["run", "--budget-macs", "lots"], "cannot read 'lots' as a count"),
+        (["run", "--data", "imagefolder:/no/such/folder"], "/no/such/folder"),
+        (["run", "--data", "mnist:/tmp"], "Did you mean 'fashion-mnist'?"),
+        (["run", *SYNTHETIC, "--set", "search.populaton=3"], "unknown search setting(s) populaton"),
+    ],
+)
+def test_bad_input_is_one_paragraph_with_exit_code_2(tmp_path, args, message) -> None:
+    result = CliRunner().invoke(
+        cli, [*args, "--out", str(tmp_path / "r")] if args[0] == "run" else args
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "r" / "architecture.json").exists()
+
+
+def test_bad_architecture_files(tmp_path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = CliRunner().invoke(cli, ["cost", str(broken)])
+    assert result.exit_code == 2 and "is not valid JSON" in result.output
+    wrong = tmp_path / "wrong.json"
+    block = {"heads": [3, 0], "qkv": 1.0, "ffn": 5}
+    wrong.write_text(json.dumps({"blocks": [block] * 12}))
+    result = CliRunner().invoke(cli, ["cost", str(wrong)])
+    assert result.exit_code == 2 and "'blocks.0.ffn' got 5; allowed: 2, 4, 6" in result.output
+
+
+def test_a_run_folder_in_use_is_refused(tmp_path) -> None:
+    with RunStore(tmp_path):
+        result = CliRunner().invoke(cli, ["run", *SYNTHETIC, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "is in use by process" in result.output
+
+
+def test_default_command_in_a_subprocess_then_export(tmp_path) -> None:
+    """The real console script end to end on GLiT, reduced to a few steps per stage."""
+    out = tmp_path / "glit"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [
+            Path(sys.executable).with_name("archsearch"),
+            "run",
+            "--space",
+            "glit",
+            "--strategy",
+            "hierarchical-ea",
+            *TINY_GLIT,
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert 0.0 <= summary["metrics"]["test_top1"] <= 1.0
+    assert "[distribution] training the supernet" in done.stderr
+    exported = invoke("export", str(out), "--out", str(tmp_path / "model.safetensors"))
+    assert exported.exit_code == 0, exported.output
+    assert "retrained weights" in exported.output
+    assert (tmp_path / "model.safetensors").stat().st_size > 1000
+    described = json.loads((tmp_path / "model.json").read_text())
+    assert described["key"] == summary["key"]
