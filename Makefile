@@ -16,7 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/archsearch spaces
+	$(BIN)/archsearch run --space glit --strategy hierarchical-ea
 
 test: $(STAMP)
 	$(BIN)/ruff check .

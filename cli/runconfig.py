@@ -55,7 +55,8 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """A run.toml: top-level flag names plus [search], [recipe.*], [space], [workbench]."""
+    """A run.toml: top-level flag names plus the tables [search], [recipe.*],
+    [space_options] (`space` itself names the space) and [workbench]."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -73,11 +74,15 @@ def read_toml(path: Path) -> dict[str, Any]:
                 flat[name] = value
 
     walk(data, "")
+    flat = {
+        ("space." + k.removeprefix("space_options.") if k.startswith("space_options.") else k): v
+        for k, v in flat.items()
+    }
     unknown = [k for k in flat if "." not in k and k not in FLAG_KEYS]
     if unknown:
         raise ValueError(
             f"config file {path}: unknown key(s) {', '.join(unknown)}; allowed top-level keys: "
-            f"{', '.join(FLAG_KEYS)} and the tables search, recipe, space, workbench"
+            f"{', '.join(FLAG_KEYS)} and the tables search, recipe, space_options, workbench"
         )
     return flat
 

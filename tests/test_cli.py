@@ -101,6 +101,26 @@ def test_run_on_the_synthetic_space_then_resume_and_report(tmp_path) -> None:
     assert json.loads((out / "config.json").read_text())["budget"] == 40
 
 
+def test_a_toml_config_equals_the_flags(tmp_path) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        'space = "synthetic"\nstrategy = "spos"\nbudget_macs = "40"\nseed = 2\n'
+        "[space_options]\ndepth = 4\n"
+        "[search]\ngenerations = 2\npopulation = 8\nsamples = 16\n"
+    )
+    by_file = invoke("run", "--config", str(toml), "--out", str(tmp_path / "a"), "--json")
+    by_flags = invoke("run", *SYNTHETIC, "--strategy", "spos", "--seed", "2",
+                      "--out", str(tmp_path / "b"), "--json")
+    assert by_file.exit_code == 0 and by_flags.exit_code == 0, by_file.output
+    configs = [json.loads((tmp_path / d / "config.json").read_text()) for d in "ab"]
+    assert configs[0] == configs[1]
+    assert json.loads(by_file.stdout)["key"] == json.loads(by_flags.stdout)["key"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("speed = 3\n")
+    result = CliRunner().invoke(cli, ["run", "--config", str(bad)])
+    assert result.exit_code == 2 and "unknown key(s) speed" in result.output
+
+
 def test_compare_writes_a_table(tmp_path) -> None:
     result = invoke(
         "compare",
