@@ -25,7 +25,7 @@ from glit_space.datasets import DEFAULT_DATA, DataSplits, load_data, make_loader
 from glit_space.evaluation import supernet_top1, top1
 from glit_space.plugin import GlitPlugin
 from glit_space.progress import EventLog
-from glit_space.recipes import Recipe
+from glit_space.recipes import Recipe, RetrainRecipe, SupernetRecipe
 from glit_space.runtime import Runtime, select_runtime
 from glit_space.supernet import GLiTSupernet
 from glit_space.training import Loop, TrainResult, param_groups, warmup_cosine
@@ -105,6 +105,42 @@ class GlitWorkbench:
             for x, _ in loader:
                 yield x
 
+    def _loop(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        recipe: SupernetRecipe | RetrainRecipe,
+        data: DataSplits,
+        checkpoint: Path,
+        label: str,
+        min_lr_ratio: float = 0.0,
+        **extra,
+    ) -> Loop:
+        """A resumable loop with the recipe's schedule: warm-up, then cosine."""
+        loop = Loop(
+            model=model,
+            dataset=data.train,
+            optimizer=optimizer,
+            scheduler=None,
+            runtime=self.runtime,
+            epochs=recipe.epochs,
+            batch_size=recipe.batch_size,
+            seed=self.seed,
+            criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
+            checkpoint=checkpoint,
+            max_steps_per_epoch=recipe.max_steps_per_epoch,
+            num_workers=self.num_workers,
+            log=self.log,
+            label=label,
+            **extra,
+        )
+        steps = loop.steps_per_epoch
+        loop.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            warmup_cosine(recipe.epochs * steps, round(recipe.warmup_epochs * steps), min_lr_ratio),
+        )
+        return loop
+
     # ---- supernet -----------------------------------------------------------------------
 
     def supernet_checkpoint(self, stage: str) -> Path:
@@ -121,25 +157,8 @@ class GlitWorkbench:
             momentum=recipe.momentum,
             nesterov=recipe.nesterov,
         )
-        loop = Loop(
-            model=supernet,
-            dataset=data.train,
-            optimizer=optimizer,
-            scheduler=None,
-            runtime=self.runtime,
-            epochs=recipe.epochs,
-            batch_size=recipe.batch_size,
-            seed=self.seed,
-            criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
-            checkpoint=self.supernet_checkpoint(stage),
-            max_steps_per_epoch=recipe.max_steps_per_epoch,
-            num_workers=self.num_workers,
-            log=self.log,
-            label=f"supernet {stage}",
-        )
-        steps = loop.steps_per_epoch
-        loop.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_cosine(recipe.epochs * steps, round(recipe.warmup_epochs * steps))
+        loop = self._loop(
+            supernet, optimizer, recipe, data, self.supernet_checkpoint(stage), f"supernet {stage}"
         )
         seeds = stage_seed(self.seed, stage)
 
@@ -171,11 +190,9 @@ class GlitWorkbench:
     def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
         """Search-validation top-1 of each genotype with the stage's supernet weights."""
         supernet = self.supernet(stage)
-        loader = self._val_loader()
+        loader, calibration = self._val_loader(), list(self._calibration())
         return [
-            supernet_top1(
-                supernet, self.plugin.blocks(g), loader, list(self._calibration()), self.runtime
-            )
+            supernet_top1(supernet, self.plugin.blocks(g), loader, calibration, self.runtime)
             for g in genotypes
         ]
 
@@ -193,32 +210,16 @@ class GlitWorkbench:
         model = self.runtime.prepare(self.plugin.build(genotype, drop_path_rate=recipe.drop_path))
         optimizer = torch.optim.AdamW(param_groups(model, recipe.weight_decay), lr=recipe.scaled_lr)
         mix = mixup_cutmix(data.num_classes, recipe.mixup, recipe.cutmix)
-        loop = Loop(
-            model=model,
-            dataset=data.train,
-            optimizer=optimizer,
-            scheduler=None,
-            runtime=self.runtime,
-            epochs=recipe.epochs,
-            batch_size=recipe.batch_size,
-            seed=self.seed,
-            criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
-            checkpoint=self.run_dir / "retrain" / f"{stage}-{genotype.key}.pt",
+        loop = self._loop(
+            model,
+            optimizer,
+            recipe,
+            data,
+            self.run_dir / "retrain" / f"{stage}-{genotype.key}.pt",
+            f"retrain {stage}",
+            min_lr_ratio=recipe.min_lr / recipe.scaled_lr,
             batch_transform=mix,
             clip_grad=recipe.clip_grad,
-            max_steps_per_epoch=recipe.max_steps_per_epoch,
-            num_workers=self.num_workers,
-            log=self.log,
-            label=f"retrain {stage}",
-        )
-        steps = loop.steps_per_epoch
-        loop.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            warmup_cosine(
-                recipe.epochs * steps,
-                round(recipe.warmup_epochs * steps),
-                recipe.min_lr / recipe.scaled_lr,
-            ),
         )
         result = loop.run()
         test = self._loader(data.test, self.recipe.eval.batch_size)

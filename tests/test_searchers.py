@@ -158,7 +158,7 @@ def test_nsga2_is_multi_objective_and_respects_the_budget() -> None:
     [
         lambda: EvolutionSearcher(),
         lambda: RandomSearcher(),
-        lambda: OptunaSearcher(trials=30),
+        lambda: OptunaSearcher(trials=20),
     ],
     ids=["evolution", "random", "optuna"],
 )
@@ -303,28 +303,33 @@ def test_kill_and_resume_replays_the_same_search(name) -> None:
 
 
 def test_optuna_resumes_a_persistent_study(tmp_path) -> None:
+    """A looser budget and a short study: every SQLite write is a commit."""
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    budget = PLUGIN.budget(80.0)
     counter = {"n": 0}
+
+    def make() -> OptunaSearcher:
+        return OptunaSearcher(trials=12, batch_size=4, storage=storage, study_name="stage")
 
     def crashing(batch):
         counter["n"] += len(batch)
-        if counter["n"] > 17:
+        if counter["n"] > 6:
             raise Killed
         return true_fitness(batch)
 
     crashed = Recorder()
     with pytest.raises(Killed):
-        OptunaSearcher(trials=30, storage=storage, study_name="stage").search(
-            SPACE, Evaluations(crashing, on_result=crashed.on_result), CONSTRAINT
-        )
-    assert len(crashed.results) == 10  # one batch of 10 made it
-    resumed, log = run(
-        OptunaSearcher(trials=30, storage=storage, study_name="stage"), preload=crashed.known()
-    )
-    assert not set(crashed.keys) & set(log.keys)
-    assert resumed.evaluated == len(set(crashed.keys) | set(log.keys)) <= 30
+        make().search(SPACE, Evaluations(crashing, on_result=crashed.on_result), budget)
+    assert len(crashed.results) == 4  # one batch made it
+    resumed, log = run(make(), constraint=budget, preload=crashed.known())
+    assert not set(crashed.keys) & set(log.keys)  # finished trials are not evaluated again
+    assert len(crashed.results) + len(log.results) <= 12
+    assert resumed.evaluated == len(set(crashed.keys) | set(log.keys))
     assert {g.key for g, _ in resumed.top} <= set(crashed.keys) | set(log.keys)
-    assert CONSTRAINT(resumed.best)
+    assert budget(resumed.best)
+    # a finished study is not searched again
+    again, again_log = run(make(), constraint=budget)
+    assert not again_log.results and again.best == resumed.best
 
 
 # ---- infeasible budgets and sub-spaces -----------------------------------------------------
