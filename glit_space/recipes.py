@@ -108,7 +108,7 @@ RECIPES: dict[str, Recipe] = {
         "quick",
         supernet=SupernetRecipe(epochs=2, batch_size=128, lr=0.2, lr_reference_batch=256),
         retrain=RetrainRecipe(
-            epochs=4,
+            epochs=3,
             batch_size=128,
             lr=1e-3,
             lr_reference_batch=128,

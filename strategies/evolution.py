@@ -58,7 +58,9 @@ def individual(genotype: Genotype) -> Any:
     return ind
 
 
-def evaluate_individuals(evaluations: Evaluations, individuals: Sequence[Any]) -> list:
+def evaluate_individuals(
+    evaluations: Evaluations, individuals: Sequence[Any]
+) -> list[float | None]:
     """Score a population in one batch; a failure gets fitness -inf (ranked last)."""
     fitnesses = evaluations([ind.genotype for ind in individuals])
     for ind, fitness in zip(individuals, fitnesses):

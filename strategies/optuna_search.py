@@ -61,7 +61,9 @@ class OptunaSearcher(Searcher):
     * `storage`: an Optuna storage URL (None: in memory); `study_name` defaults to one
       derived from the space, its pins and the sampler, so each stage gets its own study.
 
-    With the same seed and in-memory storage a search is deterministic. The sampler is
+    The study's evaluated trials (a resumed run, other workers) join the result and are
+    preloaded into `evaluations`, so they are never evaluated again. With the same seed
+    and in-memory storage a search is deterministic. The sampler is
     slow on long studies: TPE costs O(trials x choices) per suggestion.
     """
 

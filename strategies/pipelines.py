@@ -173,9 +173,10 @@ class Pipeline(ABC):
 
         def generation(record: Any) -> None:
             self.store.record_generation(stage, record.generation, _plain(record))
+            best = "none yet" if record.best_fitness is None else f"{record.best_fitness:.4f}"
             self.say(
-                f"[{stage}] generation {record.generation}: best {record.best_fitness:.4f}"
-                f", {record.evaluated_so_far} evaluated"
+                f"[{stage}] generation {record.generation}: best {best}, "
+                f"{record.evaluated_so_far} evaluated"
             )
 
         result = searcher.search(

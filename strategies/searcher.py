@@ -30,7 +30,7 @@ from archspace.constraints import describe_cost_range
 FitnessFn = Callable[[list[Genotype]], Sequence[float]]
 """A batch fitness function: genotypes in, one float per genotype out (higher is better)."""
 
-ResultHook = Callable[[Genotype, "float | None", "str | None", float], None]
+ResultHook = Callable[[Genotype, float | None, str | None, float], None]
 """`on_result(genotype, fitness_or_None, error_text_or_None, seconds)`."""
 
 
@@ -73,6 +73,8 @@ class Evaluations:
             raise ValueError(
                 f"max_consecutive_failures must be >= 0 or None, got {max_consecutive_failures}"
             )
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size}")
         self.fn = fn
         self.max_consecutive_failures = max_consecutive_failures
         self.on_result = on_result

@@ -37,12 +37,12 @@ class SearchSettings:
 SETTINGS: dict[str, SearchSettings] = {
     "paper": SearchSettings(),
     "quick": SearchSettings(
-        population=12,
+        population=8,
         parents=4,
         mutants=4,
         crossovers=4,
         generations=3,
-        samples=36,
+        samples=24,
         top_k=2,
         random_architectures=2,
     ),

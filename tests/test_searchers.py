@@ -249,6 +249,24 @@ def test_too_many_consecutive_failures() -> None:
     assert flaky(genotypes(5)) == [None, None, 1.0, None, None]
 
 
+def test_chunks_are_recorded_as_they_finish() -> None:
+    sizes: list[int] = []
+
+    def fn(batch):
+        sizes.append(len(batch))
+        if len(sizes) == 3:
+            raise Killed
+        return [0.5] * len(batch)
+
+    recorder = Recorder()
+    evaluations = Evaluations(fn, on_result=recorder.on_result, chunk_size=2)
+    with pytest.raises(Killed):
+        evaluations(genotypes(5))
+    assert sizes == [2, 2, 1] and len(recorder.results) == 4 == evaluations.count
+    with pytest.raises(ValueError, match="chunk_size"):
+        Evaluations(fn, chunk_size=0)
+
+
 def test_interrupts_are_not_failures() -> None:
     def interrupted(batch):
         raise KeyboardInterrupt
