@@ -139,8 +139,10 @@ def print_summary(console: Console, info: dict[str, Any]) -> None:
         table.add_row(label, f"{int(value):,} ({format_count(value)})")
     if info["budget"] is not None:
         table.add_row("budget", format_count(info["budget"]))
-    for metric, value in info["metrics"].items():
-        table.add_row(metric, f"{value:.4f}" if isinstance(value, float) else str(value))
+    labels = {"val_top1": "retrained search-val top-1", "test_top1": "retrained test top-1"}
+    for metric, label in labels.items():
+        if metric in info["metrics"]:
+            table.add_row(label, f"{info['metrics'][metric]:.4f}")
     table.add_row("evaluated / retrained", f"{info['evaluations']} / {info['retrains']}")
     table.add_row("wall time", f"{info['seconds']:.0f} s")
     table.add_row("run folder", info["run_dir"])

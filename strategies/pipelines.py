@@ -189,9 +189,17 @@ class Pipeline(ABC):
         return result.top[: self.settings.top_k]
 
     def retrain_best(
-        self, stage: str, candidates: Sequence[tuple[Genotype, float]]
+        self,
+        stage: str,
+        candidates: Sequence[tuple[Genotype, float]],
+        carried: Sequence[StageOutcome] = (),
     ) -> StageOutcome:
-        """Retrain each candidate (unless already done), keep the best by val_top1."""
+        """Retrain each candidate (unless already done), keep the best by val_top1.
+
+        `carried` are earlier stages' winners that lie in this stage's space too: they
+        compete with their measured metrics (no retraining), so a stage never ends with
+        a worse architecture than the one it started from.
+        """
         best: tuple[Genotype, dict[str, float]] | None = None
         for k, (genotype, _) in enumerate(candidates):
             metrics = self.store.retrain(stage, genotype.key)
@@ -210,6 +218,10 @@ class Pipeline(ABC):
                 )
             if best is None or metrics[SELECTION_METRIC] > best[1][SELECTION_METRIC]:
                 best = (genotype, metrics)
+        for earlier in carried:
+            if best is None or earlier.metrics[SELECTION_METRIC] > best[1][SELECTION_METRIC]:
+                self.say(f"[{stage}] no candidate beat {earlier.stage}'s {earlier.best.key}")
+                best = (earlier.best, earlier.metrics)
         assert best is not None, "no candidates to retrain"
         outcome = StageOutcome(stage, best[0], best[1], self.plugin.cost(best[0]), list(candidates))
         self.store.finish_stage(stage, outcome.to_record())
@@ -218,12 +230,14 @@ class Pipeline(ABC):
         )
         return outcome
 
-    def search_and_retrain(self, stage: str, space: Space) -> StageOutcome:
+    def search_and_retrain(
+        self, stage: str, space: Space, carried: Sequence[StageOutcome] = ()
+    ) -> StageOutcome:
         done = self.finished(stage)
         if done is not None:
             self.say(f"[{stage}] already finished: {done.best.key}")
             return done
-        return self.retrain_best(stage, self.search(stage, space))
+        return self.retrain_best(stage, self.search(stage, space), carried)
 
 
 class RandomPipeline(Pipeline):
@@ -285,7 +299,7 @@ class HierarchicalPipeline(Pipeline):
                 f"search needs levels {high!r} and {low!r} (it has {', '.join(space.levels)})"
             )
         first = self.search_and_retrain(high, space.restrict(high, space.default()))
-        return self.search_and_retrain(low, space.restrict(low, first.best))
+        return self.search_and_retrain(low, space.restrict(low, first.best), carried=[first])
 
 
 PIPELINES: dict[str, type[Pipeline]] = {

@@ -66,6 +66,7 @@ def test_hierarchical_follows_the_paper_stage_order(tmp_path) -> None:
         assert all(e["costs"]["cost"] <= 60 for e in store.evaluations())
     assert result.costs["cost"] <= 60
     assert result.metrics["val_top1"] == pytest.approx(plugin.fitness(result.genotype))
+    assert result.metrics["val_top1"] >= plugin.fitness(first)  # never worse than stage 1
     assert (tmp_path / "architecture.json").exists() and (tmp_path / "config.json").exists()
 
 
