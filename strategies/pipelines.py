@@ -109,19 +109,7 @@ class Pipeline(ABC):
     # ---- shared steps ---------------------------------------------------------------------
 
     def check_budget(self, space: Space, stage: str) -> None:
-        """Fail fast, naming the cheapest and dearest cost, when nothing fits the budget."""
-        budget = self.constraint
-        if not isinstance(budget, Budget) or budget.maximum is None:
-            return
-        bounds = self.plugin.cost_range(budget.metric, space)
-        if bounds is not None and bounds[0] > budget.maximum:
-            raise InfeasibleError(
-                f"budget {budget} is infeasible for stage {stage!r} of space "
-                f"{self.plugin.name!r}: the cheapest architecture there costs "
-                f"{format_count(bounds[0])} {budget.metric} (the dearest "
-                f"{format_count(bounds[1])}); raise the budget to at least "
-                f"{format_count(bounds[0])}"
-            )
+        check_budget(self.plugin, self.constraint, space, stage)
 
     def finished(self, stage: str) -> StageOutcome | None:
         record = self.store.stage_result(stage)
@@ -300,6 +288,24 @@ class HierarchicalPipeline(Pipeline):
             )
         first = self.search_and_retrain(high, space.restrict(high, space.default()))
         return self.search_and_retrain(low, space.restrict(low, first.best), carried=[first])
+
+
+def check_budget(
+    plugin: SpacePlugin, constraint: Constraint | None, space: Space, stage: str | None = None
+) -> None:
+    """Fail fast, naming the cheapest and dearest cost, when nothing in `space` fits."""
+    if not isinstance(constraint, Budget) or constraint.maximum is None:
+        return
+    bounds = plugin.cost_range(constraint.metric, space)
+    if bounds is not None and bounds[0] > constraint.maximum:
+        raise InfeasibleError(
+            f"budget {constraint} is infeasible"
+            + (f" for stage {stage!r} of" if stage else " in")
+            + f" space {plugin.name!r}: "
+            f"the cheapest architecture there costs {format_count(bounds[0])} "
+            f"{constraint.metric} (the dearest {format_count(bounds[1])}); raise the budget "
+            f"to at least {format_count(bounds[0])}"
+        )
 
 
 PIPELINES: dict[str, type[Pipeline]] = {

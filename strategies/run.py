@@ -17,7 +17,7 @@ from typing import Any
 
 from archspace import SpacePlugin, Workbench, load_space
 from archspace import strategies as strategy_registry
-from strategies.pipelines import PipelineResult
+from strategies.pipelines import PipelineResult, check_budget
 from strategies.searchers import make_searcher_factory
 from strategies.settings import get_settings
 from strategies.store import RunStore
@@ -79,6 +79,7 @@ def start_run(
     constraint = (
         plugin.budget(config.budget, config.budget_metric) if config.budget is not None else None
     )
+    check_budget(plugin, constraint, plugin.space)  # before anything is written
     with RunStore(run_dir) as store:
         config_path = run_dir / CONFIG_FILE
         if config_path.exists():

@@ -109,8 +109,17 @@ def test_a_toml_config_equals_the_flags(tmp_path) -> None:
         "[search]\ngenerations = 2\npopulation = 8\nsamples = 16\n"
     )
     by_file = invoke("run", "--config", str(toml), "--out", str(tmp_path / "a"), "--json")
-    by_flags = invoke("run", *SYNTHETIC, "--strategy", "spos", "--seed", "2",
-                      "--out", str(tmp_path / "b"), "--json")
+    by_flags = invoke(
+        "run",
+        *SYNTHETIC,
+        "--strategy",
+        "spos",
+        "--seed",
+        "2",
+        "--out",
+        str(tmp_path / "b"),
+        "--json",
+    )
     assert by_file.exit_code == 0 and by_flags.exit_code == 0, by_file.output
     configs = [json.loads((tmp_path / d / "config.json").read_text()) for d in "ab"]
     assert configs[0] == configs[1]
@@ -162,7 +171,7 @@ def test_bad_input_is_one_paragraph_with_exit_code_2(tmp_path, args, message) ->
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
-    assert not (tmp_path / "r" / "architecture.json").exists()
+    assert not (tmp_path / "r").exists()  # nothing half-written
 
 
 def test_bad_architecture_files(tmp_path) -> None:
