@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def build_model(plugin: SpacePlugin, genotype: Genotype, arch: str):
     help="Output file: NAME.safetensors (default format) or NAME.pt (weights-only "
     "state dict); NAME.json gets the architecture.",
 )
-@click.option("--onnx", is_flag=True, help="Also write NAME.onnx (needs the onnx packages).")
+@click.option(
+    "--onnx", is_flag=True, help="Also write NAME.onnx (needs the onnx package: archsearch[onnx])."
+)
 @click.option("--space", default="glit", show_default=True, help="Space of a bare genotype.")
 @click.option("--width", default=None, help="GLiT width of a bare genotype.")
 @friendly_errors
@@ -93,12 +96,14 @@ def export_command(arch: str, out: Path, onnx: bool, space: str, width: str | No
     out.with_suffix(".json").write_text(json.dumps(description, indent=2) + "\n")
     written = [out, out.with_suffix(".json")]
     if onnx:
+        if importlib.util.find_spec("onnx") is None:
+            raise click.ClickException(
+                f"wrote {out.name} and its JSON, but --onnx needs the onnx package: "
+                "pip install 'archsearch[onnx]'"
+            )
         width = plugin.width
         example = torch.zeros(1, width.in_chans, width.img_size, width.img_size)
-        try:
-            torch.onnx.export(model, (example,), str(out.with_suffix(".onnx")), dynamo=False)
-        except (ImportError, ModuleNotFoundError) as error:
-            raise click.ClickException(f"ONNX export needs the onnx packages: {error}") from None
+        torch.onnx.export(model, (example,), str(out.with_suffix(".onnx")), dynamo=False)
         written.append(out.with_suffix(".onnx"))
     click.echo(f"exported {genotype.key} ({origin}):")
     for path in written:
