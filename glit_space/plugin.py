@@ -75,8 +75,11 @@ class GlitPlugin(SpacePlugin):
 
     def options(self) -> dict[str, Any]:
         """Options that rebuild this plugin exactly: a base width plus every width field."""
-        return {"width": self._base_width, "variant": self.variant,
-                **dataclasses.asdict(self.width)}
+        return {
+            "width": self._base_width,
+            "variant": self.variant,
+            **dataclasses.asdict(self.width),
+        }
 
     # ---- genotypes <-> block descriptions ------------------------------------------------
 
@@ -97,8 +100,13 @@ class GlitPlugin(SpacePlugin):
         layout = []
         for arch, values in zip(self.blocks(genotype), genotype.to_dict()["blocks"]):
             heads = arch.global_heads(self.width)
-            layout.append({"global": heads, "local": self.width.num_heads - heads,
-                           **{k: v for k, v in values.items() if k != "heads"}})
+            layout.append(
+                {
+                    "global": heads,
+                    "local": self.width.num_heads - heads,
+                    **{k: v for k, v in values.items() if k != "heads"},
+                }
+            )
         return layout
 
     def presets(self) -> Mapping[str, Genotype]:

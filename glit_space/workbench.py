@@ -150,6 +150,8 @@ class GlitWorkbench:
         """SPOS over `space` (a sub-space for hierarchical stages); resumes if interrupted."""
         recipe = self.recipe.supernet
         data = self.data(recipe.augment)
+        seeds = stage_seed(self.seed, stage)
+        torch.manual_seed(seeds[0] * 1_000_003 + seeds[1])  # initial weights, augmentation
         supernet = self.runtime.prepare(self.plugin.supernet())
         optimizer = torch.optim.SGD(
             param_groups(supernet, recipe.weight_decay),
@@ -160,7 +162,6 @@ class GlitWorkbench:
         loop = self._loop(
             supernet, optimizer, recipe, data, self.supernet_checkpoint(stage), f"supernet {stage}"
         )
-        seeds = stage_seed(self.seed, stage)
 
         def activate_random_path(step: int) -> None:
             genotype = space.sample(np.random.default_rng([*seeds, step]))

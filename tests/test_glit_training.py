@@ -84,6 +84,16 @@ def test_paths_follow_the_sub_space(tmp_path) -> None:
     assert all(g["blocks.0.ffn"] == 4 and g["blocks.1.qkv"] == 1.0 for g in seen)
 
 
+def test_supernet_training_is_deterministic_for_a_seed(trained, tmp_path) -> None:
+    plugin, bench, _, _ = trained
+    again = GlitWorkbench(plugin, bench.recipe, tmp_path, runtime=bench.runtime)
+    again.train_supernet(plugin.space, "flat")
+    for (name, a), b in zip(
+        bench.supernet("flat").state_dict().items(), again.supernet("flat").state_dict().values()
+    ):
+        assert torch.equal(a, b), name
+
+
 def test_evaluation_is_a_deterministic_accuracy(trained) -> None:
     plugin, bench, _, _ = trained
     genotypes = [plugin.space.sample(i) for i in range(3)]
