@@ -12,6 +12,7 @@ from cli.export_cmd import export_command
 from cli.listing import spaces_command, strategies_command
 from cli.report import report_command
 from cli.run_cmd import compare_command, run_command
+from cli.top_cmd import top_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +30,7 @@ def cli() -> None:
 cli.add_command(run_command)
 cli.add_command(compare_command)
 cli.add_command(report_command)
+cli.add_command(top_command)
 cli.add_command(cost_command)
 cli.add_command(export_command)
 cli.add_command(spaces_command)

@@ -68,7 +68,7 @@ def invoke(*args: str):
 
 
 def test_every_command_has_help_with_examples() -> None:
-    for command in ("run", "compare", "cost", "export", "spaces", "strategies"):
+    for command in ("run", "compare", "report", "top", "cost", "export", "spaces", "strategies"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Example" in result.output, command
 
@@ -99,6 +99,14 @@ def test_run_on_the_synthetic_space_then_resume_and_report(tmp_path) -> None:
     again = invoke("run", "--resume", str(out), "--json")
     assert json.loads(again.stdout)["key"] == summary["key"]
     assert json.loads((out / "config.json").read_text())["budget"] == 40
+    top = json.loads(
+        invoke("top", str(out), "-k", "3", "--export", str(tmp_path / "t"), "--json").stdout
+    )
+    fitness = [row["fitness"] for row in top["top"]]
+    assert len(fitness) == 3 and fitness == sorted(fitness, reverse=True)
+    assert invoke("cost", top["exported"][0], "--space", "synthetic").exit_code == 0
+    missing = CliRunner().invoke(cli, ["top", str(out), "--stage", "nope"])
+    assert missing.exit_code == 2 and "no evaluations in stage 'nope'" in missing.output
 
 
 def test_a_toml_config_equals_the_flags(tmp_path) -> None:

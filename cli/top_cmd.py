@@ -1,0 +1,92 @@
+"""`archsearch top RUN_DIR`: the best evaluated architectures of a run, listed or exported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archspace.units import format_count
+from cli.errors import friendly_errors
+from strategies.run import load_config
+from strategies.store import RunStore
+
+
+@click.command("top")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-k", "--top-k", "k", default=10, show_default=True, help="How many to list.")
+@click.option("--stage", default=None, help="Only this stage (default: all stages).")
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write each as an architecture JSON file into this folder.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@friendly_errors
+def top_command(
+    run_dir: Path, k: int, stage: str | None, export_dir: Path | None, as_json: bool
+) -> None:
+    """The top-k architectures a run evaluated, by supernet fitness.
+
+    Works on finished, running and killed runs (the store is opened read-only). The
+    exported JSON files are accepted by `archsearch cost` and `archsearch export`.
+
+    \b
+    Examples:
+      archsearch top runs/my-run -k 5
+      archsearch top runs/my-run --stage detail --export top-archs/
+    """
+    if k < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--top-k")
+    config = load_config(run_dir)
+    with RunStore(run_dir, readonly=True) as store:
+        stages = sorted({e["stage"] for e in store.evaluations()})
+        if stage is not None and stage not in stages:
+            raise KeyError(
+                f"run {run_dir} has no evaluations in stage {stage!r}; stages: "
+                + (", ".join(stages) or "none yet")
+            )
+        rows = store.top(k, stage)
+    written = []
+    if export_dir is not None:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        for rank, row in enumerate(rows, start=1):
+            path = export_dir / f"{rank:02d}-{row['stage']}-{row['key']}.json"
+            path.write_text(
+                json.dumps(
+                    {
+                        "space": config.space,
+                        "space_options": config.space_options,
+                        "key": row["key"],
+                        "genotype": row["genotype"],
+                        "costs": row["costs"],
+                        "metrics": {"fitness": row["fitness"]},
+                        "stage": row["stage"],
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+            written.append(str(path))
+    if as_json:
+        click.echo(json.dumps({"top": rows, "exported": written}, indent=2))
+        return
+    table = Table(title=f"top {len(rows)} of {run_dir} by supernet fitness")
+    for column in ("rank", "stage", "key", "fitness", *(rows[0]["costs"] if rows else [])):
+        table.add_column(column)
+    for rank, row in enumerate(rows, start=1):
+        table.add_row(
+            str(rank),
+            row["stage"],
+            row["key"],
+            f"{row['fitness']:.4f}",
+            *(format_count(v) for v in row["costs"].values()),
+        )
+    Console().print(table)
+    for path in written:
+        click.echo(f"wrote {path}")
