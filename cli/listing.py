@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from archspace import load_space, spaces, strategies
-from archspace.units import format_count
 
 
 def _describe_all() -> list[dict]:
@@ -39,22 +38,29 @@ def spaces_command(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     table = Table(title="Registered search spaces")
-    for column in ("space", "levels (choices)", "size", "nominal size", "presets", "summary"):
+    for column in ("space", "choices per level", "size", "nominal size", "presets"):
         table.add_column(column)
     for row in rows:
         if "error" in row:
-            table.add_row(row["name"], "[red]failed to load[/]", "", "", "", row["error"])
+            table.add_row(row["name"], "[red]failed to load[/]", row["error"], "", "")
             continue
-        levels = ", ".join(f"{level} ({n})" for level, n in row["levels"].items())
+        levels = "\n".join(f"{level}: {n}" for level, n in row["levels"].items())
         table.add_row(
             row["name"],
             levels,
             f"{row['size']:.3e} (10^{row['log10_size']:.2f})",
             f"{row['nominal_size']:.3e}",
-            ", ".join(row["presets"]) or "-",
-            row["summary"],
+            "\n".join(row["presets"]) or "-",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for row in rows:
+        if row.get("summary"):
+            console.print(f"[bold]{row['name']}[/]: {row['summary']}")
+    console.print(
+        "size: distinct architectures (inactive choices counted once); nominal: the "
+        "naive product of option counts, as papers quote it"
+    )
 
 
 @click.command("strategies")
@@ -75,6 +81,3 @@ def strategies_command(as_json: bool) -> None:
     for name in names:
         doc = (getattr(strategies.get(name), "__doc__", "") or "").strip().splitlines()
         click.echo(f"{name:20s} {doc[0] if doc else ''}")
-
-
-__all__ = ["format_count", "spaces_command", "strategies_command"]
