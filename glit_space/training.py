@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from glit_space.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from glit_space.datasets import make_loader
+from glit_space.distributed import Ranks
 from glit_space.progress import EventLog, progress_bar
 from glit_space.runtime import Runtime
 
@@ -94,6 +95,7 @@ class Loop:
     num_workers: int = 0
     log: EventLog | None = None
     label: str = "train"
+    ranks: Ranks = field(default_factory=Ranks)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -119,7 +121,7 @@ class Loop:
         }
 
     def _save(self, *args) -> None:
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and self.ranks.is_main:
             save_checkpoint(self.checkpoint, self._state(*args))
             self._last_save = time.monotonic()
 
@@ -144,23 +146,37 @@ class Loop:
         started, images = time.monotonic(), 0
         self._last_save = time.monotonic()
         self.model.train()
-        with progress_bar(self.epochs * steps, self.label, completed=global_step) as bar:
+        self._trained = self.ranks.wrap(self.model)
+        local_batch = self.batch_size // self.ranks.world_size
+        if local_batch * self.ranks.world_size != self.batch_size:
+            raise ValueError(
+                f"{self.label}: batch size {self.batch_size} does not split evenly over "
+                f"{self.ranks.world_size} processes; use a multiple of {self.ranks.world_size}"
+            )
+        with progress_bar(
+            self.epochs * steps,
+            self.label,
+            completed=global_step,
+            enabled=None if self.ranks.is_main else False,
+        ) as bar:
             while epoch < self.epochs:
                 order = epoch_order(len(self.dataset), self.seed, epoch)
                 order = order[start_step * self.batch_size : steps * self.batch_size]
+                # each global batch is split between the ranks; DDP averages the gradients
+                order = order.view(-1, self.batch_size)[:, self.ranks.rank :: self.ranks.world_size]
                 loader = make_loader(
                     self.dataset,
-                    self.batch_size,
+                    local_batch,
                     shuffle=False,
                     seed=self.seed,
                     num_workers=self.num_workers,
                     drop_last=True,
-                    sampler=order.tolist(),
+                    sampler=order.reshape(-1).tolist(),
                 )
                 for step, (x, y) in enumerate(loader, start=start_step):
                     loss, correct = self._train_step(global_step, x, y)
                     sums = [sums[0] + loss * len(y), sums[1] + correct, sums[2] + len(y)]
-                    images += len(y)
+                    images += len(y) * self.ranks.world_size
                     global_step += 1
                     bar.update(
                         loss=sums[0] / sums[2],
@@ -206,7 +222,7 @@ class Loop:
         if self.batch_transform is not None:
             x, y = self.batch_transform(x, y)
         with self.runtime.autocast():
-            logits = self.model(x)
+            logits = self._trained(x)
             loss = self.criterion(logits, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(

@@ -22,6 +22,7 @@ from torch.utils.data import Subset
 from archspace import Genotype, Space
 from glit_space.checkpoint import load_checkpoint
 from glit_space.datasets import DEFAULT_DATA, DataSplits, load_data, make_loader
+from glit_space.distributed import Ranks
 from glit_space.evaluation import supernet_top1, top1
 from glit_space.plugin import GlitPlugin
 from glit_space.progress import EventLog
@@ -52,12 +53,14 @@ class GlitWorkbench:
         download: bool = False,
         num_workers: int = 0,
         log: EventLog | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
         self.plugin, self.recipe, self.seed = plugin, recipe, seed
         self.run_dir = Path(run_dir)
         self.runtime = runtime or select_runtime("auto")
         self.data_spec, self.download, self.num_workers = data, download, num_workers
-        self.log = log or EventLog(self.run_dir / "train-log.jsonl")
+        self.ranks = ranks or Ranks()
+        self.log = log or EventLog(self.run_dir / "train-log.jsonl" if self.ranks.is_main else None)
         self._data: dict[str, DataSplits] = {}
         self._supernets: dict[str, GLiTSupernet] = {}
 
@@ -132,6 +135,7 @@ class GlitWorkbench:
             num_workers=self.num_workers,
             log=self.log,
             label=label,
+            ranks=self.ranks,
             **extra,
         )
         steps = loop.steps_per_epoch
@@ -192,10 +196,12 @@ class GlitWorkbench:
         """Search-validation top-1 of each genotype with the stage's supernet weights."""
         supernet = self.supernet(stage)
         loader, calibration = self._val_loader(), list(self._calibration())
-        return [
-            supernet_top1(supernet, self.plugin.blocks(g), loader, calibration, self.runtime)
-            for g in genotypes
-        ]
+        return self.ranks.map(  # with several processes: a shard each, then gathered
+            lambda g: supernet_top1(
+                supernet, self.plugin.blocks(g), loader, calibration, self.runtime
+            ),
+            list(genotypes),
+        )
 
     # ---- retraining ---------------------------------------------------------------------
 

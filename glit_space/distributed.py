@@ -1,0 +1,89 @@
+"""Data-parallel execution through torch.distributed (launch with `torchrun`).
+
+Every rank runs the same search with the same seeds, so all ranks sample the same
+SPOS path at each step and propose the same candidates; what is split is the work:
+each global batch is divided between the ranks (gradients are averaged by DDP, which
+equals one process on the whole batch), and each batch of candidates is evaluated
+shard by shard and gathered. Backend: nccl on CUDA, gloo on the CPU. Only rank 0
+writes checkpoints (and, at the run level, the store and reports).
+
+BatchNorm statistics (the local path's BN) are not synchronised between ranks, as in
+common SPOS practice; they are recalibrated per path before evaluation anyway.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in the job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """This rank's share of `items`: every world_size-th item from its rank."""
+        return list(items[self.rank :: self.world_size])
+
+    def gather(self, local: Sequence[Any], total: int) -> list[Any]:
+        """Reassemble `shard` results from all ranks in the original order."""
+        if not self.active:
+            return list(local)
+        parts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, list(local))
+        merged: list[Any] = [None] * total
+        for rank, part in enumerate(parts):
+            merged[rank :: self.world_size] = part
+        return merged
+
+    def map(self, function: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
+        """`[function(x) for x in items]`, computed shard by shard and gathered."""
+        return self.gather([function(x) for x in self.shard(items)], len(items))
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """DDP for training when distributed. Unused parameters are expected: a SPOS path
+        without global heads in a block leaves its attention weights out."""
+        if not self.active:
+            return model
+        device_ids = [model_device(model).index] if model_device(model).type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=device_ids, find_unused_parameters=True
+        )
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def init_from_env(device: torch.device | None = None) -> Ranks:
+    """Join the process group torchrun describes (RANK, WORLD_SIZE, MASTER_ADDR...)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Ranks()
+    if not dist.is_initialized():
+        cuda = device is not None and device.type == "cuda"
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return Ranks(dist.get_rank(), dist.get_world_size())

@@ -1,0 +1,70 @@
+"""Run by tests/test_distributed.py, once under torchrun (2 ranks) and once alone.
+
+Trains a small supernet for a few SPOS steps and evaluates a few paths, then writes
+what the test compares: the paths sampled, the weights, the gathered evaluations.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from glit_space import GlitPlugin
+from glit_space.distributed import init_from_env
+from glit_space.evaluation import supernet_top1
+from glit_space.runtime import select_runtime
+from glit_space.training import Loop
+
+
+def main(out: str) -> None:
+    torch.set_num_threads(1)
+    ranks = init_from_env()
+    runtime = select_runtime("cpu", threads=1)
+    plugin = GlitPlugin(width="cpu", embed_dim=24, depth=2, patch_size=7)
+    # all-global paths: no BatchNorm, whose batch statistics are per rank by design
+    space = plugin.space.fix({f"blocks.{i}.heads": (3, 0) for i in range(2)})
+    torch.manual_seed(0)
+    model = plugin.supernet()
+    generator = torch.Generator().manual_seed(1)
+    data = TensorDataset(
+        torch.randn(64, 1, 28, 28, generator=generator),
+        torch.randint(0, 10, (64,), generator=generator),
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    paths: list[str] = []
+
+    def activate(step: int) -> None:
+        genotype = space.sample(np.random.default_rng([0, step]))
+        paths.append(genotype.key)
+        model.set_active(plugin.blocks(genotype))
+
+    Loop(
+        model=model,
+        dataset=data,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+        runtime=runtime,
+        epochs=1,
+        batch_size=16,
+        seed=0,
+        criterion=nn.CrossEntropyLoss(),
+        before_step=activate,
+        ranks=ranks,
+    ).run()
+    torch.save(model.state_dict(), f"{out}/weights-{ranks.rank}.pt")  # before evaluations
+    x, y = data.tensors[0][:32], data.tensors[1][:32]
+    genotypes = [plugin.space.sample(seed) for seed in range(5)]
+    scores = ranks.map(
+        lambda g: supernet_top1(model, plugin.blocks(g), [(x, y)], [x], runtime), genotypes
+    )
+    with open(f"{out}/result-{ranks.rank}.json", "w") as handle:
+        json.dump({"paths": paths, "scores": scores, "world": ranks.world_size}, handle)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

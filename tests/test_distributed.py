@@ -1,0 +1,37 @@
+"""Two CPU processes with gloo (torchrun) against one process on the combined batch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+
+
+def run(out: Path, *launcher: str) -> None:
+    out.mkdir()
+    done = subprocess.run(
+        [*launcher, str(WORKER), str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    run(tmp_path / "ddp", str(torchrun), "--standalone", "--nproc-per-node", "2")
+    run(tmp_path / "one", sys.executable)
+    ranks = [json.loads((tmp_path / "ddp" / f"result-{r}.json").read_text()) for r in (0, 1)]
+    single = json.loads((tmp_path / "one" / "result-0.json").read_text())
+    assert ranks[0]["world"] == 2 and single["world"] == 1
+    assert ranks[0]["paths"] == ranks[1]["paths"] == single["paths"]  # same SPOS paths
+    assert len(single["paths"]) == 4 and len(set(single["paths"])) > 1
+    assert ranks[0]["scores"] == ranks[1]["scores"] == single["scores"]  # gathered evaluations
+    reference = torch.load(tmp_path / "one" / "weights-0.pt", weights_only=True)
+    for rank in (0, 1):
+        weights = torch.load(tmp_path / "ddp" / f"weights-{rank}.pt", weights_only=True)
+        for name, value in reference.items():
+            assert torch.allclose(weights[name], value, atol=1e-5), (rank, name)
