@@ -87,3 +87,11 @@ def init_from_env(device: torch.device | None = None) -> Ranks:
         cuda = device is not None and device.type == "cuda"
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return Ranks(dist.get_rank(), dist.get_world_size())
+
+
+def shutdown() -> None:
+    """Leave the process group cleanly (a process that exits without it can abort in
+    gloo's teardown, 'terminate called without an active exception')."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

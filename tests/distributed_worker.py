@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from glit_space import GlitPlugin
-from glit_space.distributed import init_from_env
+from glit_space.distributed import init_from_env, shutdown
 from glit_space.evaluation import supernet_top1
 from glit_space.runtime import select_runtime
 from glit_space.training import Loop
@@ -64,6 +64,7 @@ def main(out: str) -> None:
     )
     with open(f"{out}/result-{ranks.rank}.json", "w") as handle:
         json.dump({"paths": paths, "scores": scores, "world": ranks.world_size}, handle)
+    shutdown()
 
 
 if __name__ == "__main__":
