@@ -33,7 +33,7 @@ def repair(
     donor_active: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Canonicalise `rows` in place (see `Space._repair` for the rules) and return them."""
+    """Canonicalise `rows` in place (see `operators.repair` for the rules) and return them."""
     if rows.ndim != 2 or rows.shape[1] != len(space.choices):
         raise ValueError(
             f"expected an array of shape (n, {len(space.choices)}) for space {space.name!r}, "

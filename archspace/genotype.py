@@ -12,7 +12,8 @@ from archspace.values import to_jsonable
 if TYPE_CHECKING:
     from archspace.space import Space
 
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: one character per option index in compact keys (spaces with <= 62 options per choice)
+KEY_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 @total_ordering
@@ -57,7 +58,7 @@ class Genotype:
     def key(self) -> str:
         """A short stable string for storage and caching; `space.from_key` reads it back."""
         if self.space.compact_keys:
-            return "".join(_DIGITS[i] for i in self.indices)
+            return "".join(KEY_DIGITS[i] for i in self.indices)
         return ".".join(map(str, self.indices))
 
     @property

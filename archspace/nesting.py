@@ -58,3 +58,15 @@ def flatten(nested: Mapping[str, Any], leaves: frozenset[str]) -> dict[str, Any]
 
     walk(nested, "")
     return flat
+
+
+def lookup(data: Any, dotted: str) -> Any:
+    """The node at a dotted path of a nested dict/list, or None."""
+    for part in dotted.split(".") if dotted else []:
+        if isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from archspace import batch, sizing
+from archspace import batch, operators, sizing
 from archspace.choice import Choice
 from archspace.conditions import condition_from_dict
 from archspace.constraints import Constraint, describe_cost_range
 from archspace.errors import GenotypeError, InfeasibleError, SpaceDefinitionError
-from archspace.genotype import Genotype
-from archspace.nesting import flatten
+from archspace.genotype import KEY_DIGITS, Genotype
+from archspace.nesting import flatten, lookup
 from archspace.values import from_jsonable, to_jsonable
 
 RandomState = np.random.Generator | int | None
@@ -219,7 +219,7 @@ class Space:
     def canonical(self, indices: Sequence[int]) -> Genotype:
         """The canonical genotype of an index vector (inactive choices -> default)."""
         row = self._check_indices(indices)
-        return Genotype(self, tuple(self._repair(row)))
+        return Genotype(self, tuple(operators.repair(self, row)))
 
     def _check_indices(self, indices: Sequence[int]) -> list[int]:
         row = [int(i) for i in indices]
@@ -275,7 +275,7 @@ class Space:
                     f"missing choice {name!r} (active here); allowed: "
                     + ", ".join(repr(o) for o in self.choices[position].options)
                 )
-        return Genotype(self, tuple(self._repair(row)))
+        return Genotype(self, tuple(operators.repair(self, row)))
 
     def from_dict(self, data: Mapping[str, Any], strict: bool = True) -> Genotype:
         """Genotype from the nested dict of `Genotype.to_dict` (lists accepted for tuples)."""
@@ -289,14 +289,14 @@ class Space:
         except KeyError as error:
             path = error.args[0]
             parent, _, last = path.rpartition(".")
-            if last.isdigit() and isinstance(_lookup(data, parent), list):
+            if last.isdigit() and isinstance(lookup(data, parent), list):
                 known = {
                     int(n.split(".")[parent.count(".") + 1])
                     for n in self._position
                     if n.startswith(parent + ".")
                 }
                 raise GenotypeError(
-                    f"{parent!r} has {len(_lookup(data, parent))} entries; space {self.name!r} "
+                    f"{parent!r} has {len(lookup(data, parent))} entries; space {self.name!r} "
                     f"has {len(known)}"
                 ) from None
             raise GenotypeError(
@@ -316,10 +316,9 @@ class Space:
         return self.from_dict(data)
 
     def from_key(self, key: str) -> Genotype:
-        digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
         try:
             if self.compact_keys:
-                indices = [digits.index(ch) for ch in key]
+                indices = [KEY_DIGITS.index(ch) for ch in key]
             else:
                 indices = [int(part) for part in key.split(".")]
         except ValueError:
@@ -345,40 +344,11 @@ class Space:
         """Every choice at its default (pins respected)."""
         return self.canonical(self.defaults)
 
-    # ---- single-genotype operators -----------------------------------------------------
-
-    def _repair(
-        self,
-        row: list[int],
-        source_active: Sequence[bool] | None = None,
-        donor: Sequence[int] | None = None,
-        donor_active: Sequence[bool] | None = None,
-        rng: np.random.Generator | None = None,
-    ) -> list[int]:
-        """One ordered pass to canonical form.
-
-        Inactive choices go to their default, pinned ones to their pin. A choice that is
-        active now but was inactive where its value came from (`source_active`) gets the
-        donor's value when the donor has it active, else a uniform draw: its old value
-        was only a placeholder.
-        """
-        for position, test in enumerate(self.tests):
-            if test is not None and not test[0](row):
-                row[position] = self.defaults[position]
-            elif position in self.pins:
-                row[position] = self.pins[position]
-            elif source_active is not None and not source_active[position]:
-                if donor is not None and donor_active[position]:
-                    row[position] = donor[position]
-                else:
-                    row[position] = int(rng.integers(self.counts[position]))
-        return row
+    # ---- single-genotype operators (rules in archspace.operators) -----------------------
 
     def sample(self, rng: RandomState = None) -> Genotype:
         """Uniform per-choice sample (as SPOS samples paths), then canonical."""
-        rng = as_rng(rng)
-        row = [int(i) for i in rng.integers(0, self.counts)]
-        return Genotype(self, tuple(self._repair(row)))
+        return Genotype(self, tuple(operators.sample(self, as_rng(rng))))
 
     def sample_feasible(
         self, constraint: Constraint, rng: RandomState = None, max_tries: int = 10_000
@@ -399,27 +369,13 @@ class Space:
 
     def mutate(self, genotype: Genotype, rng: RandomState = None, prob: float = 0.1) -> Genotype:
         """Each active free choice moves to another option with probability `prob`."""
-        rng = as_rng(rng)
-        row = list(genotype.indices)
-        active = self.active_mask(row)
-        draws = rng.random(len(row))
-        for position in self.free:
-            if active[position] and draws[position] < prob:
-                count = int(self.counts[position])
-                row[position] = (row[position] + int(rng.integers(1, count))) % count
-        return Genotype(self, tuple(self._repair(row, active, rng=rng)))
+        row = operators.mutate(self, genotype.indices, as_rng(rng), prob)
+        return Genotype(self, tuple(row))
 
     def crossover(self, first: Genotype, second: Genotype, rng: RandomState = None) -> Genotype:
         """Uniform crossover: each choice from either parent with probability 1/2."""
-        rng = as_rng(rng)
-        a, b = first.indices, second.indices
-        active_a, active_b = self.active_mask(a), self.active_mask(b)
-        take_a = rng.random(len(a)) < 0.5
-        row = [x if t else y for x, y, t in zip(a, b, take_a)]
-        source = [p if t else q for p, q, t in zip(active_a, active_b, take_a)]
-        donor = [y if t else x for x, y, t in zip(a, b, take_a)]
-        donor_active = [q if t else p for p, q, t in zip(active_a, active_b, take_a)]
-        return Genotype(self, tuple(self._repair(row, source, donor, donor_active, rng)))
+        row = operators.crossover(self, first.indices, second.indices, as_rng(rng))
+        return Genotype(self, tuple(row))
 
     # ---- batched operators (numpy int arrays, one row per genotype) --------------------
 
@@ -476,18 +432,6 @@ class Space:
     def nominal_size(self) -> int:
         """The naive product of option counts (how papers often count), ignoring conditions."""
         return math.prod(1 if p in self.pins else int(k) for p, k in enumerate(self.counts))
-
-
-def _lookup(data: Any, dotted: str) -> Any:
-    """The node at a dotted path of a nested dict/list, or None."""
-    for part in dotted.split(".") if dotted else []:
-        if isinstance(data, Mapping):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:

@@ -84,10 +84,6 @@ class Pipeline(ABC):
         self.constraint, self.seed, self.say = constraint, seed, say
 
     @abstractmethod
-    def stage_plan(self) -> Sequence[str]:
-        """Names of the stages in order (for progress and for tests)."""
-
-    @abstractmethod
     def execute(self) -> StageOutcome:
         """Run the stages; return the final stage's outcome."""
 
@@ -233,9 +229,6 @@ class RandomPipeline(Pipeline):
 
     name = "random"
 
-    def stage_plan(self) -> Sequence[str]:
-        return ("random",)
-
     def execute(self) -> StageOutcome:
         done = self.finished("random")
         if done is not None:
@@ -261,9 +254,6 @@ class SposPipeline(Pipeline):
 
     name = "spos"
 
-    def stage_plan(self) -> Sequence[str]:
-        return ("flat",)
-
     def execute(self) -> StageOutcome:
         return self.search_and_retrain("flat", self.plugin.space)
 
@@ -273,9 +263,6 @@ class HierarchicalPipeline(Pipeline):
 
     name = "hierarchical-ea"
     levels: ClassVar[tuple[str, str]] = ("distribution", "detail")
-
-    def stage_plan(self) -> Sequence[str]:
-        return self.levels
 
     def execute(self) -> StageOutcome:
         space = self.plugin.space
