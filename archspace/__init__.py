@@ -20,6 +20,7 @@ from archspace.errors import (
     UnknownNameError,
 )
 from archspace.genotype import Genotype
+from archspace.parallel import RankGroup, SingleProcess, ranks_of
 from archspace.plugin import SpacePlugin, Workbench
 from archspace.registry import Registry, load_space, spaces, strategies
 from archspace.space import Space, as_rng
@@ -38,7 +39,9 @@ __all__ = [
     "In",
     "InfeasibleError",
     "Not",
+    "RankGroup",
     "Registry",
+    "SingleProcess",
     "Space",
     "SpaceDefinitionError",
     "SpacePlugin",
@@ -49,6 +52,7 @@ __all__ = [
     "format_count",
     "load_space",
     "parse_count",
+    "ranks_of",
     "spaces",
     "strategies",
 ]

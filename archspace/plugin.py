@@ -20,7 +20,12 @@ from archspace.space import Space
 
 
 class Workbench(Protocol):
-    """Training hooks of a plugin: supernet training, fitness evaluation, retraining."""
+    """Training hooks of a plugin: supernet training, fitness evaluation, retraining.
+
+    A workbench that runs as several processes (torchrun) also has a `ranks` attribute
+    (an `archspace.RankGroup`): every process then runs the same search in step, only
+    the main one writes, and `evaluate` receives `world_size` genotypes at a time.
+    """
 
     def train_supernet(self, space: Space, stage: str) -> None:
         """Train the weight-sharing supernet over (sub-)space `space`, one path per step."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from scipy.stats import kendalltau
 
+from archspace.parallel import launched_rank
 from archspace.units import format_count
 from strategies.run import RunConfig, start_run
 from strategies.store import RunStore
@@ -45,6 +46,8 @@ def compare_runs(
         say(f"== {name} ==")
         started = time.monotonic()
         result = start_run(config, run_dir, say=say)
+        if launched_rank() != 0:  # the main process reads the stores and writes the table
+            continue
         with RunStore(run_dir, readonly=True) as store:
             final = store.stages()[-1]
             fitness = {e["key"]: e["fitness"] for e in store.evaluations(final)}

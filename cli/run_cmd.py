@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from archspace.parallel import launched_rank, launched_world_size
 from archspace.units import format_count
 from cli.errors import friendly_errors
 from cli.runconfig import build_config, parse_sets, read_toml
@@ -93,6 +94,8 @@ def _console() -> Console:
 
 
 def _say(console: Console):
+    if launched_rank() != 0:  # under torchrun, rank 0 speaks for the job
+        return lambda message: None
     interactive = console.is_terminal
 
     def say(message: str) -> None:
@@ -149,6 +152,15 @@ def print_summary(console: Console, info: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _require_out_when_launched(out: Path | None) -> None:
+    """Under torchrun every process must name the same folder: a time stamp may not."""
+    if out is None and launched_world_size() > 1:
+        raise click.UsageError(
+            "give --out when launching with torchrun: all processes must use the same "
+            "run folder, and a default one is named after the time"
+        )
+
+
 def default_out(config: RunConfig, label: str | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{config.space}-{label or config.strategy}-{stamp}"
@@ -194,6 +206,7 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
     else:
         config = _resolve(flags, sets, config_file, strategy=strategy)
         run_dir = out or default_out(config)
+        _require_out_when_launched(out)
     say = _say(console)
     say(
         f"run folder {run_dir}: {config.strategy} on {config.space} "
@@ -201,6 +214,8 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
         + (format_count(config.budget) if config.budget is not None else "none")
     )
     result = start_run(config, run_dir, say=say)
+    if launched_rank() != 0:
+        return
     info = summary(config, result, run_dir)
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -242,8 +257,11 @@ def compare_command(strategies, out, sets, config_file, as_json, **flags) -> Non
         raise click.BadParameter("give at least one strategy", param_hint="--strategies")
     configs = {name: _resolve(flags, sets, config_file, strategy=name) for name in names}
     folder = out or default_out(configs[names[0]], "compare")
+    _require_out_when_launched(out)
     say = _say(_console())
     rows = compare_runs(configs, folder, say)
+    if launched_rank() != 0:
+        return
     paths = write_comparison(rows, folder)
     if as_json:
         click.echo(json.dumps({"table": rows, "files": [str(p) for p in paths]}, indent=2))

@@ -63,6 +63,21 @@ class Ranks:
         if self.active:
             dist.barrier()
 
+    def check_same(self, value: Any, what: str) -> None:
+        """Fail loudly when the ranks disagree on `value` (their searches diverged),
+        rather than gather one rank's results for another rank's candidates."""
+        if not self.active:
+            return
+        values: list[Any] = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        differing = [rank for rank, v in enumerate(values) if v != values[0]]
+        if differing:
+            raise RuntimeError(
+                f"the processes of this job disagree on {what} (rank(s) "
+                f"{', '.join(map(str, differing))} differ from rank 0): every rank must run "
+                "the same search, from the same run folder, code and config"
+            )
+
     def wrap(self, model: nn.Module) -> nn.Module:
         """DDP for training when distributed. Unused parameters are expected: a SPOS path
         without global heads in a block leaves its attention weights out."""
@@ -76,6 +91,17 @@ class Ranks:
 
 def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def local_device(device: str) -> str:
+    """The GPU of this process under torchrun (cuda:LOCAL_RANK) when `device` is a
+    plain "cuda" or "auto" with GPUs; otherwise `device` unchanged."""
+    local_rank = os.environ.get("LOCAL_RANK")
+    wants_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if local_rank is None or not wants_cuda:
+        return device
+    torch.cuda.set_device(int(local_rank))
+    return f"cuda:{int(local_rank)}"
 
 
 def init_from_env(device: torch.device | None = None) -> Ranks:

@@ -154,21 +154,25 @@ class GlitPlugin(SpacePlugin):
 
     def workbench(self, config: Mapping[str, Any]):
         """The training backend for a run: config keys run_dir, seed, profile, recipe
-        (dotted overrides), data, device, download, num_workers."""
+        (dotted overrides), data, device, download, num_workers. Under torchrun it joins
+        the job's process group (gloo on the CPU, nccl with one GPU per process)."""
+        from glit_space.distributed import init_from_env, local_device
         from glit_space.recipes import get_recipe
         from glit_space.runtime import select_runtime
         from glit_space.workbench import GlitWorkbench
 
         recipe = get_recipe(config.get("profile", "quick")).override(**config.get("recipe", {}))
+        runtime = select_runtime(local_device(config.get("device", "auto")))
         return GlitWorkbench(
             self,
             recipe,
             config["run_dir"],
             data=config.get("data", "builtin:fashion-mnist"),
             seed=config.get("seed", 0),
-            runtime=select_runtime(config.get("device", "auto")),
+            runtime=runtime,
             download=config.get("download", False),
             num_workers=config.get("num_workers", 0),
+            ranks=init_from_env(runtime.device),  # launched by torchrun: join its group
         )
 
     # ---- torch side: standalone subnets and the supernet ---------------------------------

@@ -72,6 +72,9 @@ class GlitWorkbench:
             scheme = self.data_spec.partition(":")[0].strip().lower()
             augment = "deit" if scheme == "imagefolder" else "light"
         if augment not in self._data:
+            first = self.download and self.ranks.active and not self._data
+            if first and not self.ranks.is_main:
+                self.ranks.barrier()  # rank 0 downloads, the others read its files
             self._data[augment] = load_data(
                 self.data_spec,
                 self.plugin.width,
@@ -80,6 +83,8 @@ class GlitWorkbench:
                 augment=augment,
                 download=self.download,
             )
+            if first and self.ranks.is_main:
+                self.ranks.barrier()
         return self._data[augment]
 
     def _val_loader(self):
@@ -194,6 +199,7 @@ class GlitWorkbench:
 
     def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
         """Search-validation top-1 of each genotype with the stage's supernet weights."""
+        self.ranks.check_same([g.key for g in genotypes], f"the candidates of stage {stage!r}")
         supernet = self.supernet(stage)
         loader, calibration = self._val_loader(), list(self._calibration())
         return self.ranks.map(  # with several processes: a shard each, then gathered

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,7 +59,7 @@ class OptunaSearcher(Searcher):
     * `trials`: evaluated trials the study should hold in the end, counting those
       already there (resumed or from other workers); infeasible suggestions do not count
       but more than `max_infeasible` in a row raise InfeasibleError.
-    * `storage`: an Optuna storage URL (None: in memory); `study_name` defaults to one
+    * `storage`: an Optuna storage URL or object (None: in memory); `study_name` defaults to one
       derived from the space, its pins and the sampler, so each stage gets its own study.
 
     The study's evaluated trials (a resumed run, other workers) join the result and are
@@ -74,7 +75,7 @@ class OptunaSearcher(Searcher):
         sampler: str | BaseSampler = "tpe",
         trials: int = 1000,
         batch_size: int = 10,
-        storage: str | None = None,
+        storage: str | optuna.storages.BaseStorage | None = None,
         study_name: str | None = None,
         sampler_options: Mapping[str, Any] | None = None,
         max_infeasible: int = 1000,
@@ -291,6 +292,19 @@ def _evaluated(trial: FrozenTrial) -> bool:
 def _evaluated_trials(study: optuna.Study) -> int:
     states = (TrialState.COMPLETE, TrialState.FAIL)
     return sum(_evaluated(t) for t in study.get_trials(deepcopy=False, states=states))
+
+
+def private_copy(url: str) -> optuna.storages.InMemoryStorage:
+    """An in-memory copy of every study in the storage at `url`, taken now: what the
+    non-main processes of a job search with, so their samplers see the main one's
+    history and suggest the same trials, without writing to the shared storage."""
+    copy = optuna.storages.InMemoryStorage()
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not Path(url[len(prefix) :]).exists():
+        return copy  # do not create the main process's database
+    for summary in optuna.get_all_study_summaries(url, include_best_trial=False):
+        optuna.copy_study(from_study_name=summary.study_name, from_storage=url, to_storage=copy)
+    return copy
 
 
 def _restore(

@@ -22,7 +22,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from archspace import Budget, Constraint, Genotype, InfeasibleError, Space, SpacePlugin, Workbench
+from archspace import (
+    Budget,
+    Constraint,
+    Genotype,
+    InfeasibleError,
+    Space,
+    SpacePlugin,
+    Workbench,
+    ranks_of,
+)
 from archspace.space import as_rng
 from archspace.units import format_count
 from strategies.searcher import Evaluations, Searcher
@@ -145,7 +154,8 @@ class Pipeline(ABC):
             lambda genotypes: self.workbench.evaluate(genotypes, stage),
             max_consecutive_failures=self.settings.max_consecutive_failures,
             on_result=record,
-            chunk_size=self.settings.evaluation_chunk,
+            # one candidate per process at a time: the processes of a job share each chunk
+            chunk_size=self.settings.evaluation_chunk * ranks_of(self.workbench).world_size,
         )
         cached = self.store.cached_fitness(stage)
         evaluations.preload(cached)

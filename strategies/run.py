@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archspace import SpacePlugin, Workbench, load_space
+from archspace import RankGroup, SpacePlugin, Workbench, load_space, ranks_of
 from archspace import strategies as strategy_registry
 from strategies.pipelines import PipelineResult, check_budget
 from strategies.searchers import make_searcher_factory
@@ -80,7 +80,60 @@ def start_run(
         plugin.budget(config.budget, config.budget_metric) if config.budget is not None else None
     )
     check_budget(plugin, constraint, plugin.space)  # before anything is written
-    with RunStore(run_dir) as store:
+    if workbench is None:  # joins the process group when launched by torchrun
+        workbench = plugin.workbench(
+            {**config.workbench, "run_dir": run_dir, "seed": config.seed, "profile": config.profile}
+        )
+    ranks = ranks_of(workbench)
+    if not ranks.is_main:
+        say = _quiet
+    with _open_store(config, plugin.options(), run_dir, ranks, say) as store:
+        pipeline = pipeline_class(
+            plugin,
+            workbench,
+            store,
+            make_searcher=make_searcher_factory(
+                config.searcher, settings, config.storage, run_dir, private=not ranks.is_main
+            ),
+            settings=settings,
+            constraint=constraint,
+            seed=config.seed,
+            say=say,
+        )
+        ranks.barrier()  # the other processes have copied the store: the main one may write
+        result = pipeline.run()
+        if ranks.is_main:
+            answer = {
+                "space": plugin.name,
+                "space_options": plugin.options(),
+                "strategy": result.strategy,
+                "key": result.genotype.key,
+                "genotype": result.genotype.to_dict(),
+                "costs": result.costs,
+                "metrics": result.metrics,
+                "stages": result.stages,
+                "evaluations": result.evaluations,
+                "retrains": result.retrains,
+            }
+            _write_json(run_dir / ARCHITECTURE_FILE, answer)
+            store.set_meta("result", answer)
+    return result
+
+
+def _open_store(
+    config: RunConfig,
+    plugin_options: dict[str, Any],
+    run_dir: Path,
+    ranks: RankGroup,
+    say: Callable[[str], None],
+) -> RunStore:
+    """The run store: the main process opens (and locks) the folder's, checks or writes
+    config.json; the others, once it has, take a private copy of what it holds."""
+    if not ranks.is_main:
+        ranks.barrier()
+        return RunStore.private_copy(run_dir)
+    store = RunStore(run_dir)
+    try:
         config_path = run_dir / CONFIG_FILE
         if config_path.exists():
             saved = json.loads(config_path.read_text())
@@ -95,42 +148,16 @@ def start_run(
         else:
             _write_json(config_path, config.to_dict())
         store.set_meta("config", config.to_dict())
-        store.set_meta("plugin_options", plugin.options())
-        if workbench is None:
-            workbench = plugin.workbench(
-                {
-                    **config.workbench,
-                    "run_dir": run_dir,
-                    "seed": config.seed,
-                    "profile": config.profile,
-                }
-            )
-        pipeline = pipeline_class(
-            plugin,
-            workbench,
-            store,
-            make_searcher=make_searcher_factory(config.searcher, settings, config.storage, run_dir),
-            settings=settings,
-            constraint=constraint,
-            seed=config.seed,
-            say=say,
-        )
-        result = pipeline.run()
-        answer = {
-            "space": plugin.name,
-            "space_options": plugin.options(),
-            "strategy": result.strategy,
-            "key": result.genotype.key,
-            "genotype": result.genotype.to_dict(),
-            "costs": result.costs,
-            "metrics": result.metrics,
-            "stages": result.stages,
-            "evaluations": result.evaluations,
-            "retrains": result.retrains,
-        }
-        _write_json(run_dir / ARCHITECTURE_FILE, answer)
-        store.set_meta("result", answer)
-    return result
+        store.set_meta("plugin_options", plugin_options)
+    except BaseException:
+        store.close()
+        raise
+    ranks.barrier()
+    return store
+
+
+def _quiet(message: str) -> None:
+    """`say` of the non-main processes: the main one speaks for the job."""
 
 
 def load_config(run_dir: str | Path) -> RunConfig:

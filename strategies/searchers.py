@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from archspace import Registry
 from strategies.searcher import Searcher
@@ -26,10 +27,22 @@ _builtin()
 
 
 def make_searcher_factory(
-    name: str, settings: SearchSettings, storage: str | None, run_dir: Path
+    name: str,
+    settings: SearchSettings,
+    storage: str | None,
+    run_dir: Path,
+    private: bool = False,
 ) -> Callable[[str], Searcher]:
-    """stage -> a fresh searcher sized by `settings` (optuna: one study per stage)."""
+    """stage -> a fresh searcher sized by `settings` (optuna: one study per stage).
+
+    `private` (the non-main processes of a job): optuna searches a copy of the run's
+    storage taken now, in memory, instead of writing to it."""
     cls = searchers.get(name)
+    optuna_storage: Any = storage or f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite'}"
+    if name == "optuna" and private:
+        from strategies.optuna_search import private_copy
+
+        optuna_storage = private_copy(optuna_storage)
 
     def make(stage: str) -> Searcher:
         if name == "evolution":
@@ -44,8 +57,7 @@ def make_searcher_factory(
         if name == "random":
             return cls(samples=settings.samples)
         if name == "optuna":
-            url = storage or f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite'}"
-            return cls(trials=settings.samples, storage=url, study_name=stage)
+            return cls(trials=settings.samples, storage=optuna_storage, study_name=stage)
         return cls()
 
     return make

@@ -6,6 +6,10 @@ is a row, committed at once (WAL mode), so a killed run loses nothing it finishe
 A resumed run reads them back: finished evaluations preload the searcher's cache,
 finished retrainings and stages are not repeated. An exclusive lock on the folder
 keeps a second process from writing the same run.
+
+In a job of several processes (torchrun) only the main one holds the store; the
+others work on a `private_copy` taken at the start, which they update in memory the
+same way, so every process sees the same cache and skips the same finished work.
 """
 
 from __future__ import annotations
@@ -95,6 +99,23 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+
+    @classmethod
+    def private_copy(cls, run_dir: str | Path) -> RunStore:
+        """An in-memory copy of the folder's store (empty when it has none yet): written
+        like the real one, never saved, no lock. For the non-main processes of a job."""
+        store = cls.__new__(cls)
+        store.run_dir, store._lock = Path(run_dir), None
+        store.db = sqlite3.connect(":memory:", isolation_level=None)
+        path = store.run_dir / "runs.sqlite"
+        if path.exists():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.backup(store.db)
+            finally:
+                source.close()
+        store.db.executescript(SCHEMA)
+        return store
 
     def close(self) -> None:
         self.db.close()

@@ -35,3 +35,38 @@ def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
         weights = torch.load(tmp_path / "ddp" / f"weights-{rank}.pt", weights_only=True)
         for name, value in reference.items():
             assert torch.allclose(weights[name], value, atol=1e-5), (rank, name)
+
+
+def test_a_whole_run_under_torchrun_writes_once_and_resumes(tmp_path) -> None:
+    """`archsearch run` as 2 gloo processes: one answer, one log, a resumable folder."""
+    from test_cli import TINY_GLIT
+
+    out = tmp_path / "run"
+    command = [
+        str(Path(sys.executable).with_name("torchrun")),
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "--no-python",
+        str(Path(sys.executable).with_name("archsearch")),
+        "run",
+        "--space",
+        "glit",
+        "--strategy",
+        "spos",
+        *TINY_GLIT,
+        "--out",
+        str(out),
+        "--json",
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads(first.stdout)  # only rank 0 printed
+    events = [json.loads(line)["event"] for line in (out / "train-log.jsonl").open()]
+    assert events.count("supernet_trained") == 1 and events.count("retrained") == 1
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["key"] == summary["key"]
+    assert "already finished" in again.stderr
+    events_after = [json.loads(line)["event"] for line in (out / "train-log.jsonl").open()]
+    assert events_after.count("supernet_trained") == 1  # nothing trained again

@@ -1,0 +1,54 @@
+"""Which process of a parallel job this is, as a workbench reports it (torch-free).
+
+A workbench that trains with several processes (e.g. `torchrun` and DDP) exposes a
+`ranks` attribute with this shape; pipelines then let only the main process write the
+run store and files, and hand it `world_size` candidates at a time. Workbenches
+without one are treated as a single process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class RankGroup(Protocol):
+    """The processes of one job, seen from one of them."""
+
+    @property
+    def is_main(self) -> bool:
+        """The one process that writes (rank 0)."""
+
+    @property
+    def world_size(self) -> int:
+        """How many processes run the search in step."""
+
+    def barrier(self) -> None:
+        """Wait until every process got here."""
+
+
+@dataclass(frozen=True)
+class SingleProcess:
+    """The group of a workbench that runs in one process."""
+
+    is_main: bool = True
+    world_size: int = 1
+
+    def barrier(self) -> None:
+        return None
+
+
+def ranks_of(workbench: Any) -> RankGroup:
+    """The workbench's process group, or a single process when it has none."""
+    ranks = getattr(workbench, "ranks", None)
+    return ranks if ranks is not None else SingleProcess()
+
+
+def launched_rank() -> int:
+    """This process's rank as the launcher (torchrun) set it, before any group exists."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def launched_world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))

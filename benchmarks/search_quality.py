@@ -1,0 +1,272 @@
+"""Search quality (issue 7): hierarchical-ea vs flat SPOS vs random at an equal budget.
+
+On the full Fashion-MNIST (Debian's `dataset-fashion-mnist` IDX files), the small CPU
+width and a MACs budget, each strategy runs with several seeds and the same total
+training budget, counted in training images (supernet steps + retraining steps):
+
+- spos:            one supernet of S images, top 2 retrained (R images each);
+- hierarchical-ea: two supernets of S/2 images (distribution, detail), top 1 of each
+                   stage retrained;
+- random:          2 + S/R architectures sampled under the budget, each retrained.
+
+Reported per strategy: the kept architecture's retrained test top-1 (mean and spread
+over seeds) and its MACs. Then the ranking study: a sample of architectures from the
+distribution stage's space and one from the detail stage's space (seed 0) are
+retrained standalone and their search-validation top-1 is compared, by Kendall's tau,
+with the supernet estimate from that stage's supernet and from the flat supernet.
+
+Every run is a normal run folder under --out; an interrupted benchmark resumes.
+
+    python benchmarks/search_quality.py [--seeds 3] [--jobs 2] [--out .bench/search-quality]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+STRATEGIES = ("hierarchical-ea", "spos", "random")
+BATCH = 128
+
+
+def run_configs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """(run folder name, RunConfig dict) for every strategy and seed."""
+    supernet_steps = args.supernet_images // BATCH
+    common_recipe = {
+        "val_size": args.val_size,
+        "eval.max_images": args.eval_images,
+        "supernet.epochs": 1,
+        "supernet.batch_size": BATCH,
+        "retrain.epochs": 1,
+        "retrain.batch_size": BATCH,
+        "retrain.max_steps_per_epoch": args.retrain_images // BATCH,
+    }
+    per_strategy = {
+        "spos": ({"top_k": 2}, {"supernet.max_steps_per_epoch": supernet_steps}),
+        "hierarchical-ea": ({"top_k": 1}, {"supernet.max_steps_per_epoch": supernet_steps // 2}),
+        "random": ({"random_architectures": 2 + args.supernet_images // args.retrain_images}, {}),
+    }
+    configs = []
+    for seed in range(args.seeds):
+        for strategy in STRATEGIES:
+            search, recipe = per_strategy[strategy]
+            configs.append(
+                (
+                    f"{strategy}-seed{seed}",
+                    {
+                        "space": "glit",
+                        "strategy": strategy,
+                        "space_options": {"width": "cpu"},
+                        "profile": "quick",
+                        "budget": args.budget,
+                        "budget_metric": "macs",
+                        "seed": seed,
+                        "search": search,
+                        "workbench": {
+                            "data": args.data,
+                            "device": "cpu",
+                            "recipe": {**common_recipe, **recipe},
+                        },
+                    },
+                )
+            )
+    return configs
+
+
+def _worker_threads(jobs: int) -> None:
+    import torch
+
+    if jobs > 1:
+        torch.set_num_threads(1)
+
+
+def run_search(job: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
+    """One search run (resumed if its folder exists); its answer and wall time."""
+    from strategies.run import RunConfig, start_run
+
+    name, config, out = job
+    started = time.monotonic()
+    result = start_run(RunConfig.from_dict(config), Path(out) / name)
+    return {
+        "name": name,
+        "strategy": result.strategy,
+        "key": result.genotype.key,
+        "test_top1": result.metrics["test_top1"],
+        "val_top1": result.metrics["val_top1"],
+        "macs": result.costs["macs"],
+        "evaluations": result.evaluations,
+        "retrains": result.retrains,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _workbench(plugin, config: dict[str, Any], run_dir: Path):
+    from glit_space.progress import EventLog
+
+    workbench = plugin.workbench({**config["workbench"], "run_dir": run_dir, "seed": 0})
+    workbench.log = EventLog(None)  # reading a finished run: write nothing into it
+    return workbench
+
+
+def retrain_standalone(job: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
+    """Train one sampled architecture from scratch with the runs' retraining recipe."""
+    from glit_space import GlitPlugin
+
+    key, sample, config, out = job
+    plugin = GlitPlugin(width="cpu")
+    folder = Path(out) / "ranking"
+    done = folder / f"{sample}-{key}.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    workbench = plugin.workbench({**config["workbench"], "run_dir": folder, "seed": 0})
+    metrics = workbench.retrain(plugin.space.from_key(key), sample)
+    record = {"key": key, "sample": sample, **metrics}
+    done.write_text(json.dumps(record))
+    return record
+
+
+def ranking_samples(args, configs: dict[str, dict[str, Any]]):
+    """Sample A (distribution stage's space) and B (detail stage's space), with each
+    architecture's estimate from the stage supernet and from the flat supernet."""
+    from archspace.space import as_rng
+    from glit_space import GlitPlugin
+    from strategies.store import RunStore
+
+    plugin = GlitPlugin(width="cpu")
+    space, constraint = plugin.space, plugin.budget(args.budget, "macs")
+    hierarchical, flat = Path(args.out) / "hierarchical-ea-seed0", Path(args.out) / "spos-seed0"
+    with RunStore(hierarchical, readonly=True) as store:
+        winner = space.from_dict(store.stage_result("distribution")["genotype"])
+    stage_spaces = {
+        "distribution": space.restrict("distribution", space.default()),
+        "detail": space.restrict("detail", winner),
+    }
+    hier_bench = _workbench(plugin, configs["hierarchical-ea-seed0"], hierarchical)
+    flat_bench = _workbench(plugin, configs["spos-seed0"], flat)
+    rng = as_rng(args.ranking_seed)
+    samples = {}
+    for stage, stage_space in stage_spaces.items():
+        chosen: dict[str, Any] = {}
+        while len(chosen) < args.ranking_sample:
+            genotype = stage_space.sample_feasible(constraint, rng)
+            chosen.setdefault(genotype.key, genotype)
+        genotypes = list(chosen.values())
+        samples[stage] = {
+            "keys": [g.key for g in genotypes],
+            "stage_supernet": hier_bench.evaluate(genotypes, stage),
+            "flat_supernet": flat_bench.evaluate(genotypes, "flat"),
+            "macs": [plugin.cost(g)["macs"] for g in genotypes],
+        }
+    return samples
+
+
+def spread(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.4f} ± {sd:.4f} (min {min(values):.4f}, max {max(values):.4f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="fashion-mnist:/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs in parallel, 1 thread each (on this 2-core machine 2 jobs ran 5x slower "
+        "each than 1 job with 2 threads: keep 1)",
+    )
+    parser.add_argument("--out", default=".bench/search-quality")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="MACs budget [default: DeiT at this width]"
+    )
+    parser.add_argument("--supernet-images", type=int, default=40_960)
+    parser.add_argument("--retrain-images", type=int, default=20_480)
+    parser.add_argument("--val-size", type=int, default=5000)
+    parser.add_argument("--eval-images", type=int, default=1000)
+    parser.add_argument("--ranking-sample", type=int, default=6)
+    parser.add_argument("--ranking-seed", type=int, default=12345)
+    args = parser.parse_args()
+    if args.budget is None:
+        from glit_space import GlitPlugin
+
+        plugin = GlitPlugin(width="cpu")
+        args.budget = plugin.cost(plugin.space.default())["macs"]
+    started = time.monotonic()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ranking").mkdir(exist_ok=True)
+    configs = run_configs(args)
+    by_name = dict(configs)
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(
+        args.jobs, initializer=_worker_threads, initargs=(args.jobs,), maxtasksperchild=1
+    )
+    with pool:
+        runs = pool.map(run_search, [(n, c, str(out)) for n, c in configs], chunksize=1)
+        print(f"searches done after {time.monotonic() - started:.0f} s", flush=True)
+        samples = ranking_samples(args, by_name)
+        jobs = [
+            (key, stage, by_name["spos-seed0"], str(out))
+            for stage, sample in samples.items()
+            for key in sample["keys"]
+        ]
+        retrained = pool.map(retrain_standalone, jobs, chunksize=1)
+    report(args, runs, samples, retrained, time.monotonic() - started)
+
+
+def report(args, runs, samples, retrained, seconds: float) -> None:
+    from scipy.stats import kendalltau
+
+    lines = [
+        f"full Fashion-MNIST ({args.data}), width cpu, MACs budget {args.budget / 1e6:g}M, "
+        f"seeds {args.seeds}, training budget per run {args.supernet_images} supernet + "
+        f"retraining images (R = {args.retrain_images}); wall {seconds / 60:.1f} min",
+        "",
+        "| strategy | retrained test top-1, mean ± sd (min, max) | val top-1 mean | "
+        "MACs chosen (M) | evaluations / retrains per run | wall s per run |",
+        "|---|---|---|---|---|---|",
+    ]
+    summary: dict[str, Any] = {"runs": runs, "args": vars(args)}
+    for strategy in STRATEGIES:
+        mine = [r for r in runs if r["strategy"] == strategy]
+        lines.append(
+            f"| {strategy} | {spread([r['test_top1'] for r in mine])} | "
+            f"{statistics.fmean(r['val_top1'] for r in mine):.4f} | "
+            + ", ".join(f"{r['macs'] / 1e6:.1f}" for r in mine)
+            + f" | {mine[0]['evaluations']} / {mine[0]['retrains']} | "
+            f"{statistics.fmean(r['seconds'] for r in mine):.0f} |"
+        )
+    truth = {(r["sample"], r["key"]): r["val_top1"] for r in retrained}
+    lines += [
+        "",
+        "| sample (seed 0) | n | retrained val top-1 range | Kendall tau: stage supernet | "
+        "Kendall tau: flat supernet |",
+        "|---|---|---|---|---|",
+    ]
+    for stage, sample in samples.items():
+        actual = [truth[(stage, k)] for k in sample["keys"]]
+        tau_stage = kendalltau(sample["stage_supernet"], actual).statistic
+        tau_flat = kendalltau(sample["flat_supernet"], actual).statistic
+        sample["retrained_val_top1"] = actual
+        lines.append(
+            f"| {stage} stage's space | {len(actual)} | {min(actual):.4f}-{max(actual):.4f} | "
+            f"{tau_stage:.3f} | {tau_flat:.3f} |"
+        )
+    summary["ranking"] = samples
+    summary["retrained"] = retrained
+    summary["seconds"] = seconds
+    text = "\n".join(lines)
+    print(text)
+    Path(args.out, "summary.json").write_text(json.dumps(summary, indent=2))
+    Path(args.out, "summary.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
