@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from archspace import load_space
-from strategies.store import RunStore
+from strategies.store import STORE_FILE, RunStore
 
 # The file names `strategies.run` writes; repeated here so that reading a run needs only
 # the store, not the search machinery.
@@ -127,7 +127,7 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise NotARunFolder(f"{run_dir} does not exist or is not a folder")
-    if not (run_dir / "runs.sqlite").exists():
+    if not (run_dir / STORE_FILE).exists():
         raise NotARunFolder(
             f"{run_dir} is not a run folder: it has no runs.sqlite; give the folder a "
             "search wrote, the one holding config.json and runs.sqlite"

@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+STORE_FILE = "runs.sqlite"
+
+
 class RunInUseError(RuntimeError):
     """Another process holds the run folder's lock."""
 
@@ -74,9 +77,9 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self._lock = None
         if readonly:
-            path = self.run_dir / "runs.sqlite"
+            path = self.run_dir / STORE_FILE
             if not path.exists():
-                raise FileNotFoundError(f"{self.run_dir} is not a run folder (no runs.sqlite)")
+                raise FileNotFoundError(f"{self.run_dir} is not a run folder (no {STORE_FILE})")
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +98,7 @@ class RunStore:
         self._lock.truncate()
         self._lock.write(f"process {os.getpid()}")
         self._lock.flush()
-        self.db = sqlite3.connect(self.run_dir / "runs.sqlite", isolation_level=None)
+        self.db = sqlite3.connect(self.run_dir / STORE_FILE, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
@@ -107,7 +110,7 @@ class RunStore:
         store = cls.__new__(cls)
         store.run_dir, store._lock = Path(run_dir), None
         store.db = sqlite3.connect(":memory:", isolation_level=None)
-        path = store.run_dir / "runs.sqlite"
+        path = store.run_dir / STORE_FILE
         if path.exists():
             source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
