@@ -30,6 +30,12 @@ from glit_space.space import (
 WIDTH_FIELDS = tuple(f.name for f in dataclasses.fields(Width))
 
 
+#: what `GlitPlugin.workbench` reads from a run's config
+WORKBENCH_KEYS = frozenset(
+    {"run_dir", "seed", "profile", "recipe", "data", "device", "threads", "download", "num_workers"}
+)
+
+
 class GlitPlugin(SpacePlugin):
     """Global-local vision transformers (GLiT, ICCV 2021): space, cost model, supernet.
 
@@ -154,15 +160,24 @@ class GlitPlugin(SpacePlugin):
 
     def workbench(self, config: Mapping[str, Any]):
         """The training backend for a run: config keys run_dir, seed, profile, recipe
-        (dotted overrides), data, device, download, num_workers. Under torchrun it joins
+        (dotted overrides), data, device, threads (CPU intra-op threads per process),
+        download, num_workers. Under torchrun it joins
         the job's process group (gloo on the CPU, nccl with one GPU per process)."""
         from glit_space.distributed import init_from_env, local_device
         from glit_space.recipes import get_recipe
         from glit_space.runtime import select_runtime
         from glit_space.workbench import GlitWorkbench
 
+        unknown = sorted(set(config) - WORKBENCH_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unknown workbench setting(s) {', '.join(unknown)}; allowed: "
+                + ", ".join(sorted(WORKBENCH_KEYS))
+            )
         recipe = get_recipe(config.get("profile", "quick")).override(**config.get("recipe", {}))
-        runtime = select_runtime(local_device(config.get("device", "auto")))
+        runtime = select_runtime(
+            local_device(config.get("device", "auto")), threads=config.get("threads")
+        )
         return GlitWorkbench(
             self,
             recipe,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -194,3 +195,34 @@ def test_bad_runtime_requests_are_named() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU is available here"):
             select_runtime("cuda")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"OMP_NUM_THREADS": "1"}, 1),  # the user's or torchrun's choice is kept
+        ({"LOCAL_WORLD_SIZE": "2"}, None),  # a share of the cores per process
+        ({}, None),
+    ],
+)
+def test_cpu_threads_follow_the_launcher(monkeypatch, env, expected) -> None:
+    from glit_space.runtime import configure_threads
+
+    for name in ("OMP_NUM_THREADS", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cores = len(os.sched_getaffinity(0))
+    if expected is None:
+        expected = max(1, cores // int(env.get("LOCAL_WORLD_SIZE", 1)))
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads() == expected
+        assert configure_threads(3) == 3  # an explicit number wins
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_unknown_workbench_settings_are_named(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"workbench setting\(s\) thread; allowed: .*threads"):
+        GlitPlugin(**SMALL).workbench({"run_dir": tmp_path, "thread": 1})
