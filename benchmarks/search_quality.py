@@ -13,11 +13,13 @@ Reported per strategy: the kept architecture's retrained test top-1 (mean and sp
 over seeds) and its MACs. Then the ranking study: a sample of architectures from the
 distribution stage's space and one from the detail stage's space (seed 0) are
 retrained standalone and their search-validation top-1 is compared, by Kendall's tau,
-with the supernet estimate from that stage's supernet and from the flat supernet.
+with the supernet estimate from that stage's supernet and from the flat supernet; as a
+control, the same two kinds of supernet are also trained with their budgets swapped (a
+stage supernet of S images, a flat one of S/2), and MACs alone is the baseline.
 
 Every run is a normal run folder under --out; an interrupted benchmark resumes.
 
-    python benchmarks/search_quality.py [--seeds 3] [--jobs 2] [--out .bench/search-quality]
+    python benchmarks/search_quality.py [--seeds 5] [--jobs 2] [--out .bench/search-quality]
 """
 
 from __future__ import annotations
@@ -138,7 +140,9 @@ def retrain_standalone(job: tuple[str, str, dict[str, Any], str]) -> dict[str, A
 
 def ranking_samples(args, configs: dict[str, dict[str, Any]]):
     """Sample A (distribution stage's space) and B (detail stage's space), with each
-    architecture's estimate from the stage supernet and from the flat supernet."""
+    architecture's estimate from several predictors: the seed-0 runs' own stage and
+    flat supernets, the same two kinds of supernet with their training budgets swapped
+    (a control: is a difference the space's or the budget's?), and MACs alone."""
     from archspace.space import as_rng
     from glit_space import GlitPlugin
     from strategies.store import RunStore
@@ -154,6 +158,13 @@ def ranking_samples(args, configs: dict[str, dict[str, Any]]):
     }
     hier_bench = _workbench(plugin, configs["hierarchical-ea-seed0"], hierarchical)
     flat_bench = _workbench(plugin, configs["spos-seed0"], flat)
+    # the control: supernets of the same spaces trained with the other strategy's budget
+    control = Path(args.out) / "control"
+    full_bench = plugin.workbench({**configs["spos-seed0"]["workbench"], "run_dir": control})
+    half_bench = plugin.workbench(
+        {**configs["hierarchical-ea-seed0"]["workbench"], "run_dir": control}
+    )
+    half_bench.train_supernet(space, "flat-half")  # resumes (or skips) when already trained
     rng = as_rng(args.ranking_seed)
     samples = {}
     for stage, stage_space in stage_spaces.items():
@@ -162,11 +173,16 @@ def ranking_samples(args, configs: dict[str, dict[str, Any]]):
             genotype = stage_space.sample_feasible(constraint, rng)
             chosen.setdefault(genotype.key, genotype)
         genotypes = list(chosen.values())
+        full_bench.train_supernet(stage_space, f"{stage}-full")
         samples[stage] = {
             "keys": [g.key for g in genotypes],
-            "stage_supernet": hier_bench.evaluate(genotypes, stage),
-            "flat_supernet": flat_bench.evaluate(genotypes, "flat"),
-            "macs": [plugin.cost(g)["macs"] for g in genotypes],
+            "predictors": {
+                "stage supernet, S/2 (the run's)": hier_bench.evaluate(genotypes, stage),
+                "flat supernet, S (the run's)": flat_bench.evaluate(genotypes, "flat"),
+                "stage supernet, S": full_bench.evaluate(genotypes, f"{stage}-full"),
+                "flat supernet, S/2": half_bench.evaluate(genotypes, "flat-half"),
+                "MACs": [plugin.cost(g)["macs"] for g in genotypes],
+            },
         }
     return samples
 
@@ -180,7 +196,7 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist:/usr/share/datasets/fashion-mnist")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--jobs",
         type=int,
@@ -196,7 +212,7 @@ def main() -> None:
     parser.add_argument("--retrain-images", type=int, default=20_480)
     parser.add_argument("--val-size", type=int, default=5000)
     parser.add_argument("--eval-images", type=int, default=1000)
-    parser.add_argument("--ranking-sample", type=int, default=6)
+    parser.add_argument("--ranking-sample", type=int, default=8)
     parser.add_argument("--ranking-seed", type=int, default=12345)
     args = parser.parse_args()
     if args.budget is None:
@@ -249,25 +265,24 @@ def report(args, runs, samples, retrained, seconds: float) -> None:
             + f" | {mine[0]['evaluations']} / {mine[0]['retrains']} | "
             f"{statistics.fmean(r['seconds'] for r in mine):.0f} |"
         )
+    predictors = list(next(iter(samples.values()))["predictors"])
     lines += [
         "",
         "Kendall tau between each predictor and the standalone-retrained top-1 (search-val: "
-        f"{args.eval_images} images; test: the whole test split); MACs is the baseline "
-        "of ranking by size alone.",
+        f"{args.eval_images} images; test: the whole test split). S = "
+        f"{args.supernet_images} supernet training images.",
         "",
-        "| sample (seed 0) | n | retrained top-1 | range | tau: stage supernet | "
-        "tau: flat supernet | tau: MACs |",
-        "|---|---|---|---|---|---|---|",
+        "| sample (seed 0) | n | retrained top-1 | range | "
+        + " | ".join(f"tau: {name}" for name in predictors)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(predictors),
     ]
     for stage, sample in samples.items():
         for split in ("val_top1", "test_top1"):
             truth = {r["key"]: r[split] for r in retrained if r["sample"] == stage}
             actual = [truth[k] for k in sample["keys"]]
             sample[f"retrained_{split}"] = actual
-            taus = [
-                kendalltau(sample[predictor], actual).statistic
-                for predictor in ("stage_supernet", "flat_supernet", "macs")
-            ]
+            taus = [kendalltau(sample["predictors"][name], actual).statistic for name in predictors]
             lines.append(
                 f"| {stage} stage's space | {len(actual)} | {split.removesuffix('_top1')} | "
                 f"{min(actual):.4f}-{max(actual):.4f} | "
