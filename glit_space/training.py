@@ -1,7 +1,8 @@
 """A resumable training loop shared by SPOS supernet training and subnet retraining.
 
 Determinism and crash safety come from three rules: the sample order of epoch e is a
-permutation seeded by (seed, e); anything random per step (the SPOS path) is seeded
+permutation seeded by (seed, e), shared out between the processes of a torchrun job
+by torch's DistributedSampler; anything random per step (the SPOS path) is seeded
 by (seed, step) by the caller; the global RNG states are saved in every checkpoint.
 A checkpoint is written at each epoch end, every `checkpoint_every_s` seconds and
 every `checkpoint_every_steps` steps; a resumed run skips the steps already done in
@@ -11,6 +12,7 @@ same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+from torch.utils.data.distributed import DistributedSampler
 
 from glit_space.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from glit_space.datasets import make_loader
@@ -56,9 +59,26 @@ def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -
     return factor
 
 
-def epoch_order(size: int, seed: int, epoch: int) -> Tensor:
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(size, generator=generator)
+def epoch_indices(
+    size: int, seed: int, epoch: int, ranks: Ranks, local_batch: int, start: int, stop: int
+) -> list[int]:
+    """This rank's sample indices for local steps [start, stop) of an epoch.
+
+    torch's DistributedSampler shuffles with (seed, epoch) and gives rank r every
+    world_size-th index from r, so local batch k of all ranks together is exactly global
+    batch k of one process: the job trains on the same batches as a single process.
+    The slice skips steps already done (resume) and those beyond an epoch cap.
+    """
+    sampler = DistributedSampler(
+        range(size),
+        num_replicas=ranks.world_size,
+        rank=ranks.rank,
+        shuffle=True,
+        seed=seed,
+        drop_last=True,
+    )
+    sampler.set_epoch(epoch)
+    return list(itertools.islice(sampler, start * local_batch, stop * local_batch))
 
 
 @dataclass
@@ -160,10 +180,10 @@ class Loop:
             enabled=None if self.ranks.is_main else False,
         ) as bar:
             while epoch < self.epochs:
-                order = epoch_order(len(self.dataset), self.seed, epoch)
-                order = order[start_step * self.batch_size : steps * self.batch_size]
                 # each global batch is split between the ranks; DDP averages the gradients
-                order = order.view(-1, self.batch_size)[:, self.ranks.rank :: self.ranks.world_size]
+                indices = epoch_indices(
+                    len(self.dataset), self.seed, epoch, self.ranks, local_batch, start_step, steps
+                )
                 loader = make_loader(
                     self.dataset,
                     local_batch,
@@ -171,7 +191,7 @@ class Loop:
                     seed=self.seed,
                     num_workers=self.num_workers,
                     drop_last=True,
-                    sampler=order.reshape(-1).tolist(),
+                    sampler=indices,
                 )
                 for step, (x, y) in enumerate(loader, start=start_step):
                     loss, correct = self._train_step(global_step, x, y)
