@@ -129,8 +129,8 @@ def load_run(run_dir: Path) -> RunData:
         raise NotARunFolder(f"{run_dir} does not exist or is not a folder")
     if not (run_dir / STORE_FILE).exists():
         raise NotARunFolder(
-            f"{run_dir} is not a run folder: it has no runs.sqlite; give the folder a "
-            "search wrote, the one holding config.json and runs.sqlite"
+            f"{run_dir} is not a run folder: it has no {STORE_FILE}; give the folder a "
+            f"search wrote, the one holding {CONFIG_FILE} and {STORE_FILE}"
         )
     with RunStore(run_dir, readonly=True) as store:
         config = _read_json(run_dir / CONFIG_FILE) or store.meta("config") or {}
