@@ -226,3 +226,19 @@ def test_cpu_threads_follow_the_launcher(monkeypatch, env, expected) -> None:
 def test_unknown_workbench_settings_are_named(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"workbench setting\(s\) thread; allowed: .*threads"):
         GlitPlugin(**SMALL).workbench({"run_dir": tmp_path, "thread": 1})
+
+
+def test_ranks_share_out_exactly_the_single_process_batches() -> None:
+    """DistributedSampler's shares: step k of every rank together is global batch k of
+    one process, also when resuming mid-epoch (start) and under an epoch cap (stop)."""
+    from glit_space.distributed import Ranks
+    from glit_space.training import epoch_indices
+
+    size, batch, start, stop = 103, 8, 2, 9
+    single = epoch_indices(size, 5, 3, Ranks(), batch, start, stop)
+    shares = [epoch_indices(size, 5, 3, Ranks(r, 2), batch // 2, start, stop) for r in (0, 1)]
+    assert len(single) == (stop - start) * batch
+    for step in range(stop - start):
+        together = [i for share in shares for i in share[step * 4 : (step + 1) * 4]]
+        assert sorted(together) == sorted(single[step * batch : (step + 1) * batch])
+    assert single != epoch_indices(size, 5, 4, Ranks(), batch, start, stop)  # new epoch, new order
