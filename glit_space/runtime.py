@@ -69,7 +69,7 @@ def configure_threads(threads: int | None = None) -> int:
     launcher set it (torchrun sets 1 for several processes a machine); else this
     process's share of the cores it may use, so that the LOCAL_WORLD_SIZE processes of
     a torchrun job on one machine do not oversubscribe it (on 2 cores, 2 processes of
-    2 threads each ran an evaluation about 4x slower than 2 processes of 1 thread)."""
+    2 threads each evaluated 2.7x slower than 2 processes of 1 thread)."""
     if threads is None:
         threads = _positive_int_env("OMP_NUM_THREADS")
     if threads is None:
