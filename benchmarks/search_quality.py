@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,29 +89,40 @@ def _worker_threads(jobs: int) -> None:
         os.environ["OMP_NUM_THREADS"] = "1"
 
 
+def _remembered(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The record saved at `path`, else `compute()` saved there atomically: a finished
+    job keeps what it measured (its wall time too) when the benchmark is run again."""
+    if path.exists():
+        return json.loads(path.read_text())
+    record = compute()
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(record))
+    os.replace(partial, path)
+    return record
+
+
 def run_search(job: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
     """One search run (resumed if its folder exists); its answer and wall time."""
     from strategies.run import RunConfig, start_run
 
     name, config, out = job
-    done = Path(out) / f"{name}.json"  # a finished run keeps its measured wall time
-    if done.exists():
-        return json.loads(done.read_text())
-    started = time.monotonic()
-    result = start_run(RunConfig.from_dict(config), Path(out) / name)
-    record = {
-        "name": name,
-        "strategy": result.strategy,
-        "key": result.genotype.key,
-        "test_top1": result.metrics["test_top1"],
-        "val_top1": result.metrics["val_top1"],
-        "macs": result.costs["macs"],
-        "evaluations": result.evaluations,
-        "retrains": result.retrains,
-        "seconds": time.monotonic() - started,
-    }
-    done.write_text(json.dumps(record))
-    return record
+
+    def search() -> dict[str, Any]:
+        started = time.monotonic()
+        result = start_run(RunConfig.from_dict(config), Path(out) / name)
+        return {
+            "name": name,
+            "strategy": result.strategy,
+            "key": result.genotype.key,
+            "test_top1": result.metrics["test_top1"],
+            "val_top1": result.metrics["val_top1"],
+            "macs": result.costs["macs"],
+            "evaluations": result.evaluations,
+            "retrains": result.retrains,
+            "seconds": time.monotonic() - started,
+        }
+
+    return _remembered(Path(out) / f"{name}.json", search)
 
 
 def _workbench(plugin, config: dict[str, Any], run_dir: Path):
@@ -126,16 +138,15 @@ def retrain_standalone(job: tuple[str, str, dict[str, Any], str]) -> dict[str, A
     from glit_space import GlitPlugin
 
     key, sample, config, out = job
-    plugin = GlitPlugin(width="cpu")
     folder = Path(out) / "ranking"
-    done = folder / f"{sample}-{key}.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    workbench = plugin.workbench({**config["workbench"], "run_dir": folder, "seed": 0})
-    metrics = workbench.retrain(plugin.space.from_key(key), sample)
-    record = {"key": key, "sample": sample, **metrics}
-    done.write_text(json.dumps(record))
-    return record
+
+    def retrain() -> dict[str, Any]:
+        plugin = GlitPlugin(width="cpu")
+        workbench = plugin.workbench({**config["workbench"], "run_dir": folder, "seed": 0})
+        metrics = workbench.retrain(plugin.space.from_key(key), sample)
+        return {"key": key, "sample": sample, **metrics}
+
+    return _remembered(folder / f"{sample}-{key}.json", retrain)
 
 
 def ranking_samples(args, configs: dict[str, dict[str, Any]]):

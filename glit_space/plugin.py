@@ -159,10 +159,10 @@ class GlitPlugin(SpacePlugin):
         return float(low), float(high)
 
     def workbench(self, config: Mapping[str, Any]):
-        """The training backend for a run: config keys run_dir, seed, profile, recipe
-        (dotted overrides), data, device, threads (CPU intra-op threads per process),
-        download, num_workers. Under torchrun it joins the job's process group (gloo on
-        the CPU, nccl with one GPU per process)."""
+        """The training backend for a run, from the config keys in WORKBENCH_KEYS
+        (`recipe` holds dotted overrides; `threads` the CPU threads per process). Under
+        torchrun it joins the job's process group (gloo on the CPU, nccl with one GPU per
+        process)."""
         from glit_space.distributed import init_from_env, local_device
         from glit_space.recipes import get_recipe
         from glit_space.runtime import select_runtime
