@@ -36,6 +36,9 @@ class Workbench(Protocol):
     def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
         """Train the standalone architecture from scratch; metrics incl. the test top-1."""
 
+    # Optional: `data_summary() -> str`, one line on what the train, search-validation
+    # and test splits hold; a run prints it before any training.
+
 
 class SpacePlugin(ABC):
     """A search space with its cost model (and optionally its training backend)."""

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from glit_space import GlitPlugin
-from glit_space.profiling import measure_cost
 from glit_space.space import FIELDS
+from oneshot.profiling import measure_cost
 
 
 def step_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
@@ -108,7 +108,7 @@ def main() -> None:
     for genotype in genotypes:
         with torch.device("meta"):
             model = tiny.build(genotype)
-        measure_cost(model, tiny.width)
+        measure_cost(model, tiny.width.in_chans, tiny.width.img_size)
     counted = len(genotypes) / (time.perf_counter() - start)
     print(
         f"cost model, tiny width: {batched:,.0f} genotypes/s batched; FlopCounterMode on a "

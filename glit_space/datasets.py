@@ -2,7 +2,10 @@
 
 `load_data` returns three splits. The search-validation split is held out of the
 *training* set (stratified by class, deterministic by seed), so a search never sees the
-test split; the paper holds out 50K ImageNet training images the same way.
+test split; the paper holds out 50K ImageNet training images the same way. Every
+smaller subset drawn later (an evaluation cap, calibration batches) is a seeded,
+class-stratified draw too (`stratified_sample`), never the first items of a split: an
+ImageFolder lists its images class by class.
 
 Small sources (the built-in set, Fashion-MNIST, CIFAR) are kept in memory as uint8
 tensors and transformed as tensors (no per-sample PIL work). Deterministic pipelines
@@ -160,43 +163,94 @@ class FolderSubset(Dataset):
 # ----------------------------------------------------------------------------- splits
 
 
-def _val_count(val_size: int | float, n: int) -> int:
+#: the most of a training split that may be held out for search-validation
+MAX_HOLDOUT_FRACTION = 0.5
+
+
+def holdout_count(
+    val_size: int | float, n: int, *, val_max: int | None = None, num_classes: int = 1
+) -> int:
+    """How many of `n` training images the search-validation split holds.
+
+    `val_size` is a count or a fraction of `n`; `val_max` caps the result (the paper's
+    50K of ImageNet's 1.28M is `val_size=0.05, val_max=50_000`), so one rule fits a
+    folder of a thousand images and ImageNet alike. Refused, with the figures, when it
+    would hold out more than half the images or leave a class out of the split.
+    """
     if isinstance(val_size, bool) or not isinstance(val_size, (int, float)):
-        raise ValueError(f"val_size must be an int count or a float fraction, got {val_size!r}")
+        raise ValueError(
+            f"recipe.val_size must be an int count or a float fraction, got {val_size!r}"
+        )
+    if val_max is not None and (
+        isinstance(val_max, bool) or not isinstance(val_max, int) or val_max < 1
+    ):
+        raise ValueError(f"recipe.val_max must be a positive int or null, got {val_max!r}")
     if isinstance(val_size, int):
-        if not 1 <= val_size < n:
-            raise ValueError(
-                f"val_size={val_size} must be between 1 and {n - 1}: the search-validation "
-                f"split is held out of the {n} training images and must leave some"
-            )
-        return val_size
-    if not 0.0 < val_size < 1.0:
-        raise ValueError(f"val_size as a fraction must be in (0, 1), got {val_size}")
-    return min(max(round(val_size * n), 1), n - 1)
+        if val_size < 1:
+            raise ValueError(f"recipe.val_size={val_size} must be at least 1")
+        k = val_size
+    else:
+        if not 0.0 < val_size < 1.0:
+            raise ValueError(f"recipe.val_size as a fraction must be in (0, 1), got {val_size}")
+        k = max(round(val_size * n), 1)
+    if val_max is not None:
+        k = min(k, val_max)
+    if k > n * MAX_HOLDOUT_FRACTION:
+        raise ValueError(
+            f"recipe.val_size={val_size} holds out {k:,} of the {n:,} training images for "
+            f"search-validation, leaving {n - k:,} to train on; at most "
+            f"{MAX_HOLDOUT_FRACTION:.0%} may be held out. Give a fraction (e.g. 0.1) or a "
+            "smaller count."
+        )
+    if k < num_classes:
+        raise ValueError(
+            f"recipe.val_size={val_size} gives a search-validation split of {k} images, "
+            f"fewer than the {num_classes} classes: fitness would miss a class. Give at "
+            f"least {num_classes} images."
+        )
+    return k
 
 
-def split_train_val(
-    labels: Sequence[int] | torch.Tensor, val_size: int | float, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hold out a class-stratified validation split: (train indices, val indices), sorted.
+def stratified_sample(labels: Sequence[int] | torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """`size` indices into `labels`, drawn at random by `seed`, each class in proportion.
 
-    `val_size` is a count or a fraction of len(labels). Each class gives its share
-    (largest remainders get the leftover images), chosen at random by `seed`.
+    Each class gives its share of `size` (the largest remainders get the leftovers), so
+    a subset of a class-ordered source (an ImageFolder lists class by class) still
+    covers every class. Sorted; the same for every process and every resume.
     """
     labels = torch.as_tensor(labels, dtype=torch.int64)
     n = len(labels)
-    k = _val_count(val_size, n)
+    if not 0 <= size <= n:
+        raise ValueError(f"cannot draw {size} of {n} items")
     shuffled = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     grouped = shuffled[torch.argsort(labels[shuffled], stable=True)]  # by class, random within
     _, inverse, counts = torch.unique(labels[grouped], return_inverse=True, return_counts=True)
-    share = counts.double() * k / n
+    share = counts.double() * size / n
     quota = share.floor().long()
-    leftover = k - int(quota.sum())
+    leftover = size - int(quota.sum())
     quota[torch.argsort(share - quota, descending=True, stable=True)[:leftover]] += 1
     rank = torch.arange(n) - (torch.cumsum(counts, 0) - counts)[inverse]
+    return grouped[rank < quota[inverse]].sort().values
+
+
+def split_train_val(
+    labels: Sequence[int] | torch.Tensor,
+    val_size: int | float,
+    seed: int,
+    *,
+    val_max: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hold out a class-stratified validation split: (train indices, val indices), sorted.
+
+    The split's size follows `holdout_count`; its images are a `stratified_sample`.
+    """
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    n = len(labels)
+    k = holdout_count(val_size, n, val_max=val_max, num_classes=len(torch.unique(labels)))
+    val = stratified_sample(labels, k, seed)
     is_val = torch.zeros(n, dtype=torch.bool)
-    is_val[grouped[rank < quota[inverse]]] = True
-    return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
+    is_val[val] = True
+    return torch.nonzero(~is_val).flatten(), val
 
 
 def _check_width(info: DataInfo, width: Width) -> None:
@@ -220,6 +274,7 @@ def load_data(
     width: Width,
     *,
     val_size: int | float = DEFAULT_VAL_SIZE,
+    val_max: int | None = None,
     seed: int = 0,
     augment: str = "none",
     download: bool = False,
@@ -227,8 +282,9 @@ def load_data(
 ) -> DataSplits:
     """Load a source as train / search-validation / test datasets for `width`.
 
-    val_size: images held out of the training split for search fitness (an int count or
-    a fraction); the held-out set depends only on the source, val_size and seed.
+    val_size, val_max: images held out of the training split for search fitness (an int
+    count or a fraction, capped at val_max; see `holdout_count`); the held-out set
+    depends only on the source, these two and seed.
     augment: the training pipeline, one of "none", "light", "deit" (val and test always
     use the deterministic eval pipeline). Raises ClassCountError when the data's class
     count differs from width.num_classes, DataError for unusable specs or folders.
@@ -244,7 +300,7 @@ def load_data(
 
     if spec.scheme == "imagefolder":
         train_folder, test_folder = _image_folder(spec, "train"), _image_folder(spec, "val")
-        train_idx, val_idx = split_train_val(train_folder.targets, val_size, seed)
+        train_idx, val_idx = split_train_val(train_folder.targets, val_size, seed, val_max=val_max)
         train: Dataset = FolderSubset(train_folder, train_idx.tolist(), train_tf)
         val: Dataset = FolderSubset(train_folder, val_idx.tolist(), eval_tf)
         test: Dataset = FolderSubset(test_folder, range(len(test_folder)), eval_tf)
@@ -255,7 +311,7 @@ def load_data(
             arrays = _fashion_arrays(spec.path.resolve())
         else:
             arrays = _cifar_arrays(spec, download)
-        train_idx, val_idx = split_train_val(arrays.train_labels, val_size, seed)
+        train_idx, val_idx = split_train_val(arrays.train_labels, val_size, seed, val_max=val_max)
 
         def fits(n: int) -> bool:
             return n * chans * size * size * 4 <= cache_bytes
@@ -343,8 +399,10 @@ __all__ = [
     "FolderSubset",
     "TensorImageDataset",
     "data_info",
+    "holdout_count",
     "load_data",
     "make_loader",
     "parse_spec",
     "split_train_val",
+    "stratified_sample",
 ]

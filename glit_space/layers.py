@@ -13,17 +13,7 @@ from torch import Tensor, nn
 from torchvision.ops import StochasticDepth
 
 from glit_space.config import BlockArch, Width
-
-
-def init_weights(module: nn.Module) -> None:
-    """DeiT initialisation: truncated normal linears, unit LayerNorms; convs keep defaults."""
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
+from oneshot.vit import multi_head_attention
 
 
 def ffn_activation(name: str) -> nn.Module:
@@ -33,37 +23,6 @@ def ffn_activation(name: str) -> nn.Module:
     if name == "swish":
         return nn.SiLU()
     raise ValueError(f"ffn activation must be 'gelu' or 'swish', got {name!r}")
-
-
-def multi_head_attention(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
-    """Attention over (B, T, C) q/k/v split into `heads` heads; returns (B, T, C).
-
-    Shared by the standalone module and the supernet so both run identical arithmetic.
-    """
-    b, t, c = q.shape
-
-    def split(x: Tensor) -> Tensor:
-        return x.reshape(b, t, heads, c // heads).transpose(1, 2)
-
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v))
-    return out.transpose(1, 2).reshape(b, t, c)
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping patches to tokens with one strided convolution."""
-
-    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int) -> None:
-        super().__init__()
-        self.img_size = img_size
-        self.num_patches = (img_size // patch_size) ** 2
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-2:] != (self.img_size, self.img_size):
-            raise ValueError(
-                f"expected {self.img_size}x{self.img_size} images, got {tuple(x.shape[-2:])}"
-            )
-        return self.proj(x).flatten(2).transpose(1, 2)
 
 
 class GlobalAttention(nn.Module):

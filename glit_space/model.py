@@ -12,18 +12,10 @@ import torch
 from torch import Tensor, nn
 
 from glit_space.config import GLIT_TINY_BLOCKS, BlockArch, Width, check_blocks, deit_blocks
-from glit_space.layers import Block, PatchEmbed, init_weights
+from glit_space.layers import Block
+from oneshot.vit import PatchEmbed, drop_path_rates, init_weights
 
-__all__ = ["GLIT_TINY_BLOCKS", "GLiT", "deit_blocks", "drop_path_rates"]
-
-
-def drop_path_rates(rate: float, depth: int) -> list[float]:
-    """Stochastic-depth probability per block, rising linearly from 0 to `rate`."""
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"drop_path_rate must be in [0, 1), got {rate}")
-    if depth == 1:
-        return [rate]
-    return [rate * i / (depth - 1) for i in range(depth)]
+__all__ = ["GLIT_TINY_BLOCKS", "GLiT", "deit_blocks"]
 
 
 class GLiT(nn.Module):

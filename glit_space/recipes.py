@@ -61,7 +61,8 @@ class EvalRecipe:
     batch_size: int = 256
     bn_batches: int = 20  # BatchNorm recalibration batches per subnet (SPOS)
     bn_batch_size: int = 64
-    max_images: int | None = None  # cap on search-validation images per evaluation
+    #: cap on search-validation images per evaluation: a seeded, class-stratified draw
+    max_images: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,10 @@ class Recipe:
     supernet: SupernetRecipe = field(default_factory=SupernetRecipe)
     retrain: RetrainRecipe = field(default_factory=RetrainRecipe)
     eval: EvalRecipe = field(default_factory=EvalRecipe)
-    val_size: int | float = 50_000
+    #: search-validation images held out of the training split: a count or a fraction,
+    #: capped at val_max (the paper's 50K of ImageNet's 1.28M; 5% of smaller sets)
+    val_size: int | float = 0.05
+    val_max: int | None = 50_000
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,7 +98,7 @@ class Recipe:
                         + ", ".join(sorted(allowed))
                     )
                 parts.setdefault(section, {})[name] = value
-            elif key == "val_size":
+            elif key in ("val_size", "val_max"):
                 top[key] = value
             else:
                 raise KeyError(f"unknown recipe field {key!r}")
@@ -120,7 +124,8 @@ RECIPES: dict[str, Recipe] = {
             clip_grad=5.0,
         ),
         eval=EvalRecipe(batch_size=500, bn_batches=2, bn_batch_size=128, max_images=500),
-        val_size=1000,
+        val_size=0.125,  # 1,000 of the built-in set's 8,000
+        val_max=1000,
     ),
 }
 

@@ -27,8 +27,9 @@ from torchvision.ops import StochasticDepth
 
 from glit_space.batchnorm import SlicedBatchNorm1d
 from glit_space.config import DEFAULT_BOUNDS, BlockArch, SupernetBounds, Width, check_blocks
-from glit_space.layers import PatchEmbed, ffn_activation, init_weights, multi_head_attention
-from glit_space.model import GLiT, drop_path_rates
+from glit_space.layers import ffn_activation
+from glit_space.model import GLiT
+from oneshot.vit import PatchEmbed, drop_path_rates, init_weights, multi_head_attention
 
 
 def _whole(value: float, what: str) -> int:

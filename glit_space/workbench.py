@@ -17,11 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 
 from archspace import Genotype, Space
 from glit_space.checkpoint import load_checkpoint
-from glit_space.datasets import DEFAULT_DATA, DataSplits, load_data, make_loader
+from glit_space.datasets import (
+    DEFAULT_DATA,
+    DataSplits,
+    load_data,
+    make_loader,
+    stratified_sample,
+)
 from glit_space.distributed import Ranks
 from glit_space.evaluation import supernet_top1, top1
 from glit_space.plugin import GlitPlugin
@@ -79,6 +85,7 @@ class GlitWorkbench:
                 self.data_spec,
                 self.plugin.width,
                 val_size=self.recipe.val_size,
+                val_max=self.recipe.val_max,
                 seed=self.seed,
                 augment=augment,
                 download=self.download,
@@ -87,12 +94,29 @@ class GlitWorkbench:
                 self.ranks.barrier()
         return self._data[augment]
 
-    def _val_loader(self):
+    def _eval_split(self) -> Dataset:
+        """The search-validation images one evaluation uses: the whole split, or under
+        `eval.max_images` a seeded class-stratified draw (the same for every path)."""
         val = self.data().val
         cap = self.recipe.eval.max_images
-        if cap is not None and cap < len(val):
-            val = Subset(val, range(cap))
-        return self._loader(val, self.recipe.eval.batch_size)
+        if cap is None or cap >= len(val):
+            return val
+        return Subset(val, stratified_sample(val.targets, cap, self.seed).tolist())
+
+    def _val_loader(self):
+        return self._loader(self._eval_split(), self.recipe.eval.batch_size)
+
+    def data_summary(self) -> str:
+        """One line for the run's start: what each split holds."""
+        data = self.data()
+        per_eval = len(self._eval_split())
+        drawn = (
+            f" ({per_eval:,} per evaluation, drawn by class)" if per_eval < len(data.val) else ""
+        )
+        return (
+            f"data {data.info.spec}, {data.num_classes} classes: {len(data.train):,} train, "
+            f"{len(data.val):,} search-val{drawn}, {len(data.test):,} test"
+        )
 
     def _loader(self, dataset, batch_size: int):
         return make_loader(
@@ -100,13 +124,14 @@ class GlitWorkbench:
         )
 
     def _calibration(self) -> Iterator[Tensor]:
-        """The same training batches for every path: a fixed order and a fixed RNG."""
+        """The same training batches for every path: a seeded class-stratified draw in a
+        seeded order, with a fixed RNG for augmentation."""
         recipe = self.recipe.eval
         train = self.data(self.recipe.supernet.augment).train
+        count = min(recipe.bn_batches * recipe.bn_batch_size, len(train))
+        chosen = stratified_sample(train.targets, count, self.seed)
         generator = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(len(train), generator=generator)[
-            : recipe.bn_batches * recipe.bn_batch_size
-        ]
+        order = chosen[torch.randperm(count, generator=generator)]  # classes mixed per batch
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             loader = self._loader(Subset(train, order.tolist()), recipe.bn_batch_size)

@@ -87,6 +87,9 @@ def start_run(
     ranks = ranks_of(workbench)
     if not ranks.is_main:
         say = _quiet
+    data_summary = getattr(workbench, "data_summary", None)
+    if data_summary is not None:  # what train, search-val and test hold, before any work
+        say(data_summary())
     with _open_store(config, plugin.options(), run_dir, ranks, say) as store:
         pipeline = pipeline_class(
             plugin,

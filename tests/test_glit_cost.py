@@ -16,7 +16,7 @@ from glit_space.config import GLIT_TINY_BLOCKS, WIDTHS, BlockArch, Width, deit_b
 from glit_space.cost import Cost, block_cost, cost_batch, model_cost, model_cost_breakdown
 from glit_space.layers import Block
 from glit_space.model import GLiT
-from glit_space.profiling import measure_cost
+from oneshot.profiling import measure_cost
 
 TINY, CPU = WIDTHS["tiny"], WIDTHS["cpu"]
 KERNELS, EXPANSIONS, QKV, FFN = (17, 31, 45), (1, 2, 4), (0.5, 1.0, 2.0), (2, 4, 6)
@@ -39,8 +39,7 @@ def measure(width: Width, blocks, device: str = "meta") -> tuple[int, int]:
     """(MACs per image as FlopCounterMode sees them, parameter count) of the built model."""
     with torch.device(device):
         model = GLiT(width, blocks)
-    cost = measure_cost(model, width)
-    return cost.macs, cost.params
+    return measure_cost(model, width.in_chans, width.img_size)
 
 
 def test_deit_tiny():

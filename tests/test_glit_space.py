@@ -8,8 +8,7 @@ import torch
 
 from archspace import GenotypeError, UnknownNameError, load_space
 from glit_space import GlitPlugin, load_preset
-from glit_space.cost import Cost
-from glit_space.profiling import measure_cost
+from oneshot.profiling import measure_cost
 
 
 def test_registered_as_glit() -> None:
@@ -47,7 +46,10 @@ def test_presets_cost_exactly(name: str, params: int, macs: float | None) -> Non
         assert cost["macs"] == pytest.approx(macs, rel=0.01)
     with torch.device("meta"):
         model = plugin.build(genotype)
-    assert measure_cost(model, plugin.width) == Cost(cost["macs"], cost["params"])
+    assert measure_cost(model, plugin.width.in_chans, plugin.width.img_size) == (
+        cost["macs"],
+        cost["params"],
+    )
 
 
 def test_glit_tiny_preset_reads_as_published() -> None:
@@ -83,7 +85,10 @@ def test_random_genotypes_cost_what_torch_measures(variant: str, width: str, cou
         assert (batch["macs"][k], batch["params"][k]) == (cost["macs"], cost["params"])
         with torch.device("meta"):
             model = plugin.build(genotype)
-        assert measure_cost(model, plugin.width) == Cost(cost["macs"], cost["params"]), genotype
+        assert measure_cost(model, plugin.width.in_chans, plugin.width.img_size) == (
+            cost["macs"],
+            cost["params"],
+        ), genotype
 
 
 def test_cost_range_bounds_every_genotype_and_is_attained() -> None:

@@ -1,0 +1,60 @@
+"""Vision-transformer pieces that several spaces share (standalone and supernet forms).
+
+Both the standalone modules and the weight-sharing supernets call these, so a subnet
+exported from a supernet runs the same arithmetic as the supernet's path.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def init_weights(module: nn.Module) -> None:
+    """DeiT initialisation: truncated normal linears, unit LayerNorms; convs keep defaults."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def drop_path_rates(rate: float, depth: int) -> list[float]:
+    """Stochastic-depth probability per block, rising linearly from 0 to `rate`."""
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"drop_path_rate must be in [0, 1), got {rate}")
+    if depth == 1:
+        return [rate]
+    return [rate * i / (depth - 1) for i in range(depth)]
+
+
+def multi_head_attention(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
+    """Attention over (B, T, C) q/k/v split into `heads` heads; returns (B, T, C)."""
+    b, t, c = q.shape
+
+    def split(x: Tensor) -> Tensor:
+        return x.reshape(b, t, heads, c // heads).transpose(1, 2)
+
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v))
+    return out.transpose(1, 2).reshape(b, t, c)
+
+
+def check_image_size(x: Tensor, img_size: int) -> None:
+    if x.shape[-2:] != (img_size, img_size):
+        raise ValueError(f"expected {img_size}x{img_size} images, got {tuple(x.shape[-2:])}")
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches to tokens with one strided convolution."""
+
+    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.img_size = img_size
+        self.num_patches = (img_size // patch_size) ** 2
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_image_size(x, self.img_size)
+        return self.proj(x).flatten(2).transpose(1, 2)
