@@ -11,7 +11,7 @@
 
 from archspace.choice import Choice
 from archspace.conditions import All, AnyOf, Condition, In, Not, condition_from_dict
-from archspace.constraints import Budget, Constraint
+from archspace.constraints import Budget, Budgets, Constraint, budgets_of
 from archspace.errors import (
     ArchSpaceError,
     GenotypeError,
@@ -31,6 +31,7 @@ __all__ = [
     "AnyOf",
     "ArchSpaceError",
     "Budget",
+    "Budgets",
     "Choice",
     "Condition",
     "Constraint",
@@ -48,6 +49,7 @@ __all__ = [
     "UnknownNameError",
     "Workbench",
     "as_rng",
+    "budgets_of",
     "condition_from_dict",
     "format_count",
     "load_space",

@@ -71,6 +71,58 @@ class Budget:
         return " ".join(parts)
 
 
+@dataclass(frozen=True)
+class Budgets:
+    """Several budgets at once ("MACs <= 1.4G and params <= 6M"): a genotype must meet
+    all. The first is the primary one (its metric is what plots and Optuna's cost
+    objective use)."""
+
+    budgets: tuple[Budget, ...]
+
+    def __post_init__(self) -> None:
+        if not self.budgets:
+            raise ValueError("Budgets needs at least one Budget")
+
+    def __call__(self, genotype: Genotype) -> bool:
+        return all(budget(genotype) for budget in self.budgets)
+
+    @property
+    def metric(self) -> str:
+        return self.budgets[0].metric
+
+    @property
+    def cost(self) -> Callable[[Genotype], float]:
+        return self.budgets[0].cost
+
+    @property
+    def cost_batch(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """Present when every budget has a batched cost (then `allows_batch` works)."""
+        if any(budget.cost_batch is None for budget in self.budgets):
+            return None
+        return self.budgets[0].cost_batch
+
+    def allows_batch(self, rows: np.ndarray) -> np.ndarray:
+        mask = self.budgets[0].allows_batch(rows)
+        for budget in self.budgets[1:]:
+            mask &= budget.allows_batch(rows)
+        return mask
+
+    def __iter__(self):
+        return iter(self.budgets)
+
+    def __str__(self) -> str:
+        return " and ".join(str(budget) for budget in self.budgets)
+
+
+def budgets_of(constraint: object) -> tuple[Budget, ...]:
+    """The Budget bounds inside a constraint (none for other constraints)."""
+    if isinstance(constraint, Budget):
+        return (constraint,)
+    if isinstance(constraint, Budgets):
+        return constraint.budgets
+    return ()
+
+
 def describe_cost_range(constraint: object, seen: Sequence[float]) -> str:
     """'; costs seen: cheapest X, dearest Y' for an infeasibility message."""
     if not seen:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from archspace.constraints import Budget
+from archspace.constraints import Budget, Budgets
 from archspace.genotype import Genotype
 from archspace.space import Space
 
@@ -41,7 +42,22 @@ class Workbench(Protocol):
 
 
 class SpacePlugin(ABC):
-    """A search space with its cost model (and optionally its training backend)."""
+    """A search space with its cost model (and optionally its training backend).
+
+    Required: `name`, `space`, `cost`. Everything else has a default that says "this
+    space cannot": the command line, reports and pipelines use nothing beyond this class,
+    so a new space gets every command its capabilities allow.
+
+    Optional capabilities, by group:
+    - run set-up: `profile_options` (options a profile implies, e.g. a small width for
+      "quick"), `data_options` (options the data implies, e.g. num_classes);
+    - naming: `presets` / `from_preset`, `describe_genotype`, `block_layout`;
+    - cost: `cost_batch`, `cost_range`, `cost_breakdown`;
+    - models: `build`, `input_shape`, `export_model` (a standalone module, with a run's
+      trained weights when given a run folder);
+    - training: `workbench`.
+    Levels come from the space itself (`space.levels`, in the order searched).
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
@@ -71,9 +87,11 @@ class SpacePlugin(ABC):
         metric = metric or self.metrics[0]
         if metric not in self.metrics:
             raise ValueError(
-                f"space {self.name!r} has no cost metric {metric!r}; metrics: "
+                f"space {self.name!r} has no cost metric {metric!r} to budget; its metrics: "
                 + ", ".join(self.metrics)
             )
+        if isinstance(maximum, bool) or not isinstance(maximum, (int, float)) or maximum <= 0:
+            raise ValueError(f"a budget on {metric} must be a positive number, got {maximum!r}")
         return Budget(
             cost=lambda g: self.cost(g)[metric],
             maximum=maximum,
@@ -81,13 +99,85 @@ class SpacePlugin(ABC):
             cost_batch=lambda rows: self.cost_batch(rows)[metric],
         )
 
-    def presets(self) -> Mapping[str, Genotype]:
-        """Named architectures of the space (e.g. published models)."""
+    # ---- run set-up --------------------------------------------------------------------
+
+    @classmethod
+    def profile_options(cls, profile: str) -> dict[str, Any]:
+        """Options a run profile ("quick", "paper") implies unless the user sets them."""
         return {}
 
+    @classmethod
+    def data_options(cls, data: str, download: bool = False) -> dict[str, Any]:
+        """Options the run's data implies (e.g. num_classes); {} for spaces without data."""
+        return {}
+
+    # ---- naming --------------------------------------------------------------------------
+
+    def budgets(self, limits: Mapping[str, float]) -> Budget | Budgets:
+        """`metric <= maximum` for every item of `limits` (e.g. {"macs": 1.4e9,
+        "params": 6e6}), each checked against the metrics this space reports."""
+        if not limits:
+            raise ValueError("give at least one budget, e.g. macs=1.4G")
+        found = tuple(self.budget(maximum, metric) for metric, maximum in limits.items())
+        return found[0] if len(found) == 1 else Budgets(found)
+
+    def presets(self) -> Mapping[str, Genotype]:
+        """Named architectures of the space at this plugin's options (e.g. published ones)."""
+        return {}
+
+    @classmethod
+    def preset_names(cls) -> tuple[str, ...]:
+        """Every preset the space knows, at any width."""
+        return tuple(cls().presets())
+
+    @classmethod
+    def from_preset(cls, name: str) -> tuple[SpacePlugin, Genotype]:
+        """The plugin at the preset's own options and the preset's genotype."""
+        plugin = cls()
+        presets = plugin.presets()
+        if name not in presets:
+            raise KeyError(
+                f"{name!r} is not a preset of space {cls.name!r} (presets: "
+                + (", ".join(cls.preset_names()) or "none")
+                + ")"
+            )
+        return plugin, presets[name]
+
+    def describe_genotype(self, genotype: Genotype) -> str:
+        """One short human-readable line about an architecture (default: its key)."""
+        return genotype.key
+
+    # ---- cost ----------------------------------------------------------------------------
+
+    def cost_breakdown(self, genotype: Genotype) -> list[tuple[str, dict[str, float]]] | None:
+        """Costs per part (e.g. per block), summing to `cost`; None when not known."""
+        return None
+
+    # ---- models --------------------------------------------------------------------------
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of one input of a built model (e.g. (3, 224, 224)); None if no model."""
+        return None
+
+    def build(self, genotype: Genotype, drop_path_rate: float = 0.0) -> Any:
+        """A standalone model (e.g. a torch `nn.Module`) of one genotype, untrained."""
+        raise NotImplementedError(
+            f"space {self.name!r} builds no models (it is searched, not trained)"
+        )
+
+    def export_model(
+        self, genotype: Genotype, run_dir: str | Path | None = None, stages: Sequence[str] = ()
+    ) -> tuple[Any, str]:
+        """A standalone model and where its weights came from: the weights a run folder
+        trained for it in the latest of `stages` when `run_dir` is given, else fresh."""
+        if run_dir is not None:
+            raise NotImplementedError(f"space {self.name!r} keeps no trained weights in runs")
+        return self.build(genotype), "freshly initialised weights (not trained)"
+
     def block_layout(self, genotype: Genotype) -> list[dict[str, Any]] | None:
-        """Per block, what a drawing of the architecture shows (e.g. {"global": 1,
-        "local": 2, ...} head counts); None when the space has no block structure."""
+        """Per block, what a drawing of the architecture shows: numbers under "bars"
+        (label -> height) are stacked as bars (GLiT: {"global heads": 1, "local heads":
+        2}), other entries are printed; None when the space has no block structure."""
         return None
 
     def options(self) -> dict[str, Any]:

@@ -23,12 +23,12 @@ import torch
 from torch import nn
 
 from glit_space import GlitPlugin
-from glit_space.datasets import load_data, make_loader
-from glit_space.evaluation import supernet_top1, top1
 from glit_space.model import GLiT
-from glit_space.recipes import get_recipe
-from glit_space.runtime import select_runtime
-from glit_space.workbench import GlitWorkbench
+from oneshot.datasets import load_data, make_loader
+from oneshot.evaluation import supernet_top1, top1
+from oneshot.recipes import get_recipe
+from oneshot.runtime import select_runtime
+from oneshot.workbench import OneShotWorkbench
 
 
 def throughput(model: nn.Module, loader, steps: int) -> tuple[float, float]:
@@ -71,8 +71,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"threads {torch.get_num_threads()}, batch {batch}, {args.steps} steps per figure")
     for _ in range(args.subnets):
-        blocks = plugin.blocks(plugin.space.sample(rng))
-        supernet.set_active(blocks)
+        genotype = plugin.space.sample(rng)
+        blocks = plugin.blocks(genotype)
+        supernet.activate(genotype)
         super_rate, super_wait = throughput(supernet, loader, args.steps)
         sub_rate, sub_wait = throughput(GLiT(plugin.width, blocks), loader, args.steps)
         ratios.append(super_rate / sub_rate)
@@ -95,7 +96,7 @@ def main() -> None:
         x for x, _ in make_loader(data.train, recipe.eval.bn_batch_size, shuffle=False, seed=0)
     ][: recipe.eval.bn_batches]
     start = time.perf_counter()
-    supernet_top1(supernet, blocks, val, calibration, runtime)
+    supernet_top1(supernet, genotype, val, calibration, runtime)
     elapsed = time.perf_counter() - start
     print(
         f"evaluation through the supernet ({len(data.val)} val images + "
@@ -110,7 +111,7 @@ def main() -> None:
     if args.skip_quick:
         return
     with tempfile.TemporaryDirectory() as run_dir:
-        bench = GlitWorkbench(plugin, recipe, run_dir, runtime=runtime)
+        bench = OneShotWorkbench(plugin, recipe, run_dir, runtime=runtime)
         result = bench.train_supernet(plugin.space, "flat")
         print(
             f"quick supernet training: {result.epochs} epochs, {result.steps} steps, "

@@ -48,7 +48,7 @@ def worker(folder: Path, candidates: int, threads: int) -> None:
     """One process of the evaluation job (under torchrun), on the folder's supernet."""
     import torch
 
-    from glit_space.distributed import shutdown
+    from oneshot.distributed import shutdown
 
     torch.set_num_threads(threads)
     plugin, workbench = make_workbench(folder)

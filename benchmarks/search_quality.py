@@ -126,7 +126,7 @@ def run_search(job: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
 
 
 def _workbench(plugin, config: dict[str, Any], run_dir: Path):
-    from glit_space.progress import EventLog
+    from oneshot.progress import EventLog
 
     workbench = plugin.workbench({**config["workbench"], "run_dir": run_dir, "seed": 0})
     workbench.log = EventLog(None)  # reading a finished run: write nothing into it

@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import json
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from archspace import Genotype, GenotypeError, SpacePlugin, load_space
+from archspace import Genotype, GenotypeError, SpacePlugin, load_space, spaces
+from cli.runconfig import DEFAULT_SPACE
 
 ARCH_HELP = (
-    "a preset (deit-tiny, deit-small, deit-base, glit-tiny), an architecture JSON file "
-    "(as written to a run's architecture.json, or a bare genotype with --space options), "
-    "or a run folder"
+    "a preset of any registered space (e.g. deit-tiny, glit-tiny, autoformer-t; "
+    "`archsearch spaces` lists them), an architecture JSON file (as written to a run's "
+    "architecture.json, or a bare genotype with --space and --width), or a run folder"
 )
 
 
-def resolve_arch(arch: str, space: str = "glit", **options: Any) -> tuple[SpacePlugin, Genotype]:
+def find_preset(name: str, space: str | None = None) -> tuple[SpacePlugin, Genotype]:
+    """The plugin (at the preset's own options) and genotype of a preset, looked up in
+    `space` or, when None, in every registered space."""
+    names = [space] if space else spaces.names()
+    known: list[str] = []
+    for candidate in names:
+        plugin_class = spaces.get(candidate)
+        presets = plugin_class.preset_names()
+        if name in presets:
+            return plugin_class.from_preset(name)
+        known += presets
+    close = get_close_matches(name, known, n=1)
+    raise GenotypeError(
+        f"{name!r} is neither a file nor a preset"
+        + (f" of space {space!r}" if space else "")
+        + (f". Did you mean {close[0]!r}?" if close else "")
+        + f" Presets: {', '.join(sorted(known)) or 'none'}"
+    )
+
+
+def resolve_arch(
+    arch: str, space: str | None = None, **options: Any
+) -> tuple[SpacePlugin, Genotype]:
     path = Path(arch)
     if path.is_dir():
         path = path / "architecture.json"
@@ -33,19 +57,12 @@ def resolve_arch(arch: str, space: str = "glit", **options: Any) -> tuple[SpaceP
         if not isinstance(data, dict):
             raise GenotypeError(f"architecture file {arch} must hold a JSON object")
         if "genotype" in data:
-            plugin = load_space(data.get("space", space), **data.get("space_options", {}))
+            plugin = load_space(
+                data.get("space", space or DEFAULT_SPACE), **data.get("space_options", {})
+            )
             return plugin, plugin.space.from_dict(data["genotype"])
-        plugin = load_space(space, **{k: v for k, v in options.items() if v is not None})
-        return plugin, plugin.space.from_dict(data)
-    if space == "glit":
-        from glit_space import load_preset
-
-        return load_preset(arch)
-    plugin = load_space(space, **{k: v for k, v in options.items() if v is not None})
-    presets = plugin.presets()
-    if arch not in presets:
-        raise GenotypeError(
-            f"{arch!r} is neither a file nor a preset of space {space!r} "
-            f"(presets: {', '.join(presets) or 'none'})"
+        plugin = load_space(
+            space or DEFAULT_SPACE, **{k: v for k, v in options.items() if v is not None}
         )
-    return plugin, presets[arch]
+        return plugin, plugin.space.from_dict(data)
+    return find_preset(arch, space)

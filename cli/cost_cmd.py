@@ -15,14 +15,13 @@ from cli.errors import friendly_errors
 
 @click.command("cost")
 @click.argument("arch")
-@click.option("--space", default="glit", show_default=True, help="Space of a bare genotype.")
-@click.option("--width", default=None, help="GLiT width of a bare genotype (tiny, small, ...).")
-@click.option("--variant", default=None, help="GLiT variant of a bare genotype.")
-@click.option("-v", "--verbose", is_flag=True, help="Per-part breakdown (GLiT: per block).")
+@click.option("--space", default=None, help="Space of a preset or bare genotype (default: any).")
+@click.option("--width", default=None, help="Space width of a bare genotype (tiny, small, ...).")
+@click.option("-v", "--verbose", is_flag=True, help="Per-part breakdown (e.g. per block).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @friendly_errors
 def cost_command(
-    arch: str, space: str, width: str | None, variant: str | None, verbose: bool, as_json: bool
+    arch: str, space: str | None, width: str | None, verbose: bool, as_json: bool
 ) -> None:
     """Cost of an architecture: MACs and parameters, computed analytically.
 
@@ -35,24 +34,26 @@ def cost_command(
       archsearch cost glit-tiny -v
       archsearch cost runs/my-run/architecture.json --json
     """
-    options = {"width": width, "variant": variant} if space == "glit" else {}
-    plugin, genotype = resolve_arch(arch, space, **options)
+    plugin, genotype = resolve_arch(arch, space, width=width)
     costs = plugin.cost(genotype)
-    parts = plugin.cost_breakdown(genotype) if verbose and hasattr(plugin, "cost_breakdown") else []
+    parts = (plugin.cost_breakdown(genotype) or []) if verbose else []
     if as_json:
-        data = {"arch": arch, "key": genotype.key, **costs}
+        data = {"arch": arch, "space": plugin.name, "key": genotype.key, **costs}
         if parts:
-            data["parts"] = [{"part": n, "macs": c.macs, "params": c.params} for n, c in parts]
+            data["parts"] = [{"part": name, **cost} for name, cost in parts]
         click.echo(json.dumps(data, indent=2))
         return
     console = Console()
-    table = Table(title=f'{arch}  (MACs = the papers\' "FLOPs")')
+    table = Table(
+        title=f"{arch} ({plugin.name}: {plugin.describe_genotype(genotype)})",
+        caption='MACs = the papers\' "FLOPs"' if "macs" in costs else None,
+    )
     table.add_column("part")
     for metric in costs:
         table.add_column(metric, justify="right")
     if parts:
         for name, cost in parts:
-            table.add_row(name, f"{cost.macs:,}", f"{cost.params:,}")
+            table.add_row(name, *(f"{int(cost[metric]):,}" for metric in costs))
     table.add_row("[bold]total", *(f"[bold]{int(v):,} ({format_count(v)})" for v in costs.values()))
     console.print(table)
 

@@ -41,10 +41,10 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
         KeyError,
     ]
     try:
-        from glit_space.datasets import DataError
+        from oneshot.datasets import DataError
 
         types.append(DataError)
-    except ImportError:  # the GLiT plugin (torch) is optional for other spaces
+    except ImportError:  # the one-shot layer (torch) is optional for other spaces
         pass
     return tuple(types)
 

@@ -11,36 +11,16 @@ import click
 from archspace import Genotype, SpacePlugin
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.errors import friendly_errors
-
-
-def retrained_weights(run_dir: Path, key: str, stages: list[str]) -> Path | None:
-    """The retraining checkpoint of the chosen architecture, latest stage first."""
-    for stage in reversed(stages):
-        path = run_dir / "retrain" / f"{stage}-{key}.pt"
-        if path.exists():
-            return path
-    return None
+from strategies.run import ARCHITECTURE_FILE
 
 
 def build_model(plugin: SpacePlugin, genotype: Genotype, arch: str):
     """The standalone module and a note on where its weights came from."""
-    if not hasattr(plugin, "build"):
-        raise ValueError(f"space {plugin.name!r} builds no model, so there is nothing to export")
-    model = plugin.build(genotype)
     folder = Path(arch)
-    if folder.is_dir():
-        answer = json.loads((folder / "architecture.json").read_text())
-        weights = retrained_weights(folder, genotype.key, answer.get("stages", []))
-        if weights is None:
-            raise FileNotFoundError(
-                f"run folder {arch} has no retrained weights for {genotype.key} "
-                f"(expected {folder / 'retrain'}/<stage>-{genotype.key}.pt)"
-            )
-        from glit_space.checkpoint import load_checkpoint
-
-        model.load_state_dict(load_checkpoint(weights)["model"])
-        return model, f"retrained weights from {weights}"
-    return model, "freshly initialised weights (not trained)"
+    if not folder.is_dir():
+        return plugin.export_model(genotype)
+    answer = json.loads((folder / ARCHITECTURE_FILE).read_text())
+    return plugin.export_model(genotype, folder, answer.get("stages", []))
 
 
 @click.command("export")
@@ -56,10 +36,10 @@ def build_model(plugin: SpacePlugin, genotype: Genotype, arch: str):
 @click.option(
     "--onnx", is_flag=True, help="Also write NAME.onnx (needs the onnx package: archsearch[onnx])."
 )
-@click.option("--space", default="glit", show_default=True, help="Space of a bare genotype.")
-@click.option("--width", default=None, help="GLiT width of a bare genotype.")
+@click.option("--space", default=None, help="Space of a preset or bare genotype (default: any).")
+@click.option("--width", default=None, help="Space width of a bare genotype.")
 @friendly_errors
-def export_command(arch: str, out: Path, onnx: bool, space: str, width: str | None) -> None:
+def export_command(arch: str, out: Path, onnx: bool, space: str | None, width: str | None) -> None:
     """Export a standalone model: weights plus the architecture JSON.
 
     ARCH is {arch_help}. From a run folder the retrained weights of the chosen
@@ -72,7 +52,7 @@ def export_command(arch: str, out: Path, onnx: bool, space: str, width: str | No
     """
     import torch
 
-    plugin, genotype = resolve_arch(arch, space, **({"width": width} if space == "glit" else {}))
+    plugin, genotype = resolve_arch(arch, space, width=width)
     model, origin = build_model(plugin, genotype, arch)
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +81,7 @@ def export_command(arch: str, out: Path, onnx: bool, space: str, width: str | No
                 f"wrote {out.name} and its JSON, but --onnx needs the onnx package: "
                 "pip install 'archsearch[onnx]'"
             )
-        width = plugin.width
-        example = torch.zeros(1, width.in_chans, width.img_size, width.img_size)
+        example = torch.zeros(1, *plugin.input_shape())
         torch.onnx.export(model, (example,), str(out.with_suffix(".onnx")), dynamo=False)
         written.append(out.with_suffix(".onnx"))
     click.echo(f"exported {genotype.key} ({origin}):")

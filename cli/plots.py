@@ -1,5 +1,5 @@
 """The report's PNG plots: fitness vs cost with the Pareto front, fitness per generation,
-and the chosen architecture block by block (as the GLiT paper's Figure 5).
+and the chosen architecture block by block (as in the GLiT paper's Figure 5).
 
 Drawn on `matplotlib.figure.Figure` objects with the Agg canvas, never through pyplot:
 no window opens, no global state is touched, and reports can be written from several
@@ -290,7 +290,7 @@ def _details(block: Mapping[str, Any]) -> list[str]:
     return [
         f"{DETAIL_ABBREVIATIONS.get(k, k + '=')}{_plain_number(v)}"
         for k, v in block.items()
-        if k not in ("global", "local") and v is not None
+        if k != "bars" and v is not None
     ]
 
 
@@ -299,7 +299,8 @@ def _plain_number(value: Any) -> str:
 
 
 def plot_architecture(data: RunData, path: Path) -> Path:
-    """Per block a stacked bar of global and local heads with its details (GLiT Fig. 5)."""
+    """Per block a stacked bar of the layout's "bars" (GLiT: global and local heads, as
+    the paper's Fig. 5) with the block's other choices printed above it."""
     layout, why = block_layout(data)
     blocks = len(layout or [])
     figure = _figure(max(7.0, 0.55 * blocks + 2.5), 4.6)
@@ -313,27 +314,28 @@ def plot_architecture(data: RunData, path: Path) -> Path:
         axes.set_axis_off()
         return _save(figure, path)
     xs = list(range(blocks))
-    globals_ = [float(b.get("global") or 0) for b in layout]
-    locals_ = [float(b.get("local") or 0) for b in layout]
-    axes.bar(
-        xs, globals_, color="#d9544d", label="global heads (self-attention)", edgecolor="white"
-    )
-    axes.bar(
-        xs,
-        locals_,
-        bottom=globals_,
-        color="#4c8dc9",
-        label="local heads (convolution)",
-        edgecolor="white",
-    )
-    tallest = max((g + lo for g, lo in zip(globals_, locals_)), default=1.0) or 1.0
+    labels = list(dict.fromkeys(label for b in layout for label in b.get("bars", {})))
+    colours = ["#d9544d", "#4c8dc9", "#6aa84f", "#e69138", "#8e7cc3"]
+    bottoms = [0.0] * blocks
+    for k, label in enumerate(labels):
+        heights = [float(b.get("bars", {}).get(label) or 0) for b in layout]
+        axes.bar(
+            xs,
+            heights,
+            bottom=bottoms,
+            color=colours[k % len(colours)],
+            label=label,
+            edgecolor="white",
+        )
+        bottoms = [lo + h for lo, h in zip(bottoms, heights)]
+    tallest = max(bottoms, default=1.0) or 1.0
     most_lines = max((len(_details(b)) for b in layout), default=0)
-    for x, block, g, lo in zip(xs, layout, globals_, locals_):
+    for x, block, top in zip(xs, layout, bottoms):
         lines = _details(block)
         if lines:
             axes.text(
                 x,
-                g + lo + 0.04 * tallest,
+                top + 0.04 * tallest,
                 "\n".join(lines),
                 ha="center",
                 va="bottom",
@@ -345,7 +347,7 @@ def plot_architecture(data: RunData, path: Path) -> Path:
     axes.set_xticks(xs, [str(x) for x in xs])
     axes.set_xlim(-0.6, blocks - 0.4)
     axes.set_xlabel("block")
-    axes.set_ylabel("heads")
     axes.yaxis.get_major_locator().set_params(integer=True)
-    axes.legend(fontsize=8, loc="upper right", ncols=2)
+    if labels:
+        axes.legend(fontsize=8, loc="upper right", ncols=2)
     return _save(figure, path)

@@ -63,12 +63,12 @@ def _code(text: str) -> str:
 
 def _summary_lines(data: RunData) -> list[str]:
     config = data.config
-    budget = data.budget
-    metric = data.metric or "cost"
     budget_text = (
-        f"{METRIC_NAMES.get(metric, metric)} ≤ {format_count(budget)}"
-        if budget is not None
-        else "none"
+        " and ".join(
+            f"{METRIC_NAMES.get(metric, metric)} ≤ {format_count(bound)}"
+            for metric, bound in data.budgets.items()
+        )
+        or "none"
     )
     options = config.get("space_options") or {}
     failed = sum(1 for e in data.evaluations if not _ok(e))
@@ -120,19 +120,19 @@ def _chosen_lines(data: RunData, layout: list[dict[str, Any]] | None, why: str |
     if layout is None:
         lines += [f"No per-block table: {why}.", ""]
         return lines
-    details = _unique(k for b in layout for k in b if k not in ("global", "local"))
+    bars = _unique(label for b in layout for label in b.get("bars", {}))
+    details = _unique(k for b in layout for k in b if k != "bars")
     rows = [
         (
             i,
-            b.get("global", "–"),
-            b.get("local", "–"),
+            *(b.get("bars", {}).get(label, "–") for label in bars),
             *(_plain_number(b[k]) if b.get(k) is not None else "–" for k in details),
         )
         for i, b in enumerate(layout)
     ]
-    lines += _table(("block", "global heads", "local heads", *details), rows)
+    lines += _table(("block", *bars, *details), rows)
     lines += [
-        "A dash marks a choice that is inactive in that block (e.g. no kernel when "
+        "A dash marks a choice that is inactive in that block (e.g. GLiT's kernel when "
         "the block has no local heads).",
         "",
     ]

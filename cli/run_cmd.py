@@ -14,6 +14,7 @@ from rich.table import Table
 
 from archspace.parallel import launched_rank, launched_world_size
 from archspace.units import format_count
+from cli.budgets import budget_text
 from cli.errors import friendly_errors
 from cli.runconfig import build_config, parse_sets, read_toml
 from strategies.pipelines import PipelineResult
@@ -34,21 +35,22 @@ RUN_OPTIONS = [
         help="quick: minutes on a 2-core CPU (default); paper: the paper's recipe.",
     ),
     click.option(
+        "--budget",
+        default=None,
+        help="Upper bounds on the space's cost metrics, e.g. macs=1.4G,params=6M; a bare "
+        "number bounds the first metric; 'none' for no budget (default: the cost of the "
+        "space's default architecture in its first metric).",
+    ),
+    click.option(
         "--budget-macs",
         default=None,
-        help="MACs budget, e.g. 1.4G or 90M; 'none' for no budget (default: the "
-        "space's default architecture, DeiT at this width).",
+        help="Alias of --budget macs=VALUE.",
     ),
     click.option(
         "--width",
         default=None,
-        help="GLiT width: tiny, small, base, cpu (default: cpu if quick, tiny if paper).",
-    ),
-    click.option(
-        "--variant",
-        default=None,
-        type=click.Choice(["paper", "published"]),
-        help="GLiT search space variant (default: paper, Table 2).",
+        help="The space's width (its `width` option), e.g. tiny, small, base, cpu "
+        "(default: the profile's, e.g. cpu for quick).",
     ),
     click.option(
         "--searcher",
@@ -125,7 +127,7 @@ def summary(config: RunConfig, result: PipelineResult, run_dir: Path) -> dict[st
         "architecture": result.genotype.to_dict(),
         "costs": result.costs,
         "metrics": result.metrics,
-        "budget": config.budget,
+        "budgets": config.budgets,
         "evaluations": result.evaluations,
         "retrains": result.retrains,
         "seconds": round(result.seconds, 1),
@@ -140,8 +142,8 @@ def print_summary(console: Console, info: dict[str, Any]) -> None:
     for metric, value in info["costs"].items():
         label = "MACs (the papers' FLOPs)" if metric == "macs" else metric
         table.add_row(label, f"{int(value):,} ({format_count(value)})")
-    if info["budget"] is not None:
-        table.add_row("budget", format_count(info["budget"]))
+    for metric, bound in info["budgets"].items():
+        table.add_row(f"budget ({metric})", format_count(bound))
     labels = {"val_top1": "retrained search-val top-1", "test_top1": "retrained test top-1"}
     for metric, label in labels.items():
         if metric in info["metrics"]:
@@ -211,7 +213,7 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
     say(
         f"run folder {run_dir}: {config.strategy} on {config.space} "
         f"({json.dumps(config.space_options)}), profile {config.profile}, budget "
-        + (format_count(config.budget) if config.budget is not None else "none")
+        + (budget_text(config.budgets) or "none")
     )
     result = start_run(config, run_dir, say=say)
     if launched_rank() != 0:

@@ -15,20 +15,21 @@ from typing import Any
 import tomllib
 
 from archspace import load_space, spaces
-from archspace.units import parse_count
+from cli.budgets import parse_budgets
 from strategies.run import RunConfig
+from strategies.settings import SETTINGS
 
-#: GLiT width used by each profile unless --width says otherwise
-PROFILE_WIDTHS = {"quick": "cpu", "paper": "tiny"}
+DEFAULT_SPACE = "glit"
+DEFAULT_DATA = "builtin:fashion-mnist"
 FLAG_KEYS = (
     "space",
     "strategy",
     "searcher",
     "data",
     "profile",
+    "budget",
     "budget_macs",
     "width",
-    "variant",
     "seed",
     "device",
     "storage",
@@ -56,7 +57,8 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """A run.toml: top-level flag names plus the tables [search], [recipe.*],
-    [space_options] (`space` itself names the space) and [workbench]."""
+    [space_options] (`space` itself names the space), [workbench] and [budget]
+    (metric = bound, e.g. macs = "1.4G")."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -78,25 +80,45 @@ def read_toml(path: Path) -> dict[str, Any]:
         ("space." + k.removeprefix("space_options.") if k.startswith("space_options.") else k): v
         for k, v in flat.items()
     }
-    unknown = [k for k in flat if "." not in k and k not in FLAG_KEYS]
+    sections = ("search.", "recipe.", "space.", "workbench.", "budget.")
+    unknown = [
+        k for k in flat if (k not in FLAG_KEYS if "." not in k else not k.startswith(sections))
+    ]
     if unknown:
         raise ValueError(
             f"config file {path}: unknown key(s) {', '.join(unknown)}; allowed top-level keys: "
-            f"{', '.join(FLAG_KEYS)} and the tables search, recipe, space_options, workbench"
+            f"{', '.join(FLAG_KEYS)} and the tables search, recipe, space_options, "
+            "workbench, budget"
         )
     return flat
+
+
+def _budgets(values: Mapping[str, Any], plugin: Any) -> dict[str, float]:
+    """--budget, its TOML table (budget.METRIC keys) and the --budget-macs alias."""
+    table = {k.removeprefix("budget."): v for k, v in values.items() if k.startswith("budget.")}
+    text = values.get("budget", table or None)
+    if values.get("budget_macs") is not None:
+        if text is not None:
+            raise ValueError("give --budget or its alias --budget-macs, not both")
+        text = values["budget_macs"]
+        text = text if str(text).strip().lower() == "none" else {"macs": text}
+    if text is None:  # the default: what the space's default architecture costs
+        metric = plugin.metrics[0]
+        return {metric: float(plugin.cost(plugin.space.default())[metric])}
+    return parse_budgets(text, plugin.metrics) or {}
 
 
 def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig:
     """Resolve flags, file values and --set overrides into a validated RunConfig."""
     values = {k: v for k, v in flags.items() if v is not None}
-    space_name = values.get("space", "glit")
-    spaces.get(space_name)  # unknown space: error with the closest name
+    space_name = values.get("space", DEFAULT_SPACE)
+    plugin_class = spaces.get(space_name)  # unknown space: error with the closest name
     profile = values.get("profile", "quick")
-    if profile not in PROFILE_WIDTHS:
-        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILE_WIDTHS)}")
+    if profile not in SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(SETTINGS)}")
     search, recipe, space_options, workbench = {}, {}, {}, {}
-    for key, value in {**{k: v for k, v in values.items() if "." in k}, **sets}.items():
+    dotted = {k: v for k, v in values.items() if "." in k and not k.startswith("budget.")}
+    for key, value in {**dotted, **sets}.items():
         section, _, name = key.partition(".")
         target = {
             "search": search,
@@ -110,32 +132,24 @@ def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig
                 "space.<option> or workbench.<option>"
             )
         target[name] = value
-    if space_name == "glit":
-        space_options.setdefault("width", values.get("width") or PROFILE_WIDTHS[profile])
-        if values.get("variant"):
-            space_options.setdefault("variant", values["variant"])
-        data = values.get("data", "builtin:fashion-mnist")
-        workbench.setdefault("data", data)
-        from glit_space.datasets import data_info
-
-        info = data_info(data, download=bool(values.get("download")))
-        space_options.setdefault("num_classes", info.num_classes)
-    for key in ("device", "download"):
+    if values.get("width"):
+        space_options.setdefault("width", values["width"])
+    for key, value in plugin_class.profile_options(profile).items():
+        space_options.setdefault(key, value)
+    for key in ("data", "device", "download"):
         if values.get(key) is not None:
             workbench.setdefault(key, values[key])
+    data = workbench.get("data", DEFAULT_DATA)
+    for key, value in plugin_class.data_options(data, bool(workbench.get("download"))).items():
+        space_options.setdefault(key, value)
     plugin = load_space(space_name, **space_options)
-    budget = values.get("budget_macs")
-    budget_value = None if budget in (None, "none") else parse_count(budget)
-    if budget is None:  # the default budget: the space's default architecture (DeiT for GLiT)
-        budget_value = float(plugin.cost(plugin.space.default())[plugin.metrics[0]])
     return RunConfig(
         space=space_name,
         strategy=values.get("strategy", "hierarchical-ea"),
         space_options=space_options,
         searcher=values.get("searcher", "evolution"),
         profile=profile,
-        budget=budget_value,
-        budget_metric=plugin.metrics[0],
+        budgets=_budgets(values, plugin),
         seed=int(values.get("seed", 0)),
         search=search,
         workbench={**workbench, **({"recipe": recipe} if recipe else {})},

@@ -55,15 +55,24 @@ class RunData:
         return self.answer is not None
 
     @property
-    def budget(self) -> float | None:
+    def budgets(self) -> dict[str, float]:
+        """Every budget of the run by metric (also read from the older single-budget form)."""
+        if "budgets" in self.config:
+            return {k: float(v) for k, v in (self.config["budgets"] or {}).items()}
         value = self.config.get("budget")
-        return None if value is None else float(value)
+        return {} if value is None else {self.config.get("budget_metric") or "macs": float(value)}
+
+    @property
+    def budget(self) -> float | None:
+        """The bound on the plotted metric, if the run has one."""
+        return self.budgets.get(self.metric or "")
 
     @property
     def metric(self) -> str | None:
-        """The budget metric: the configured one, else the plugin's first, else the first seen."""
-        if self.config.get("budget_metric"):
-            return str(self.config["budget_metric"])
+        """The plotted cost metric: the primary budget's, else the plugin's first, else
+        the first seen."""
+        if self.budgets:
+            return next(iter(self.budgets))
         if self.plugin is not None and getattr(self.plugin, "metrics", None):
             return str(self.plugin.metrics[0])
         for row in [*self.evaluations, *self.retrains]:

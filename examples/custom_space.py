@@ -82,7 +82,7 @@ def main(folder: Path) -> dict[str, Genotype]:
         config = RunConfig(
             space="toy",
             strategy=strategy,
-            budget=6000,
+            budgets={"macs": 6000},
             seed=0,
             search={"population": 8, "generations": 3, "top_k": 2},
         )

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from archspace import Genotype, GenotypeError, Space, SpacePlugin
+from archspace import Genotype, GenotypeError, Space
 from glit_space import cost as cost_model
 from glit_space.config import WIDTHS, BlockArch, SupernetBounds, Width
 from glit_space.presets import PRESETS, preset_blocks, preset_width
@@ -26,17 +26,15 @@ from glit_space.space import (
     genotype_of,
     glit_space,
 )
+from oneshot.interface import ModelInput
+from oneshot.plugin import OneShotPlugin
 
 WIDTH_FIELDS = tuple(f.name for f in dataclasses.fields(Width))
+#: the width each run profile uses unless the user names one
+PROFILE_WIDTHS = {"quick": "cpu", "paper": "tiny"}
 
 
-#: what `GlitPlugin.workbench` reads from a run's config
-WORKBENCH_KEYS = frozenset(
-    {"run_dir", "seed", "profile", "recipe", "data", "device", "threads", "download", "num_workers"}
-)
-
-
-class GlitPlugin(SpacePlugin):
+class GlitPlugin(OneShotPlugin):
     """Global-local vision transformers (GLiT, ICCV 2021): space, cost model, supernet.
 
     Costs are multiply-accumulates ("FLOPs" in the DeiT and GLiT papers are MACs) and
@@ -108,12 +106,35 @@ class GlitPlugin(SpacePlugin):
             heads = arch.global_heads(self.width)
             layout.append(
                 {
-                    "global": heads,
-                    "local": self.width.num_heads - heads,
+                    "bars": {
+                        "global heads (attention)": heads,
+                        "local heads (convolution)": self.width.num_heads - heads,
+                    },
                     **{k: v for k, v in values.items() if k != "heads"},
                 }
             )
         return layout
+
+    @classmethod
+    def profile_options(cls, profile: str) -> dict[str, Any]:
+        """The CPU width for the quick profile, GLiT-Tiny's for the paper's."""
+        return {"width": PROFILE_WIDTHS[profile]} if profile in PROFILE_WIDTHS else {}
+
+    @classmethod
+    def preset_names(cls) -> tuple[str, ...]:
+        return tuple(PRESETS)
+
+    @classmethod
+    def from_preset(cls, name: str) -> tuple[GlitPlugin, Genotype]:
+        return load_preset(name)
+
+    def describe_genotype(self, genotype: Genotype) -> str:
+        """Per block G/L head counts, e.g. "G3 L3 G1L2 ..." (global and local thirds)."""
+        parts = []
+        for arch in self.blocks(genotype):
+            g = arch.global_thirds
+            parts.append("G" if g == 3 else "L" if g == 0 else f"G{g}L{3 - g}")
+        return " ".join(parts)
 
     def presets(self) -> Mapping[str, Genotype]:
         """Published architectures whose width equals this plugin's width."""
@@ -129,8 +150,11 @@ class GlitPlugin(SpacePlugin):
         total = cost_model.model_cost(self.width, self.blocks(genotype))
         return {"macs": total.macs, "params": total.params}
 
-    def cost_breakdown(self, genotype: Genotype) -> list[tuple[str, cost_model.Cost]]:
-        return cost_model.model_cost_breakdown(self.width, self.blocks(genotype))
+    def cost_breakdown(self, genotype: Genotype) -> list[tuple[str, dict[str, float]]]:
+        return [
+            (part, {"macs": cost.macs, "params": cost.params})
+            for part, cost in cost_model.model_cost_breakdown(self.width, self.blocks(genotype))
+        ]
 
     def cost_batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         fields = block_arrays(self._space, rows)
@@ -158,38 +182,6 @@ class GlitPlugin(SpacePlugin):
             low, high = low + min(values), high + max(values)
         return float(low), float(high)
 
-    def workbench(self, config: Mapping[str, Any]):
-        """The training backend for a run, from the config keys in WORKBENCH_KEYS
-        (`recipe` holds dotted overrides; `threads` the CPU threads per process). Under
-        torchrun it joins the job's process group (gloo on the CPU, nccl with one GPU per
-        process)."""
-        from glit_space.distributed import init_from_env, local_device
-        from glit_space.recipes import get_recipe
-        from glit_space.runtime import select_runtime
-        from glit_space.workbench import GlitWorkbench
-
-        unknown = sorted(set(config) - WORKBENCH_KEYS)
-        if unknown:
-            raise ValueError(
-                f"unknown workbench setting(s) {', '.join(unknown)}; allowed: "
-                + ", ".join(sorted(WORKBENCH_KEYS))
-            )
-        recipe = get_recipe(config.get("profile", "quick")).override(**config.get("recipe", {}))
-        runtime = select_runtime(
-            local_device(config.get("device", "auto")), threads=config.get("threads")
-        )
-        return GlitWorkbench(
-            self,
-            recipe,
-            config["run_dir"],
-            data=config.get("data", "builtin:fashion-mnist"),
-            seed=config.get("seed", 0),
-            runtime=runtime,
-            download=config.get("download", False),
-            num_workers=config.get("num_workers", 0),
-            ranks=init_from_env(runtime.device),  # launched by torchrun: join its group
-        )
-
     # ---- torch side: standalone subnets and the supernet ---------------------------------
 
     @cached_property
@@ -200,6 +192,9 @@ class GlitPlugin(SpacePlugin):
             max_qkv_ratio=max(QKV_RATIOS),
             max_ffn_ratio=max(FFN_RATIOS),
         )
+
+    def model_input(self) -> ModelInput:
+        return ModelInput(self.width.in_chans, self.width.img_size, self.width.num_classes)
 
     def build(self, genotype: Genotype, drop_path_rate: float = 0.0):
         """A standalone `GLiT` module of the genotype (no search machinery inside)."""

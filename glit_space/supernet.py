@@ -25,10 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import StochasticDepth
 
-from glit_space.batchnorm import SlicedBatchNorm1d
+from archspace import Genotype
 from glit_space.config import DEFAULT_BOUNDS, BlockArch, SupernetBounds, Width, check_blocks
 from glit_space.layers import ffn_activation
 from glit_space.model import GLiT
+from glit_space.space import blocks_of
+from oneshot.batchnorm import SlicedBatchNorm1d
 from oneshot.vit import PatchEmbed, drop_path_rates, init_weights, multi_head_attention
 
 
@@ -130,7 +132,8 @@ class SupernetBlock(nn.Module):
 
 
 class GLiTSupernet(nn.Module):
-    """SPOS supernet over per-block BlockArch choices; `set_active` picks the path."""
+    """SPOS supernet over per-block BlockArch choices; `activate` (a genotype) or
+    `set_active` (block descriptions) picks the path."""
 
     def __init__(
         self,
@@ -168,6 +171,10 @@ class GLiTSupernet(nn.Module):
         """Select the path used by `forward`. Only records it: no weights are allocated."""
         self.active = self.check(blocks)
 
+    def activate(self, genotype: Genotype) -> None:
+        """Select the path of a GLiT genotype (oneshot's `Supernet` protocol)."""
+        self.set_active(blocks_of(genotype))
+
     def forward_features(self, x: Tensor) -> Tensor:
         if self.active is None:
             raise RuntimeError("GLiTSupernet has no active path: call set_active(blocks) first")
@@ -182,10 +189,15 @@ class GLiTSupernet(nn.Module):
 
     @torch.no_grad()
     def export(
-        self, blocks: Sequence[BlockArch] | None = None, drop_path_rate: float = 0.0
+        self,
+        blocks: Genotype | Sequence[BlockArch] | None = None,
+        drop_path_rate: float = 0.0,
     ) -> GLiT:
-        """A standalone GLiT with copies of the inherited weights and BatchNorm buffers
-        (default: the active path). The supernet and its active path are unchanged."""
+        """A standalone GLiT with copies of the inherited weights and BatchNorm buffers of
+        a genotype or block list (default: the active path). The supernet and its active
+        path are unchanged."""
+        if isinstance(blocks, Genotype):
+            blocks = blocks_of(blocks)
         if blocks is None:
             if self.active is None:
                 raise RuntimeError("export() needs blocks or an active path")

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from archspace import (
-    Budget,
     Constraint,
     Genotype,
     InfeasibleError,
     Space,
     SpacePlugin,
     Workbench,
+    budgets_of,
     ranks_of,
 )
 from archspace.space import as_rng
@@ -37,8 +37,6 @@ from archspace.units import format_count
 from strategies.searcher import Evaluations, Searcher
 from strategies.settings import SearchSettings
 from strategies.store import RunStore
-
-SELECTION_METRIC = "val_top1"
 
 
 @dataclass
@@ -188,12 +186,14 @@ class Pipeline(ABC):
         candidates: Sequence[tuple[Genotype, float]],
         carried: Sequence[StageOutcome] = (),
     ) -> StageOutcome:
-        """Retrain each candidate (unless already done), keep the best by val_top1.
+        """Retrain each candidate (unless already done), keep the best by the selection
+        metric (`search.selection_metric`, by default the search-validation top-1).
 
         `carried` are earlier stages' winners that lie in this stage's space too: they
         compete with their measured metrics (no retraining), so a stage never ends with
         a worse architecture than the one it started from.
         """
+        selection = self.settings.selection_metric
         best: tuple[Genotype, dict[str, float]] | None = None
         for k, (genotype, _) in enumerate(candidates):
             metrics = self.store.retrain(stage, genotype.key)
@@ -205,22 +205,22 @@ class Pipeline(ABC):
                 self.store.record_retrain(
                     stage, genotype.key, genotype.to_dict(), metrics, self.plugin.cost(genotype)
                 )
-            if SELECTION_METRIC not in metrics:
+            if selection not in metrics:
                 raise KeyError(
-                    f"the workbench's retrain() must report {SELECTION_METRIC!r}; "
-                    f"it reported {sorted(metrics)}"
+                    f"search.selection_metric is {selection!r} but the workbench's retrain() "
+                    f"reported only {', '.join(sorted(metrics))}"
                 )
-            if best is None or metrics[SELECTION_METRIC] > best[1][SELECTION_METRIC]:
+            if best is None or metrics[selection] > best[1][selection]:
                 best = (genotype, metrics)
         for earlier in carried:
-            if best is None or earlier.metrics[SELECTION_METRIC] > best[1][SELECTION_METRIC]:
+            if best is None or earlier.metrics[selection] > best[1][selection]:
                 self.say(f"[{stage}] no candidate beat {earlier.stage}'s {earlier.best.key}")
                 best = (earlier.best, earlier.metrics)
         assert best is not None, "no candidates to retrain"
         outcome = StageOutcome(stage, best[0], best[1], self.plugin.cost(best[0]), list(candidates))
         self.store.finish_stage(stage, outcome.to_record())
         self.say(
-            f"[{stage}] kept {outcome.best.key}: val top-1 {outcome.metrics[SELECTION_METRIC]:.4f}"
+            f"[{stage}] kept {outcome.best.key}: {selection} {outcome.metrics[selection]:.4f}"
         )
         return outcome
 
@@ -269,40 +269,51 @@ class SposPipeline(Pipeline):
 
 
 class HierarchicalPipeline(Pipeline):
-    """GLiT's hierarchical search: the distribution level first, then the details."""
+    """GLiT's hierarchical search, for any number of levels: one stage per level of the
+    space, in the order the space declares them (GLiT: distribution, then detail).
+
+    A stage searches its level with every other level fixed: levels already searched at
+    the previous stage's winner, later ones at the space's defaults. The previous winner
+    competes in each stage, so a stage never ends worse than it started.
+    """
 
     name = "hierarchical-ea"
-    levels: ClassVar[tuple[str, str]] = ("distribution", "detail")
 
     def execute(self) -> StageOutcome:
         space = self.plugin.space
-        high, low = self.levels
-        missing = [level for level in self.levels if level not in space.levels]
-        if missing:
+        levels = list(space.levels)
+        if len(levels) < 2:
             raise ValueError(
-                f"space {space.name!r} has no level(s) {', '.join(missing)}; hierarchical "
-                f"search needs levels {high!r} and {low!r} (it has {', '.join(space.levels)})"
+                f"hierarchical search needs a space with at least two levels; space "
+                f"{space.name!r} has {len(levels)} ({', '.join(levels)}): use --strategy spos"
             )
-        first = self.search_and_retrain(high, space.restrict(high, space.default()))
-        return self.search_and_retrain(low, space.restrict(low, first.best), carried=[first])
+        best, carried, outcome = space.default(), [], None
+        for level in levels:
+            outcome = self.search_and_retrain(level, space.restrict(level, best), carried)
+            best, carried = outcome.best, [outcome]
+        assert outcome is not None
+        return outcome
 
 
 def check_budget(
     plugin: SpacePlugin, constraint: Constraint | None, space: Space, stage: str | None = None
 ) -> None:
-    """Fail fast, naming the cheapest and dearest cost, when nothing in `space` fits."""
-    if not isinstance(constraint, Budget) or constraint.maximum is None:
-        return
-    bounds = plugin.cost_range(constraint.metric, space)
-    if bounds is not None and bounds[0] > constraint.maximum:
-        raise InfeasibleError(
-            f"budget {constraint} is infeasible"
-            + (f" for stage {stage!r} of" if stage else " in")
-            + f" space {plugin.name!r}: "
-            f"the cheapest architecture there costs {format_count(bounds[0])} "
-            f"{constraint.metric} (the dearest {format_count(bounds[1])}); raise the budget "
-            f"to at least {format_count(bounds[0])}"
-        )
+    """Fail fast, naming the cheapest and dearest cost, when nothing in `space` fits a
+    budget (each bound on its own; a combination can still be infeasible, which the
+    sampler reports)."""
+    for budget in budgets_of(constraint):
+        if budget.maximum is None:
+            continue
+        bounds = plugin.cost_range(budget.metric, space)
+        if bounds is not None and bounds[0] > budget.maximum:
+            raise InfeasibleError(
+                f"budget {budget} is infeasible"
+                + (f" for stage {stage!r} of" if stage else " in")
+                + f" space {plugin.name!r}: "
+                f"the cheapest architecture there costs {format_count(bounds[0])} "
+                f"{budget.metric} (the dearest {format_count(bounds[1])}); raise the budget "
+                f"to at least {format_count(bounds[0])}"
+            )
 
 
 PIPELINES: dict[str, type[Pipeline]] = {

@@ -35,8 +35,8 @@ class RunConfig:
     space_options: dict[str, Any] = field(default_factory=dict)
     searcher: str = "evolution"
     profile: str = "quick"
-    budget: float | None = None
-    budget_metric: str | None = None
+    #: upper bounds by cost metric, e.g. {"macs": 1.4e9, "params": 6e6}; empty: none
+    budgets: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     search: dict[str, Any] = field(default_factory=dict)  # SearchSettings overrides
     workbench: dict[str, Any] = field(default_factory=dict)  # data, device, recipe, ...
@@ -45,8 +45,25 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def budget_metric(self) -> str | None:
+        """The primary budget's metric (what plots put on their cost axis)."""
+        return next(iter(self.budgets), None)
+
+    @property
+    def budget(self) -> float | None:
+        """The primary budget's bound."""
+        return self.budgets.get(self.budget_metric) if self.budgets else None
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Read a saved config.json (also the single-budget form of earlier versions)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a run config must be a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        if "budget" in data or "budget_metric" in data:
+            bound, metric = data.pop("budget", None), data.pop("budget_metric", None)
+            data.setdefault("budgets", {} if bound is None else {metric or "macs": bound})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -76,9 +93,7 @@ def start_run(
     pipeline_class = strategy_registry.get(config.strategy)
     plugin = plugin or load_space(config.space, **config.space_options)
     settings = get_settings(config.profile).override(**config.search)
-    constraint = (
-        plugin.budget(config.budget, config.budget_metric) if config.budget is not None else None
-    )
+    constraint = plugin.budgets(config.budgets) if config.budgets else None
     check_budget(plugin, constraint, plugin.space)  # before anything is written
     if workbench is None:  # joins the process group when launched by torchrun
         workbench = plugin.workbench(

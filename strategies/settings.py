@@ -22,6 +22,31 @@ class SearchSettings:
     random_architectures: int = 5  # the random pipeline's retrained samples
     max_consecutive_failures: int = 10
     evaluation_chunk: int = 1  # genotypes per workbench.evaluate call, recorded after each
+    selection_metric: str = "val_top1"  # the retrained metric that picks a stage's winner
+
+    def __post_init__(self) -> None:
+        """Refuse a bad value by name before any work (a typo must not cost a supernet)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"search.{f.name} must be a positive int, got {value!r}")
+            elif f.type == "float":
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not 0.0 <= value <= 1.0
+                ):
+                    raise ValueError(
+                        f"search.{f.name} must be a probability in [0, 1], got {value!r}"
+                    )
+            elif not isinstance(value, str) or not value:
+                raise ValueError(f"search.{f.name} must be a non-empty string, got {value!r}")
+        if self.parents > self.population:
+            raise ValueError(
+                f"search.parents ({self.parents}) cannot exceed search.population "
+                f"({self.population})"
+            )
 
     def override(self, **changes: Any) -> SearchSettings:
         allowed = {f.name for f in dataclasses.fields(self)}

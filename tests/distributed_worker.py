@@ -15,10 +15,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from glit_space import GlitPlugin
-from glit_space.distributed import init_from_env, shutdown
-from glit_space.evaluation import supernet_top1
-from glit_space.runtime import select_runtime
-from glit_space.training import Loop
+from oneshot.distributed import init_from_env, shutdown
+from oneshot.evaluation import supernet_top1
+from oneshot.runtime import select_runtime
+from oneshot.training import Loop
 
 
 def main(out: str) -> None:
@@ -60,7 +60,7 @@ def main(out: str) -> None:
     x, y = data.tensors[0][:32], data.tensors[1][:32]
     genotypes = [plugin.space.sample(seed) for seed in range(5)]
     scores = ranks.map(
-        lambda g: supernet_top1(model, plugin.blocks(g), [(x, y)], [x], runtime), genotypes
+        lambda g: supernet_top1(model, g, [(x, y)], [x], runtime), genotypes
     )
     with open(f"{out}/result-{ranks.rank}.json", "w") as handle:
         json.dump({"paths": paths, "scores": scores, "world": ranks.world_size}, handle)

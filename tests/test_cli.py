@@ -25,7 +25,7 @@ SYNTHETIC = [
     "search.population=8",
     "--set",
     "search.samples=16",
-    "--budget-macs",
+    "--budget",
     "40",
 ]
 #: a GLiT search small enough for a test: 2 blocks, a few steps per stage
@@ -98,7 +98,7 @@ def test_run_on_the_synthetic_space_then_resume_and_report(tmp_path) -> None:
     assert summary["costs"]["cost"] <= 40 and summary["strategy"] == "spos"
     again = invoke("run", "--resume", str(out), "--json")
     assert json.loads(again.stdout)["key"] == summary["key"]
-    assert json.loads((out / "config.json").read_text())["budget"] == 40
+    assert json.loads((out / "config.json").read_text())["budgets"] == {"cost": 40}
     top = json.loads(
         invoke("top", str(out), "-k", "3", "--export", str(tmp_path / "t"), "--json").stdout
     )
@@ -112,7 +112,7 @@ def test_run_on_the_synthetic_space_then_resume_and_report(tmp_path) -> None:
 def test_a_toml_config_equals_the_flags(tmp_path) -> None:
     toml = tmp_path / "run.toml"
     toml.write_text(
-        'space = "synthetic"\nstrategy = "spos"\nbudget_macs = "40"\nseed = 2\n'
+        'space = "synthetic"\nstrategy = "spos"\nbudget = "40"\nseed = 2\n'
         "[space_options]\ndepth = 4\n"
         "[search]\ngenerations = 2\npopulation = 8\nsamples = 16\n"
     )
@@ -161,7 +161,7 @@ def test_compare_writes_a_table(tmp_path) -> None:
         (["run", "--space", "glitt"], "unknown space 'glitt'. Did you mean 'glit'?"),
         (["run", *SYNTHETIC, "--strategy", "hierarchical"], "Did you mean 'hierarchical-ea'?"),
         (["cost", "glit-tnyi"], "Did you mean 'glit-tiny'?"),
-        (["run", *SYNTHETIC, "--budget-macs", "5"], "cheapest architecture there costs 20"),
+        (["run", *SYNTHETIC, "--budget", "5"], "cheapest architecture there costs 20"),
         (
             ["run", "--budget-macs", "1M", "--set", "space.depth=2"],
             "the cheapest architecture there costs",

@@ -16,8 +16,8 @@ from torch.utils.data.distributed import DistributedSampler
 from torchvision.transforms import v2
 
 from glit_space.config import WIDTHS
-from glit_space.data.rebuild_fashion_mnist import DEBIAN_DIR, find_idx_files, read_idx_uint8
-from glit_space.datasets import (
+from oneshot.data.rebuild_fashion_mnist import DEBIAN_DIR, find_idx_files, read_idx_uint8
+from oneshot.datasets import (
     DEFAULT_DATA,
     ClassCountError,
     DataError,
@@ -28,7 +28,7 @@ from glit_space.datasets import (
     make_loader,
     split_train_val,
 )
-from glit_space.transforms import (
+from oneshot.transforms import (
     AUGMENTS,
     adapt_stats,
     eval_transform,
@@ -36,7 +36,7 @@ from glit_space.transforms import (
     train_transform,
 )
 
-NPZ = Path(__file__).resolve().parents[1] / "glit_space" / "data" / "fashion_mnist_subset.npz"
+NPZ = Path(__file__).resolve().parents[1] / "oneshot" / "data" / "fashion_mnist_subset.npz"
 CPU = WIDTHS["cpu"]
 TINY10 = dataclasses.replace(WIDTHS["tiny"], num_classes=10)
 HAVE_IDX = not find_idx_files(DEBIAN_DIR)[1] if DEBIAN_DIR.is_dir() else False
@@ -236,7 +236,7 @@ def test_fashion_mnist_dir_plain_and_gzipped_idx(tmp_path: Path) -> None:
 def test_rebuild_script_reproduces_the_shipped_npz(tmp_path: Path) -> None:
     out = tmp_path / "subset.npz"
     subprocess.run(
-        [sys.executable, "-m", "glit_space.data.rebuild_fashion_mnist", "--out", str(out)],
+        [sys.executable, "-m", "oneshot.data.rebuild_fashion_mnist", "--out", str(out)],
         check=True,
         capture_output=True,
     )
@@ -342,7 +342,7 @@ def test_imagefolder_layout_errors(tmp_path: Path) -> None:
 def test_class_count_mismatch_names_both_sides() -> None:
     with pytest.raises(ClassCountError) as err:
         load_data(DEFAULT_DATA, WIDTHS["tiny"])
-    assert err.value.data_classes == 10 and err.value.width_classes == 1000
+    assert err.value.data_classes == 10 and err.value.model_classes == 1000
     assert "has 10 classes" in str(err.value) and "num_classes=1000" in str(err.value)
 
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glit_space.batchnorm import SlicedBatchNorm1d, recalibrate_bn
 from glit_space.config import WIDTHS, BlockArch, SupernetBounds
 from glit_space.cost import model_cost
 from glit_space.supernet import GLiTSupernet
+from oneshot.batchnorm import SlicedBatchNorm1d, recalibrate_bn
 
 CPU = WIDTHS["cpu"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -12,11 +13,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from glit_space import GlitPlugin
-from glit_space.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from glit_space.recipes import get_recipe
-from glit_space.runtime import select_runtime
-from glit_space.training import Loop, warmup_cosine
-from glit_space.workbench import GlitWorkbench
+from oneshot.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from oneshot.recipes import get_recipe
+from oneshot.runtime import select_runtime
+from oneshot.training import Loop, warmup_cosine
+from oneshot.workbench import OneShotWorkbench
 
 SMALL = {"width": "cpu", "embed_dim": 24, "depth": 2, "patch_size": 7}
 
@@ -42,22 +43,33 @@ def tiny_recipe():
     )
 
 
+@contextlib.contextmanager
+def recording_paths(plugin, sampled: list):
+    """Record every genotype the plugin's supernets are asked to activate."""
+    build = plugin.supernet
+
+    def recording_supernet(*args, **kwargs):
+        supernet = build(*args, **kwargs)
+        activate = supernet.activate
+        supernet.activate = lambda genotype: sampled.append(genotype) or activate(genotype)
+        return supernet
+
+    plugin.supernet = recording_supernet
+    try:
+        yield
+    finally:
+        plugin.supernet = build
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     plugin = GlitPlugin(**SMALL)
-    bench = GlitWorkbench(
+    bench = OneShotWorkbench(
         plugin, tiny_recipe(), tmp_path_factory.mktemp("run"), runtime=select_runtime("cpu")
     )
     sampled = []
-    original = plugin.blocks
-
-    def record(genotype):
-        sampled.append(genotype)
-        return original(genotype)
-
-    plugin.blocks = record
-    result = bench.train_supernet(plugin.space, "flat")
-    plugin.blocks = original
+    with recording_paths(plugin, sampled):
+        result = bench.train_supernet(plugin.space, "flat")
     return plugin, bench, result, sampled
 
 
@@ -76,18 +88,17 @@ def test_paths_follow_the_sub_space(tmp_path) -> None:
     plugin = GlitPlugin(**SMALL)
     stage = plugin.space.restrict("distribution")
     recipe = tiny_recipe().override(**{"supernet.epochs": 1, "supernet.max_steps_per_epoch": 4})
-    bench = GlitWorkbench(plugin, recipe, tmp_path, runtime=select_runtime("cpu"))
+    bench = OneShotWorkbench(plugin, recipe, tmp_path, runtime=select_runtime("cpu"))
     seen = []
-    original = plugin.blocks
-    plugin.blocks = lambda g: seen.append(g) or original(g)
-    bench.train_supernet(stage, "distribution")
+    with recording_paths(plugin, seen):
+        bench.train_supernet(stage, "distribution")
     assert len(seen) == 4
     assert all(g["blocks.0.ffn"] == 4 and g["blocks.1.qkv"] == 1.0 for g in seen)
 
 
 def test_supernet_training_is_deterministic_for_a_seed(trained, tmp_path) -> None:
     plugin, bench, _, _ = trained
-    again = GlitWorkbench(plugin, bench.recipe, tmp_path, runtime=bench.runtime)
+    again = OneShotWorkbench(plugin, bench.recipe, tmp_path, runtime=bench.runtime)
     again.train_supernet(plugin.space, "flat")
     for (name, a), b in zip(
         bench.supernet("flat").state_dict().items(), again.supernet("flat").state_dict().values()
@@ -101,7 +112,7 @@ def test_evaluation_is_a_deterministic_accuracy(trained) -> None:
     first = bench.evaluate(genotypes, "flat")
     assert all(0.0 <= a <= 1.0 for a in first)
     assert bench.evaluate(genotypes, "flat") == first
-    fresh = GlitWorkbench(plugin, bench.recipe, bench.run_dir, runtime=bench.runtime)
+    fresh = OneShotWorkbench(plugin, bench.recipe, bench.run_dir, runtime=bench.runtime)
     assert fresh.evaluate(genotypes, "flat") == first  # reloaded from the checkpoint
 
 
@@ -206,7 +217,7 @@ def test_bad_runtime_requests_are_named() -> None:
     ],
 )
 def test_cpu_threads_follow_the_launcher(monkeypatch, env, expected) -> None:
-    from glit_space.runtime import configure_threads
+    from oneshot.runtime import configure_threads
 
     for name in ("OMP_NUM_THREADS", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
@@ -231,8 +242,8 @@ def test_unknown_workbench_settings_are_named(tmp_path) -> None:
 def test_ranks_share_out_exactly_the_single_process_batches() -> None:
     """DistributedSampler's shares: step k of every rank together is global batch k of
     one process, also when resuming mid-epoch (start) and under an epoch cap (stop)."""
-    from glit_space.distributed import Ranks
-    from glit_space.training import epoch_indices
+    from oneshot.distributed import Ranks
+    from oneshot.training import epoch_indices
 
     size, batch, start, stop = 103, 8, 2, 9
     single = epoch_indices(size, 5, 3, Ranks(), batch, start, stop)

@@ -57,7 +57,7 @@ def config(searcher: str = "evolution") -> RunConfig:
         strategy="hierarchical-ea",
         space_options={"depth": 5},
         searcher=searcher,
-        budget=60,
+        budgets={"cost": 60},
         search={**SEARCH, "samples": 20},
         seed=1,
     )

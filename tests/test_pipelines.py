@@ -26,7 +26,7 @@ def config(strategy: str, **changes) -> RunConfig:
         space="synthetic",
         strategy=strategy,
         space_options={"depth": 6},
-        budget=60,
+        budgets={"cost": 60},
         profile="quick",
         search=QUICK,
         seed=3,
@@ -137,7 +137,7 @@ def test_failed_evaluations_are_recorded_and_the_search_goes_on(tmp_path) -> Non
 
 def test_infeasible_budget_names_the_cheapest_cost(tmp_path) -> None:
     with pytest.raises(InfeasibleError, match=r"cheapest architecture there costs 30 cost"):
-        run("spos", tmp_path, budget=10)
+        run("spos", tmp_path, budgets={"cost": 10})
 
 
 def test_a_run_folder_is_locked_and_configs_must_match(tmp_path) -> None:

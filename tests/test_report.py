@@ -29,7 +29,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         space="synthetic",
         strategy="hierarchical-ea",
         space_options={"depth": 6},
-        budget=60,
+        budgets={"cost": 60},
         profile="quick",
         search={
             "population": 12,

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from glit_space import GlitPlugin
-from glit_space.datasets import holdout_count, split_train_val, stratified_sample
-from glit_space.recipes import get_recipe
-from glit_space.runtime import select_runtime
-from glit_space.workbench import GlitWorkbench
+from oneshot.datasets import holdout_count, split_train_val, stratified_sample
+from oneshot.recipes import get_recipe
+from oneshot.runtime import select_runtime
+from oneshot.workbench import OneShotWorkbench
 
 EASY, HARD = range(5), range(5, 10)
 SMALL = {"width": "cpu", "embed_dim": 24, "depth": 2, "patch_size": 7}
@@ -81,7 +81,7 @@ def folder_bench(tmp_path_factory):
         }
     )
     plugin = GlitPlugin(**SMALL, num_classes=10)
-    return GlitWorkbench(
+    return OneShotWorkbench(
         plugin,
         recipe,
         tmp_path_factory.mktemp("run"),

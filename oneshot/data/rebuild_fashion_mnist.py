@@ -6,9 +6,9 @@ files (Debian's `dataset-fashion-mnist` package installs them in
 (whose stream numpy keeps frozen) and the archive is written with fixed zip timestamps
 (`np.savez_compressed` stamps the current time, which would change the bytes).
 
-    python -m glit_space.data.rebuild_fashion_mnist --out /tmp/subset.npz
+    python -m oneshot.data.rebuild_fashion_mnist --out /tmp/subset.npz
 
-This module only needs numpy; `glit_space.datasets` reuses its IDX reader.
+This module only needs numpy; `oneshot.datasets` reuses its IDX reader.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m glit_space.data.rebuild_fashion_mnist",
+        prog="python -m oneshot.data.rebuild_fashion_mnist",
         description="Rebuild the embedded class-balanced Fashion-MNIST subset (.npz).",
     )
     parser.add_argument(

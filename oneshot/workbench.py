@@ -1,4 +1,7 @@
-"""`GlitWorkbench`: the GLiT plugin's training backend (archspace's `Workbench` protocol).
+"""`OneShotWorkbench`: the training backend of every torch space (archspace's `Workbench`).
+
+It needs from the space plugin only the torch-side interface of `oneshot.interface`
+(a supernet with `activate`, `build`, `model_input`).
 
 Supernet training is SPOS: every step samples one path uniformly from the (sub-)space
 being searched, seeded by (run seed, stage, step), activates it and trains it.
@@ -20,23 +23,23 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
 from archspace import Genotype, Space
-from glit_space.checkpoint import load_checkpoint
-from glit_space.datasets import (
+from oneshot.checkpoint import load_checkpoint
+from oneshot.datasets import (
     DEFAULT_DATA,
     DataSplits,
     load_data,
     make_loader,
     stratified_sample,
 )
-from glit_space.distributed import Ranks
-from glit_space.evaluation import supernet_top1, top1
-from glit_space.plugin import GlitPlugin
-from glit_space.progress import EventLog
-from glit_space.recipes import Recipe, RetrainRecipe, SupernetRecipe
-from glit_space.runtime import Runtime, select_runtime
-from glit_space.supernet import GLiTSupernet
-from glit_space.training import Loop, TrainResult, param_groups, warmup_cosine
-from glit_space.transforms import mixup_cutmix
+from oneshot.distributed import Ranks
+from oneshot.evaluation import supernet_top1, top1
+from oneshot.interface import OneShotSpace
+from oneshot.plugin import retrain_checkpoint
+from oneshot.progress import EventLog
+from oneshot.recipes import Recipe, RetrainRecipe, SupernetRecipe
+from oneshot.runtime import Runtime, select_runtime
+from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
+from oneshot.transforms import mixup_cutmix
 
 
 def stage_seed(seed: int, stage: str) -> list[int]:
@@ -44,12 +47,12 @@ def stage_seed(seed: int, stage: str) -> list[int]:
     return [seed, zlib.crc32(stage.encode())]
 
 
-class GlitWorkbench:
+class OneShotWorkbench:
     """Supernet training, supernet evaluation and retraining for one run folder."""
 
     def __init__(
         self,
-        plugin: GlitPlugin,
+        plugin: OneShotSpace,
         recipe: Recipe,
         run_dir: str | Path,
         *,
@@ -68,7 +71,7 @@ class GlitWorkbench:
         self.ranks = ranks or Ranks()
         self.log = log or EventLog(self.run_dir / "train-log.jsonl" if self.ranks.is_main else None)
         self._data: dict[str, DataSplits] = {}
-        self._supernets: dict[str, GLiTSupernet] = {}
+        self._supernets: dict[str, nn.Module] = {}
 
     # ---- data ---------------------------------------------------------------------------
 
@@ -83,7 +86,7 @@ class GlitWorkbench:
                 self.ranks.barrier()  # rank 0 downloads, the others read its files
             self._data[augment] = load_data(
                 self.data_spec,
-                self.plugin.width,
+                self.plugin.model_input(),
                 val_size=self.recipe.val_size,
                 val_max=self.recipe.val_max,
                 seed=self.seed,
@@ -199,7 +202,7 @@ class GlitWorkbench:
 
         def activate_random_path(step: int) -> None:
             genotype = space.sample(np.random.default_rng([*seeds, step]))
-            supernet.set_active(self.plugin.blocks(genotype))
+            supernet.activate(genotype)
 
         loop.before_step = activate_random_path
         result = loop.run()
@@ -207,7 +210,7 @@ class GlitWorkbench:
         self.log("supernet_trained", stage=stage, **vars(result))
         return result
 
-    def supernet(self, stage: str) -> GLiTSupernet:
+    def supernet(self, stage: str) -> nn.Module:
         """The trained supernet of a stage (from memory, else from its checkpoint)."""
         if stage not in self._supernets:
             state = load_checkpoint(
@@ -228,9 +231,7 @@ class GlitWorkbench:
         supernet = self.supernet(stage)
         loader, calibration = self._val_loader(), list(self._calibration())
         return self.ranks.map(  # with several processes: a shard each, then gathered
-            lambda g: supernet_top1(
-                supernet, self.plugin.blocks(g), loader, calibration, self.runtime
-            ),
+            lambda g: supernet_top1(supernet, g, loader, calibration, self.runtime),
             list(genotypes),
         )
 
@@ -253,7 +254,7 @@ class GlitWorkbench:
             optimizer,
             recipe,
             data,
-            self.run_dir / "retrain" / f"{stage}-{genotype.key}.pt",
+            retrain_checkpoint(self.run_dir, stage, genotype.key),
             f"retrain {stage}",
             min_lr_ratio=recipe.min_lr / recipe.scaled_lr,
             batch_transform=mix,

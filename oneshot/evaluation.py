@@ -8,10 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from glit_space.batchnorm import recalibrate_bn
-from glit_space.config import BlockArch
-from glit_space.runtime import Runtime
-from glit_space.supernet import GLiTSupernet
+from archspace import Genotype
+from oneshot.batchnorm import recalibrate_bn
+from oneshot.runtime import Runtime
 
 
 @torch.inference_mode()
@@ -33,8 +32,8 @@ def top1(model: nn.Module, loader: DataLoader | Iterable, runtime: Runtime) -> f
 
 
 def supernet_top1(
-    supernet: GLiTSupernet,
-    blocks: Sequence[BlockArch],
+    supernet: nn.Module,
+    genotype: Genotype,
     loader: DataLoader | Iterable,
     calibration: Sequence[Tensor],
     runtime: Runtime,
@@ -45,7 +44,7 @@ def supernet_top1(
     they are re-estimated for this path on fixed training batches first (SPOS's
     recalibration); with the same batches the result is deterministic.
     """
-    supernet.set_active(blocks)
+    supernet.activate(genotype)
     if calibration:
         recalibrate_bn(supernet, [x.to(runtime.device) for x in calibration], len(calibration))
     return top1(supernet, loader, runtime)

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
-from glit_space.data.rebuild_fashion_mnist import find_idx_files, load_idx_folder
+from oneshot.data.rebuild_fashion_mnist import find_idx_files, load_idx_folder
 
 DEFAULT_DATA = "builtin:fashion-mnist"
 SCHEMES = ("builtin", "fashion-mnist", "cifar10", "cifar100", "imagefolder")
@@ -66,10 +66,10 @@ class DataError(ValueError):
 class ClassCountError(DataError):
     """The data's class count differs from the model width's `num_classes`."""
 
-    def __init__(self, message: str, *, data_classes: int, width_classes: int) -> None:
+    def __init__(self, message: str, *, data_classes: int, model_classes: int) -> None:
         super().__init__(message)
         self.data_classes = data_classes
-        self.width_classes = width_classes
+        self.model_classes = model_classes
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ class _Arrays:
 
 @functools.cache
 def _builtin_arrays() -> _Arrays:
-    with resources.files("glit_space").joinpath("data", BUILTIN_FILE).open("rb") as f:
+    with resources.files("oneshot").joinpath("data", BUILTIN_FILE).open("rb") as f:
         npz = np.load(f)
         data = {k: torch.from_numpy(npz[k].copy()) for k in npz.files}
     return _Arrays(

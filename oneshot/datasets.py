@@ -22,8 +22,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import datasets as tv_datasets
 
-from glit_space.config import Width
-from glit_space.sources import (
+from oneshot.interface import ModelInput
+from oneshot.sources import (
     BUILTINS,
     DEFAULT_DATA,
     SCHEMES,
@@ -38,7 +38,7 @@ from glit_space.sources import (
     data_info,
     parse_spec,
 )
-from glit_space.transforms import AUGMENTS, eval_transform, train_transform
+from oneshot.transforms import AUGMENTS, eval_transform, train_transform
 
 DEFAULT_VAL_SIZE = 0.1
 # Largest float32 tensor a deterministic split may be precomputed into (per split).
@@ -47,7 +47,7 @@ EVAL_CACHE_BYTES = 256 * 2**20
 
 @dataclass(frozen=True)
 class DataSplits:
-    """Train / search-validation / test datasets, ready for a model of one width.
+    """Train / search-validation / test datasets, ready for a model of one input shape.
 
     `val` is held out of the source's training split (`train_indices` and `val_indices`
     index that split and are disjoint); `test` is the source's own test split and must
@@ -253,25 +253,25 @@ def split_train_val(
     return torch.nonzero(~is_val).flatten(), val
 
 
-def _check_width(info: DataInfo, width: Width) -> None:
-    if info.num_classes != width.num_classes:
+def _check_input(info: DataInfo, model_input: ModelInput) -> None:
+    if info.num_classes != model_input.num_classes:
         raise ClassCountError(
-            f"The data '{info.spec}' has {info.num_classes} classes but the model width has "
-            f"num_classes={width.num_classes}. Build the width from the data, e.g. "
-            f"dataclasses.replace(width, num_classes=data_info(spec).num_classes).",
+            f"The data '{info.spec}' has {info.num_classes} classes but the model has "
+            f"num_classes={model_input.num_classes}. Build the space with the data's class count, "
+            f"e.g. the space option num_classes=data_info(spec).num_classes.",
             data_classes=info.num_classes,
-            width_classes=width.num_classes,
+            model_classes=model_input.num_classes,
         )
-    if width.in_chans not in (1, 3):
+    if model_input.in_chans not in (1, 3):
         raise DataError(
-            f"The model width has in_chans={width.in_chans}; the data pipelines produce "
+            f"The model has in_chans={model_input.in_chans}; the data pipelines produce "
             "1 (grayscale) or 3 (RGB) channels."
         )
 
 
 def load_data(
     spec: str | DataSpec,
-    width: Width,
+    model_input: ModelInput,
     *,
     val_size: int | float = DEFAULT_VAL_SIZE,
     val_max: int | None = None,
@@ -280,21 +280,24 @@ def load_data(
     download: bool = False,
     cache_bytes: int = EVAL_CACHE_BYTES,
 ) -> DataSplits:
-    """Load a source as train / search-validation / test datasets for `width`.
+    """Load a source as train / search-validation / test datasets for a model's input.
+
+    model_input: what the model takes (`ModelInput`, or any object with in_chans,
+    img_size and num_classes, such as a space's width).
 
     val_size, val_max: images held out of the training split for search fitness (an int
     count or a fraction, capped at val_max; see `holdout_count`); the held-out set
     depends only on the source, these two and seed.
     augment: the training pipeline, one of "none", "light", "deit" (val and test always
     use the deterministic eval pipeline). Raises ClassCountError when the data's class
-    count differs from width.num_classes, DataError for unusable specs or folders.
+    count differs from model_input.num_classes, DataError for unusable specs or folders.
     """
     if augment not in AUGMENTS:
         raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {augment!r}")
     info = data_info(spec, download=download)
-    _check_width(info, width)
+    _check_input(info, model_input)
     spec = info.spec
-    size, chans = width.img_size, width.in_chans
+    size, chans = model_input.img_size, model_input.in_chans
     eval_tf = eval_transform(size, chans, info.mean, info.std, src_size=info.image_size)
     train_tf = train_transform(augment, size, chans, info.mean, info.std, src_size=info.image_size)
 

@@ -24,11 +24,11 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from glit_space.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from glit_space.datasets import make_loader
-from glit_space.distributed import Ranks
-from glit_space.progress import EventLog, progress_bar
-from glit_space.runtime import Runtime
+from oneshot.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from oneshot.datasets import make_loader
+from oneshot.distributed import Ranks
+from oneshot.progress import EventLog, progress_bar
+from oneshot.runtime import Runtime
 
 NO_DECAY_NAMES = ("pos_embed", "cls_token")
 

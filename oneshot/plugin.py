@@ -1,0 +1,99 @@
+"""`OneShotPlugin`: a space plugin base that brings the one-shot training backend.
+
+A torch space subclasses it and supplies the torch side of `oneshot.interface`
+(`model_input`, `supernet`, `build`) next to the space and cost model; it then gets
+SPOS training, evaluation, retraining, torchrun, export of a run's trained weights and
+the run set-up from the data, with no training code of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from archspace import Genotype, SpacePlugin
+from oneshot.interface import ModelInput
+
+#: what `OneShotPlugin.workbench` reads from a run's config
+WORKBENCH_KEYS = frozenset(
+    {"run_dir", "seed", "profile", "recipe", "data", "device", "threads", "download", "num_workers"}
+)
+
+
+def retrain_checkpoint(run_dir: str | Path, stage: str, key: str) -> Path:
+    """Where a run keeps the retrained weights of architecture `key` from `stage`."""
+    return Path(run_dir) / "retrain" / f"{stage}-{key}.pt"
+
+
+class OneShotPlugin(SpacePlugin):
+    """Base of the torch spaces: subclasses add `model_input`, `supernet` and `build`."""
+
+    def model_input(self) -> ModelInput:
+        raise NotImplementedError
+
+    def supernet(self, drop_path_rate: float = 0.0):
+        raise NotImplementedError
+
+    def input_shape(self) -> tuple[int, ...]:
+        model = self.model_input()
+        return (model.in_chans, model.img_size, model.img_size)
+
+    @classmethod
+    def data_options(cls, data: str, download: bool = False) -> dict[str, Any]:
+        """The class count of the data: the space's head must match it."""
+        from oneshot.sources import data_info
+
+        return {"num_classes": data_info(data, download=download).num_classes}
+
+    def workbench(self, config: Mapping[str, Any]):
+        """The training backend for a run, from the config keys in WORKBENCH_KEYS
+        (`recipe` holds dotted overrides; `threads` the CPU threads per process). Under
+        torchrun it joins the job's process group (gloo on the CPU, nccl with one GPU per
+        process)."""
+        from oneshot.distributed import init_from_env, local_device
+        from oneshot.recipes import get_recipe
+        from oneshot.runtime import select_runtime
+        from oneshot.workbench import OneShotWorkbench
+
+        unknown = sorted(set(config) - WORKBENCH_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unknown workbench setting(s) {', '.join(unknown)}; allowed: "
+                + ", ".join(sorted(WORKBENCH_KEYS))
+            )
+        recipe = get_recipe(config.get("profile", "quick")).override(**config.get("recipe", {}))
+        runtime = select_runtime(
+            local_device(config.get("device", "auto")), threads=config.get("threads")
+        )
+        return OneShotWorkbench(
+            self,
+            recipe,
+            config["run_dir"],
+            data=config.get("data", "builtin:fashion-mnist"),
+            seed=config.get("seed", 0),
+            runtime=runtime,
+            download=config.get("download", False),
+            num_workers=config.get("num_workers", 0),
+            ranks=init_from_env(runtime.device),  # launched by torchrun: join its group
+        )
+
+    def export_model(
+        self, genotype: Genotype, run_dir: str | Path | None = None, stages: Sequence[str] = ()
+    ):
+        """The standalone module; from a run folder with the retrained weights of the
+        latest of `stages` that retrained `genotype`."""
+        model = self.build(genotype)
+        if run_dir is None:
+            return model, "freshly initialised weights (not trained)"
+        from oneshot.checkpoint import load_checkpoint
+
+        for stage in reversed(stages):
+            path = retrain_checkpoint(run_dir, stage, genotype.key)
+            if path.exists():
+                model.load_state_dict(load_checkpoint(path)["model"])
+                return model, f"retrained weights from {path}"
+        raise FileNotFoundError(
+            f"run folder {run_dir} has no retrained weights for {genotype.key} "
+            f"(expected {Path(run_dir) / 'retrain'}/<stage>-{genotype.key}.pt)"
+        )
