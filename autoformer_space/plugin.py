@@ -9,18 +9,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from archspace import Genotype, GenotypeError, Space, SpacePlugin
+from archspace import Genotype, GenotypeError, Space
 from autoformer_space import cost as cost_model
 from autoformer_space.config import WIDTHS, Arch, BlockArch, Width
 from autoformer_space.presets import PRESETS, preset
 from autoformer_space.space import arch_of, autoformer_space, decode_batch, genotype_of
+from oneshot.interface import ModelInput
+from oneshot.plugin import OneShotPlugin
 
 WIDTH_FIELDS = tuple(f.name for f in dataclasses.fields(Width))
 #: the width each run profile uses unless the user names one
 PROFILE_WIDTHS = {"quick": "cpu", "paper": "tiny"}
 
 
-class AutoFormerPlugin(SpacePlugin):
+class AutoFormerPlugin(OneShotPlugin):
     """AutoFormer (ICCV 2021): a ViT whose embedding dim, depth and per-block MLP ratio
     and head count are searched in one weight-entangled supernet.
 
@@ -100,7 +102,7 @@ class AutoFormerPlugin(SpacePlugin):
     def block_layout(self, genotype: Genotype) -> list[dict[str, Any]]:
         arch = self.arch(genotype)
         return [
-            {"heads": b.heads, "mlp_ratio": b.mlp_ratio, "embed_dim": arch.embed_dim}
+            {"bars": {"heads": b.heads}, "mlp_ratio": b.mlp_ratio, "embed_dim": arch.embed_dim}
             for b in arch.blocks
         ]
 
@@ -128,6 +130,12 @@ class AutoFormerPlugin(SpacePlugin):
         )
         return {"macs": macs, "params": params}
 
+    def default_budgets(self) -> dict[str, float]:
+        """Half-way between the cheapest and the dearest MACs: the smallest network
+        (the space's default) would leave nothing to search."""
+        low, high = self.cost_range("macs")
+        return {"macs": (low + high) / 2}
+
     def cost_range(self, metric: str, space: Space | None = None) -> tuple[float, float]:
         """Exact cheapest and dearest cost over `space` (pins respected): for each depth
         and embed dim, blocks cost independently, so the extremes are per-block ones."""
@@ -151,9 +159,7 @@ class AutoFormerPlugin(SpacePlugin):
 
     # ---- torch side ------------------------------------------------------------------------
 
-    def model_input(self):
-        from oneshot.interface import ModelInput
-
+    def model_input(self) -> ModelInput:
         w = self.width
         return ModelInput(in_chans=w.in_chans, img_size=w.img_size, num_classes=w.num_classes)
 

@@ -1,4 +1,5 @@
-"""The comparison table of `archsearch compare` (paper Table 5 as strategy swaps)."""
+"""The comparison table of `archsearch compare` (paper Table 5 as strategy swaps, or
+spaces at one budget)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def compare_runs(
             fitness = {e["key"]: e["fitness"] for e in store.evaluations(final)}
         rows.append(
             {
-                "strategy": name,
+                "space": config.space,
+                "strategy": config.strategy,
                 "key": result.genotype.key,
                 **{k: v for k, v in result.costs.items()},
                 "search_val_top1": fitness.get(result.genotype.key),
@@ -80,6 +82,7 @@ def write_comparison(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     header = [
+        "space",
         "strategy",
         *metric_keys,
         "search-val top-1 (supernet)",
@@ -95,6 +98,7 @@ def write_comparison(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
             "| "
             + " | ".join(
                 [
+                    r["space"],
                     r["strategy"],
                     *(cell(r.get(k), "count") for k in metric_keys),
                     cell(r["search_val_top1"]),
@@ -114,7 +118,8 @@ def write_comparison(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
         'candidates (n/a with fewer than 3). MACs are the papers\' "FLOPs".\n'
     )
     markdown = folder / "comparison.md"
-    markdown.write_text("# Strategy comparison\n\n" + "\n".join(lines) + "\n" + note)
+    title = "Space comparison" if len({r["space"] for r in rows}) > 1 else "Strategy comparison"
+    markdown.write_text(f"# {title}\n\n" + "\n".join(lines) + "\n" + note)
     data = folder / "comparison.json"
     data.write_text(json.dumps(rows, indent=2) + "\n")
     return [markdown, data]

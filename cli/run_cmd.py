@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -12,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from archspace import load_space
 from archspace.parallel import launched_rank, launched_world_size
 from archspace.units import format_count
 from cli.budgets import budget_text
@@ -233,6 +235,12 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
     help="Comma-separated strategies, run with the same space, data, budget, seed.",
 )
 @click.option(
+    "--spaces",
+    default=None,
+    help="Comma-separated spaces to compare at one budget (instead of --space); each runs "
+    "every strategy. Without --budget the budget is the smallest of the spaces' defaults.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
@@ -241,26 +249,47 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
 )
 @run_options
 @friendly_errors
-def compare_command(strategies, out, sets, config_file, as_json, **flags) -> None:
-    """Compare strategies as swaps over one space (the paper's Table 5).
+def compare_command(strategies, spaces, out, sets, config_file, as_json, **flags) -> None:
+    """Compare strategies as swaps over one space (the paper's Table 5), or spaces at
+    one budget.
 
-    Writes comparison.md and comparison.json: strategy, MACs, params, search-val top-1,
-    retrained test top-1, supernet rank correlation where known, wall time.
+    Writes comparison.md and comparison.json: space, strategy, MACs, params, search-val
+    top-1, retrained test top-1, supernet rank correlation where known, wall time.
 
     \b
     Examples:
       archsearch compare --space glit --strategies hierarchical-ea,spos,random
       archsearch compare --strategies spos,random --seed 1 --out runs/table5
+      archsearch compare --spaces glit,autoformer --strategies spos --budget macs=20M
     """
     from cli.compare import compare_runs, write_comparison
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     if not names:
         raise click.BadParameter("give at least one strategy", param_hint="--strategies")
-    configs = {name: _resolve(flags, sets, config_file, strategy=name) for name in names}
-    folder = out or default_out(configs[names[0]], "compare")
+    space_names = [s.strip() for s in (spaces or "").split(",") if s.strip()]
+    if spaces is not None and not space_names:
+        raise click.BadParameter("give at least one space", param_hint="--spaces")
+    if space_names and flags.get("space"):
+        raise click.UsageError("give --space or --spaces, not both")
+    configs = {
+        (f"{space}/{name}" if space_names else name): _resolve(
+            {**flags, "space": space or flags.get("space")},
+            sets,
+            config_file,
+            strategy=name,
+        )
+        for space in (space_names or [None])
+        for name in names
+    }
+    if len(space_names) > 1:
+        configs = _one_budget(configs, explicit=_names_budget(flags, config_file))
+    first = next(iter(configs.values()))
+    folder = out or default_out(first, "compare")
     _require_out_when_launched(out)
     say = _say(_console())
+    if len(space_names) > 1:
+        say(f"comparing spaces {', '.join(space_names)} at {budget_text(first.budgets)}")
     rows = compare_runs(configs, folder, say)
     if launched_rank() != 0:
         return
@@ -269,3 +298,40 @@ def compare_command(strategies, out, sets, config_file, as_json, **flags) -> Non
         click.echo(json.dumps({"table": rows, "files": [str(p) for p in paths]}, indent=2))
     else:
         Console().print(paths[0].read_text())
+
+
+def _names_budget(flags: dict[str, Any], config_file: Path | None) -> bool:
+    values = read_toml(config_file) if config_file else {}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return any(k in ("budget", "budget_macs") or k.startswith("budget.") for k in values)
+
+
+def _one_budget(configs: dict[str, RunConfig], *, explicit: bool) -> dict[str, RunConfig]:
+    """Spaces compared at one budget: the user's, else the smallest default budget in
+    the metrics every space reports (so it is within reach of each)."""
+    if explicit:
+        return configs
+    shared = set.intersection(*(set(c.budgets) for c in configs.values()))
+    if not shared:
+        raise click.UsageError(
+            "the spaces' default budgets share no metric; give one with --budget, e.g. "
+            "--budget macs=20M"
+        )
+    budgets = {m: min(c.budgets[m] for c in configs.values()) for m in sorted(shared)}
+    ranges: dict[tuple[str, str], tuple[float, float]] = {}
+    for config in configs.values():
+        plugin = load_space(config.space, **config.space_options)
+        for metric in budgets:
+            found = plugin.cost_range(metric)
+            if found is not None:
+                ranges[(config.space, metric)] = found
+    if any(low > budgets[metric] for (_, metric), (low, _) in ranges.items()):
+        raise click.UsageError(
+            f"the smallest default budget ({budget_text(budgets)}) is out of reach of a space; "
+            "give one with --budget. Cost ranges: "
+            + "; ".join(
+                f"{space} {metric} {format_count(low)} to {format_count(high)}"
+                for (space, metric), (low, high) in ranges.items()
+            )
+        )
+    return {name: dataclasses.replace(c, budgets=budgets) for name, c in configs.items()}

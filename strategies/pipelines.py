@@ -219,9 +219,7 @@ class Pipeline(ABC):
         assert best is not None, "no candidates to retrain"
         outcome = StageOutcome(stage, best[0], best[1], self.plugin.cost(best[0]), list(candidates))
         self.store.finish_stage(stage, outcome.to_record())
-        self.say(
-            f"[{stage}] kept {outcome.best.key}: {selection} {outcome.metrics[selection]:.4f}"
-        )
+        self.say(f"[{stage}] kept {outcome.best.key}: {selection} {outcome.metrics[selection]:.4f}")
         return outcome
 
     def search_and_retrain(

@@ -164,7 +164,7 @@ def test_layout_and_description(tiny):
     g = tiny.presets()["autoformer-t"]
     layout = tiny.block_layout(g)
     assert len(layout) == 13
-    assert layout[10] == {"heads": 4, "mlp_ratio": 3.5, "embed_dim": 192}
+    assert layout[10] == {"bars": {"heads": 4}, "mlp_ratio": 3.5, "embed_dim": 192}
     assert tiny.describe_genotype(g) == "depth 13, dim 192, heads 3-4, mlp 3.0-4.0"
     plain = tiny.genotype(Arch(216, (BlockArch(4.0, 3),) * 12))
     assert tiny.describe_genotype(plain) == "depth 12, dim 216, heads 3, mlp 4.0"
