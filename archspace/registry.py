@@ -7,7 +7,7 @@ notebooks). Unknown names get an error listing what is known and the closest mat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from difflib import get_close_matches
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -15,6 +15,18 @@ from typing import Any, Generic, TypeVar
 from archspace.errors import UnknownNameError
 
 T = TypeVar("T")
+V = TypeVar("V")
+
+
+def lookup(table: Mapping[str, V], name: str, kind: str) -> V:
+    """`table[name]`, or an UnknownNameError naming the closest entry and all of them."""
+    if name in table:
+        return table[name]
+    close = get_close_matches(name, list(table), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UnknownNameError(
+        f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(table) or 'none'}"
+    )
 
 
 class Registry(Generic[T]):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
+from oneshot.shapes import PatchGrid
+
 RANGE_FIELDS = ("embed_dims", "depths", "mlp_ratios", "heads")
 
 
@@ -57,7 +59,7 @@ class Arch:
 
 
 @dataclass(frozen=True)
-class Width:
+class Width(PatchGrid):
     """A supernet: the searched ranges plus the fixed input, classes and head size.
 
     `head_dim` is 64 in AutoFormer (q/k/v width = 64 x heads, independent of the
@@ -93,15 +95,6 @@ class Width:
                         f"embed dim {d} x mlp ratio {r} = {d * r} is not a whole number of "
                         "hidden units; pick ratios that fit every embed dim"
                     )
-
-    @property
-    def num_patches(self) -> int:
-        return (self.img_size // self.patch_size) ** 2
-
-    @property
-    def num_tokens(self) -> int:
-        """Patches plus the class token: the sequence length every block sees."""
-        return self.num_patches + 1
 
     @property
     def max_embed_dim(self) -> int:

@@ -11,25 +11,10 @@ counted, by FlopCounterMode nor here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from autoformer_space.config import Arch, BlockArch, Width, hidden_units
-
-
-@dataclass(frozen=True)
-class Cost:
-    """Multiply-accumulates for one image, and trainable parameters."""
-
-    macs: int
-    params: int
-
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(self.macs + other.macs, self.params + other.params)
-
-    def as_dict(self) -> dict[str, float]:
-        return {"macs": float(self.macs), "params": float(self.params)}
+from oneshot.shapes import Cost
 
 
 def _patch_terms(width: Width, d):

@@ -32,9 +32,7 @@ figure outside 3%; params agree within 1.2% for all three (within 3% with rpe to
 
 from __future__ import annotations
 
-from difflib import get_close_matches
-
-from archspace import UnknownNameError
+from archspace.registry import lookup
 from autoformer_space.config import Arch, BlockArch
 
 
@@ -80,10 +78,4 @@ PUBLISHED: dict[str, tuple[float, float]] = {
 
 def preset(name: str) -> tuple[str, Arch]:
     """(width name, network) of a preset; the error names the closest preset."""
-    if name not in PRESETS:
-        close = get_close_matches(name, PRESETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(
-            f"unknown AutoFormer preset {name!r}.{hint} Known presets: {', '.join(PRESETS)}"
-        )
-    return PRESETS[name]
+    return lookup(PRESETS, name, "AutoFormer preset")

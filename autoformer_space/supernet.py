@@ -19,7 +19,7 @@ from torchvision.ops import StochasticDepth
 
 from archspace import Genotype, GenotypeError
 from autoformer_space.config import Arch, BlockArch, Width, hidden_units
-from autoformer_space.model import AutoFormer, pool
+from autoformer_space.model import AutoFormer
 from autoformer_space.space import arch_of, autoformer_space
 from oneshot.sliced import copy_params, linear_slice, sliced_layer_norm, sliced_linear
 from oneshot.vit import (
@@ -28,6 +28,7 @@ from oneshot.vit import (
     drop_path_rates,
     init_weights,
     multi_head_attention,
+    read_out,
 )
 
 Slice = tuple[Tensor, Tensor]
@@ -124,7 +125,9 @@ class AutoFormerSupernet(nn.Module):
         for layer, block in zip(self.layers, self.active.blocks):
             x = layer(x, block)
         return sliced_linear(
-            pool(sliced_layer_norm(x, self.norm)), self.head, self.width.num_classes
+            read_out(sliced_layer_norm(x, self.norm), global_pool=True),
+            self.head,
+            self.width.num_classes,
         )
 
     @torch.no_grad()

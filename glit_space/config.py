@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from oneshot.shapes import PatchGrid
+
 FFN_ACTIVATIONS = ("gelu", "swish")
 
 
@@ -31,7 +33,7 @@ def _exact_int(value: float, what: str) -> int:
 
 
 @dataclass(frozen=True)
-class Width:
+class Width(PatchGrid):
     """The fixed backbone shared by every candidate of a search: sizes, depth and input."""
 
     embed_dim: int
@@ -73,15 +75,6 @@ class Width:
             raise ValueError(
                 f"Width.ffn_act must be one of {FFN_ACTIVATIONS}, got {self.ffn_act!r}"
             )
-
-    @property
-    def num_patches(self) -> int:
-        return (self.img_size // self.patch_size) ** 2
-
-    @property
-    def num_tokens(self) -> int:
-        """Patches plus the class token: the sequence length every block sees."""
-        return self.num_patches + 1
 
     @property
     def head_channels(self) -> int:

@@ -20,11 +20,11 @@ the meta device the same call decomposes into two counted batched matmuls.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from glit_space.config import BlockArch, Width, check_blocks
+from oneshot.shapes import Cost
 
 __all__ = [
     "Cost",
@@ -35,17 +35,6 @@ __all__ = [
     "model_cost_breakdown",
     "patch_embed_cost",
 ]
-
-
-@dataclass(frozen=True)
-class Cost:
-    """Multiply-accumulates for one image, and trainable parameters."""
-
-    macs: int
-    params: int
-
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(self.macs + other.macs, self.params + other.params)
 
 
 def patch_embed_cost(width: Width) -> Cost:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from difflib import get_close_matches
-
-from archspace import UnknownNameError
+from archspace.registry import lookup
 from glit_space.config import GLIT_TINY_BLOCKS, BlockArch, Width, deit_blocks
 
 #: preset name -> the width it was published at
@@ -23,10 +21,4 @@ def preset_blocks(name: str, width: Width) -> tuple[BlockArch, ...]:
 
 def preset_width(name: str) -> str:
     """The width a preset was published at; the error names the closest preset."""
-    if name not in PRESETS:
-        close = get_close_matches(name, PRESETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(
-            f"unknown GLiT preset {name!r}.{hint} Known presets: {', '.join(PRESETS)}"
-        )
-    return PRESETS[name]
+    return lookup(PRESETS, name, "GLiT preset")

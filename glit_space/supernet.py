@@ -31,7 +31,13 @@ from glit_space.layers import ffn_activation
 from glit_space.model import GLiT
 from glit_space.space import blocks_of
 from oneshot.batchnorm import SlicedBatchNorm1d
-from oneshot.vit import PatchEmbed, drop_path_rates, init_weights, multi_head_attention
+from oneshot.vit import (
+    PatchEmbed,
+    drop_path_rates,
+    init_weights,
+    multi_head_attention,
+    with_class_token,
+)
 
 
 def _whole(value: float, what: str) -> int:
@@ -178,8 +184,7 @@ class GLiTSupernet(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         if self.active is None:
             raise RuntimeError("GLiTSupernet has no active path: call set_active(blocks) first")
-        x = self.patch_embed(x)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        x = with_class_token(self.patch_embed(x), self.cls_token, self.pos_embed)
         for layer, arch in zip(self.layers, self.active):
             x = layer(x, arch)
         return self.norm(x)

@@ -6,6 +6,9 @@ exported from a supernet runs the same arithmetic as the supernet's path.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -58,3 +61,56 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_image_size(x, self.img_size)
         return self.proj(x).flatten(2).transpose(1, 2)
+
+
+def with_class_token(patches: Tensor, cls_token: Tensor, pos_embed: Tensor) -> Tensor:
+    """(B, N, C) patch tokens -> the class token in front, plus the position embedding."""
+    cls = cls_token.expand(patches.shape[0], -1, -1)
+    return torch.cat([cls, patches], dim=1) + pos_embed
+
+
+class VisionTransformer(nn.Module):
+    """The ViT skeleton a space fills with its own blocks: patch embedding, class token,
+    learned absolute position embedding, `layers`, final LayerNorm, linear head on the
+    class token (or, with `global_pool`, on the mean of the patch tokens)."""
+
+    def __init__(
+        self,
+        *,
+        img_size: int,
+        patch_size: int,
+        in_chans: int,
+        dim: int,
+        num_classes: int,
+        layers: Iterable[nn.Module],
+        norm_eps: float = 1e-6,
+        global_pool: bool = False,
+    ) -> None:
+        super().__init__()
+        self.global_pool = global_pool
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, dim))
+        self.layers = nn.ModuleList(layers)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps)
+        self.head = nn.Linear(dim, num_classes)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.apply(init_weights)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        x = with_class_token(self.patch_embed(x), self.cls_token, self.pos_embed)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(read_out(self.forward_features(x), self.global_pool))
+
+
+def read_out(tokens: Tensor, global_pool: bool) -> Tensor:
+    """The head's input: the class token, or the mean of the patch tokens."""
+    return tokens[:, 1:].mean(dim=1) if global_pool else tokens[:, 0]

@@ -93,6 +93,7 @@ def test_budget_on_two_metrics_constrains_both(tmp_path) -> None:
     ],
 )
 def test_bad_budgets_are_refused_before_work(tmp_path, budget: str, message: str) -> None:
-    result = invoke("run", "--space", "autoformer", "--budget", budget, "--out", str(tmp_path / "r"))
+    out = str(tmp_path / "r")
+    result = invoke("run", "--space", "autoformer", "--budget", budget, "--out", out)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "r").exists()
