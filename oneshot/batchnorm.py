@@ -5,14 +5,22 @@ upstream network, so running statistics accumulated while training the supernet 
 blend over many paths and do not describe any single one. Evaluating a path with them
 misranks architectures. Single Path One-Shot therefore recomputes the statistics of each
 path before it is evaluated: reset, then average over a few training batches.
+
+Under torchrun, training normalises with the statistics of the whole global batch
+(`synchronised_batchnorm`), so N processes train like one process on the global batch.
+Recalibration stays local: each process evaluates its own candidates on the same fixed
+calibration batches, which gives the same statistics as one process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from itertools import islice
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -50,6 +58,99 @@ class SlicedBatchNorm1d(nn.BatchNorm1d):
             momentum=factor,
             eps=self.eps,
         )
+
+
+class _GatherRows(torch.autograd.Function):
+    """Differentiable all-gather of one row per process -> (world, *row.shape).
+
+    Every process's loss depends on every process's row, so the gradient of this
+    process's row is the sum over processes of their gradients for it (as in torch's
+    SyncBatchNorm). Done with all_reduce, which every backend supports."""
+
+    @staticmethod
+    def forward(ctx, row: Tensor, group) -> Tensor:
+        ctx.group, ctx.rank = group, dist.get_rank(group)
+        rows = row.new_zeros(dist.get_world_size(group), *row.shape)
+        rows[ctx.rank] = row
+        dist.all_reduce(rows, group=group)
+        return rows
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, group=ctx.group)
+        return grad[ctx.rank], None
+
+
+def _synced_forward(bn: _BatchNorm, original, x: Tensor, group=None) -> Tensor:
+    """BatchNorm in training mode with the statistics of the batch of all processes.
+
+    Works for plain BatchNorm*d and for SlicedBatchNorm1d (the first C channels of the
+    parameters and buffers, C = x.shape[1]). Per process: mean and centred sum of
+    squares per channel (two-pass, as precise as F.batch_norm); gathered and combined
+    exactly (Chan et al.); the running statistics move as F.batch_norm moves them on the
+    global batch (unbiased variance), so they agree with one process, on every rank.
+    """
+    if not bn.training or x.dim() < 2:
+        return original(x)
+    c = x.shape[1]
+    if c > bn.num_features:
+        raise ValueError(
+            f"{type(bn).__name__}({bn.num_features}) got input of shape {tuple(x.shape)}"
+        )
+    dims = [0, *range(2, x.dim())]
+    shape = [1, c] + [1] * (x.dim() - 2)
+    xf = x.float()
+    local_mean = xf.mean(dims)
+    local_m2 = (xf - local_mean.view(shape)).square().sum(dims)
+    count = xf.new_full((1,), x.numel() // c)
+    rows = _GatherRows.apply(torch.cat([local_mean, local_m2, count]), group)
+    means, m2s, counts = rows[:, :c], rows[:, c : 2 * c], rows[:, 2 * c :]
+    total = counts.sum()
+    mean = (counts * means).sum(0) / total
+    m2 = (m2s + counts * (means - mean).square()).sum(0)
+    var = m2 / total
+    if bn.track_running_stats and bn.running_mean is not None:
+        with torch.no_grad():
+            bn.num_batches_tracked.add_(1)
+            factor = bn.momentum
+            if factor is None:  # cumulative moving average
+                factor = 1.0 / float(bn.num_batches_tracked)
+            unbiased = m2 / (total - 1).clamp(min=1)
+            bn.running_mean[:c].lerp_(mean.detach().to(bn.running_mean.dtype), factor)
+            bn.running_var[:c].lerp_(unbiased.detach().to(bn.running_var.dtype), factor)
+    y = (xf - mean.view(shape)) * torch.rsqrt(var + bn.eps).view(shape)
+    if bn.weight is not None:
+        y = y * bn.weight[:c].float().view(shape) + bn.bias[:c].float().view(shape)
+    return y.to(x.dtype)
+
+
+@contextmanager
+def synchronised_batchnorm(model: nn.Module, group=None) -> Iterator[nn.Module]:
+    """Within the block, every BatchNorm layer of `model` in training mode normalises with
+    the statistics of the batch of all processes of `group` (default: all).
+
+    Why: under DDP each process sees 1/N of the global batch; per-process statistics
+    would make N processes train differently from one. torch's nn.SyncBatchNorm does
+    this only on GPUs and would replace SlicedBatchNorm1d with a non-sliced layer, so
+    the layers' forward is swapped for a synchronised one here (CPU/gloo and GPU/nccl)
+    and restored on exit; state_dict, classes and evaluation are unchanged. Layers in
+    eval mode, and BatchNorm run outside the block (recalibration, which runs per path
+    on each process), stay local. Every process must run the same layers in the same
+    order (the same SPOS path), as DDP requires anyway.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) < 2:
+        yield model
+        return
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    for bn in layers:
+        if not isinstance(bn, nn.SyncBatchNorm):
+            bn.forward = partial(_synced_forward, bn, bn.forward, group=group)
+    try:
+        yield model
+    finally:
+        for bn in layers:
+            bn.__dict__.pop("forward", None)
 
 
 def batchnorm_layers(model: nn.Module) -> list[_BatchNorm]:

@@ -160,6 +160,38 @@ class FolderSubset(Dataset):
         return image, target
 
 
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A well-mixed 63-bit seed for one (run seed, epoch, sample index) (splitmix64 steps)."""
+    mask = (1 << 64) - 1
+    value = 0
+    for part in (seed, epoch, index):
+        value = (value ^ (part & mask)) + 0x9E3779B97F4A7C15 & mask
+        value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9 & mask
+        value = (value ^ (value >> 27)) * 0x94D049BB133111EB & mask
+        value ^= value >> 31
+    return value >> 1
+
+
+class EpochSamples(Dataset):
+    """`dataset` for one training epoch, each item's random augmentation drawn from
+    torch's RNG seeded by (seed, epoch, index) (the global RNG is left as it was).
+
+    Why: augmentation then depends on neither the process that loads a sample (torchrun
+    shares each global batch out), the loader worker, nor the order or a resume.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, epoch: int) -> None:
+        self.dataset, self.seed, self.epoch = dataset, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(sample_seed(self.seed, self.epoch, int(index)))
+            return self.dataset[index]
+
+
 # ----------------------------------------------------------------------------- splits
 
 
@@ -399,6 +431,7 @@ __all__ = [
     "DataInfo",
     "DataSpec",
     "DataSplits",
+    "EpochSamples",
     "FolderSubset",
     "TensorImageDataset",
     "data_info",
@@ -406,6 +439,7 @@ __all__ = [
     "load_data",
     "make_loader",
     "parse_spec",
+    "sample_seed",
     "split_train_val",
     "stratified_sample",
 ]

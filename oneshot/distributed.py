@@ -7,8 +7,11 @@ equals one process on the whole batch), and each batch of candidates is evaluate
 shard by shard and gathered. Backend: nccl on CUDA, gloo on the CPU. Only rank 0
 writes checkpoints (and, at the run level, the store and reports).
 
-BatchNorm statistics (the local path's BN) are not synchronised between ranks, as in
-common SPOS practice; they are recalibrated per path before evaluation anyway.
+While training (`Loop`), BatchNorm normalises with the statistics of the global batch
+(`oneshot.batchnorm.synchronised_batchnorm`, also for the supernet's channel-sliced
+BatchNorm), and random augmentation is drawn per sample from (seed, epoch, index), so
+N ranks train as one process does. BatchNorm recalibration before an evaluation stays
+per rank: each rank evaluates its own candidates on the same fixed calibration batches.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Determinism and crash safety come from three rules: the sample order of epoch e is a
 permutation seeded by (seed, e), shared out between the processes of a torchrun job
 by torch's DistributedSampler; anything random per step (the SPOS path) is seeded
-by (seed, step) by the caller; the global RNG states are saved in every checkpoint.
+by (seed, step) by the caller, a sample's augmentation by (seed, epoch, index) and a
+batch's MixUp/CutMix draw by (seed, step); the global RNG states are saved in every
+checkpoint. Under torchrun BatchNorm uses the statistics of the global batch.
 A checkpoint is written at each epoch end, every `checkpoint_every_s` seconds and
 every `checkpoint_every_steps` steps; a resumed run skips the steps already done in
 the interrupted epoch and, on the CPU with in-process data loading, ends with the
@@ -16,6 +18,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +27,9 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from oneshot.batchnorm import synchronised_batchnorm
 from oneshot.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from oneshot.datasets import make_loader
+from oneshot.datasets import EpochSamples, make_loader, sample_seed
 from oneshot.distributed import Ranks
 from oneshot.progress import EventLog, progress_bar
 from oneshot.runtime import Runtime
@@ -146,6 +150,11 @@ class Loop:
             self._last_save = time.monotonic()
 
     def run(self) -> TrainResult:
+        # several processes: BatchNorm normalises with the global batch's statistics
+        with synchronised_batchnorm(self.model) if self.ranks.active else nullcontext():
+            return self._run()
+
+    def _run(self) -> TrainResult:
         self._scaler = self.runtime.grad_scaler()
         steps = self.steps_per_epoch
         epoch, start_step, global_step = 0, 0, 0
@@ -185,7 +194,7 @@ class Loop:
                     len(self.dataset), self.seed, epoch, self.ranks, local_batch, start_step, steps
                 )
                 loader = make_loader(
-                    self.dataset,
+                    EpochSamples(self.dataset, self.seed, epoch),  # augmentation by sample
                     local_batch,
                     shuffle=False,
                     seed=self.seed,
@@ -240,7 +249,12 @@ class Loop:
         y = y.to(self.runtime.device, non_blocking=True)
         hard = y
         if self.batch_transform is not None:
-            x, y = self.batch_transform(x, y)
+            # drawn by (seed, step): the same MixUp/CutMix choice, ratio and box on every
+            # process as in one process (the partner is the previous sample of this
+            # process's share of the batch)
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(sample_seed(self.seed, -1, global_step))
+                x, y = self.batch_transform(x, y)
         with self.runtime.autocast():
             logits = self._trained(x)
             loss = self.criterion(logits, y)

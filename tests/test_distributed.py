@@ -21,6 +21,8 @@ def run(out: Path, *launcher: str) -> None:
 
 
 def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
+    """Paths with local heads (synchronised BatchNorm) and random augmentation (drawn per
+    sample): 2 processes train and evaluate like one on the combined batch."""
     torchrun = Path(sys.executable).with_name("torchrun")
     run(tmp_path / "ddp", str(torchrun), "--standalone", "--nproc-per-node", "2")
     run(tmp_path / "one", sys.executable)
@@ -28,7 +30,7 @@ def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
     single = json.loads((tmp_path / "one" / "result-0.json").read_text())
     assert ranks[0]["world"] == 2 and single["world"] == 1
     assert ranks[0]["paths"] == ranks[1]["paths"] == single["paths"]  # same SPOS paths
-    assert len(single["paths"]) == 4 and len(set(single["paths"])) > 1
+    assert len(single["paths"]) == 8 and len(set(single["paths"])) > 1
     assert ranks[0]["scores"] == ranks[1]["scores"] == single["scores"]  # gathered evaluations
     reference = torch.load(tmp_path / "one" / "weights-0.pt", weights_only=True)
     for rank in (0, 1):
