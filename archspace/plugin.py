@@ -111,7 +111,20 @@ class SpacePlugin(ABC):
         """Options the run's data implies (e.g. num_classes); {} for spaces without data."""
         return {}
 
+    def check_run_settings(self, workbench: Mapping[str, Any]) -> None:
+        """Refuse, before a run starts (and before its folder exists), workbench settings
+        that `workbench` would reject later: raise ValueError naming the setting and
+        what is allowed. `workbench` holds what `workbench` will get, without `run_dir`.
+        Default: nothing to check."""
+        return None
+
     # ---- naming --------------------------------------------------------------------------
+
+    def default_budgets(self) -> dict[str, float]:
+        """The budget of a run that names none: what the space's default architecture
+        costs in the first metric (GLiT: DeiT at the width)."""
+        metric = self.metrics[0]
+        return {metric: float(self.cost(self.space.default())[metric])}
 
     def budgets(self, limits: Mapping[str, float]) -> Budget | Budgets:
         """`metric <= maximum` for every item of `limits` (e.g. {"macs": 1.4e9,

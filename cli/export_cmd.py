@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import click
@@ -21,6 +22,13 @@ def build_model(plugin: SpacePlugin, genotype: Genotype, arch: str):
         return plugin.export_model(genotype)
     answer = json.loads((folder / ARCHITECTURE_FILE).read_text())
     return plugin.export_model(genotype, folder, answer.get("stages", []))
+
+
+def _follow_umask(path: Path) -> None:
+    """Give `path` the mode a newly created file gets (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 @click.command("export")
@@ -64,6 +72,7 @@ def export_command(arch: str, out: Path, onnx: bool, space: str | None, width: s
 
         out = out.with_suffix(".safetensors")
         save_file(state, out)
+    _follow_umask(out)  # safetensors writes through a private (0600) temporary file
     description = {
         "space": plugin.name,
         "space_options": plugin.options(),

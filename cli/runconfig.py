@@ -16,8 +16,8 @@ import tomllib
 
 from archspace import load_space, spaces
 from cli.budgets import parse_budgets
-from strategies.run import RunConfig
-from strategies.settings import SETTINGS
+from strategies.run import RunConfig, check_config
+from strategies.settings import SETTINGS, get_settings
 
 DEFAULT_SPACE = "glit"
 DEFAULT_DATA = "builtin:fashion-mnist"
@@ -102,10 +102,15 @@ def _budgets(values: Mapping[str, Any], plugin: Any) -> dict[str, float]:
             raise ValueError("give --budget or its alias --budget-macs, not both")
         text = values["budget_macs"]
         text = text if str(text).strip().lower() == "none" else {"macs": text}
-    if text is None:  # the default: what the space's default architecture costs
-        metric = plugin.metrics[0]
-        return {metric: float(plugin.cost(plugin.space.default())[metric])}
+    if text is None:
+        return plugin.default_budgets()
     return parse_budgets(text, plugin.metrics) or {}
+
+
+def _seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"seed must be an int, got {value!r}")
+    return value
 
 
 def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig:
@@ -142,16 +147,19 @@ def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig
     data = workbench.get("data", DEFAULT_DATA)
     for key, value in plugin_class.data_options(data, bool(workbench.get("download"))).items():
         space_options.setdefault(key, value)
+    get_settings(profile).override(**search)  # a bad search value: refused by name, now
     plugin = load_space(space_name, **space_options)
-    return RunConfig(
+    config = RunConfig(
         space=space_name,
         strategy=values.get("strategy", "hierarchical-ea"),
         space_options=space_options,
         searcher=values.get("searcher", "evolution"),
         profile=profile,
         budgets=_budgets(values, plugin),
-        seed=int(values.get("seed", 0)),
+        seed=_seed(values.get("seed", 0)),
         search=search,
         workbench={**workbench, **({"recipe": recipe} if recipe else {})},
         storage=values.get("storage"),
     )
+    check_config(config, plugin)  # everything else the run will use, before its folder
+    return config

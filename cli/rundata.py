@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archspace import load_space
-from strategies.store import STORE_FILE, RunStore
+from strategies.store import STORE_FILE, RunStore, store_error
 
 # The file names `strategies.run` writes; repeated here so that reading a run needs only
 # the store, not the search machinery.
@@ -141,6 +142,13 @@ def load_run(run_dir: Path) -> RunData:
             f"{run_dir} is not a run folder: it has no {STORE_FILE}; give the folder a "
             f"search wrote, the one holding {CONFIG_FILE} and {STORE_FILE}"
         )
+    try:
+        return _load_run(run_dir)
+    except sqlite3.DatabaseError as error:  # damaged past the first page
+        raise store_error(run_dir / STORE_FILE, error) from None
+
+
+def _load_run(run_dir: Path) -> RunData:
     with RunStore(run_dir, readonly=True) as store:
         config = _read_json(run_dir / CONFIG_FILE) or store.meta("config") or {}
         answer = _read_json(run_dir / ARCHITECTURE_FILE)  # written last: the run finished

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from rich.table import Table
 from archspace.units import format_count
 from cli.errors import friendly_errors
 from strategies.run import load_config
-from strategies.store import RunStore
+from strategies.store import STORE_FILE, RunStore, store_error
 
 
 @click.command("top")
@@ -45,13 +46,16 @@ def top_command(
         raise click.BadParameter("must be at least 1", param_hint="--top-k")
     config = load_config(run_dir)
     with RunStore(run_dir, readonly=True) as store:
-        stages = sorted({e["stage"] for e in store.evaluations()})
+        try:
+            stages = sorted({e["stage"] for e in store.evaluations()})
+            rows = store.top(k, stage)
+        except sqlite3.DatabaseError as error:  # damaged past the first page
+            raise store_error(Path(run_dir) / STORE_FILE, error) from None
         if stage is not None and stage not in stages:
             raise KeyError(
                 f"run {run_dir} has no evaluations in stage {stage!r}; stages: "
                 + (", ".join(stages) or "none yet")
             )
-        rows = store.top(k, stage)
     written = []
     if export_dir is not None:
         export_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ the run set-up from the data, with no training code of its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,60 @@ class OneShotPlugin(SpacePlugin):
         from oneshot.sources import data_info
 
         return {"num_classes": data_info(data, download=download).num_classes}
+
+    def check_run_settings(self, workbench: Mapping[str, Any]) -> None:
+        """Everything `workbench` reads, checked before the run starts: the keys, the
+        recipe (profile plus `recipe` overrides), the device, threads, num_workers,
+        download, seed and the data spec (and its folder)."""
+        import torch
+
+        from oneshot.recipes import get_recipe
+        from oneshot.runtime import DEVICES
+        from oneshot.sources import DataSpec, data_info
+
+        unknown = sorted(set(workbench) - WORKBENCH_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unknown workbench setting(s) {', '.join(unknown)}; allowed: "
+                + ", ".join(sorted(WORKBENCH_KEYS))
+            )
+        recipe = workbench.get("recipe", {})
+        if not isinstance(recipe, Mapping):
+            raise ValueError(f"the recipe overrides must be a table, got {recipe!r}")
+        get_recipe(workbench.get("profile", "quick")).override(**recipe)
+        device = workbench.get("device", "auto")
+        allowed = f"{', '.join(DEVICES)} or cuda:N (N a GPU index)"
+        if not isinstance(device, str) or not (
+            device in DEVICES or re.fullmatch(r"cuda:\d+", device)
+        ):
+            raise ValueError(f"unknown device {device!r}; allowed: {allowed}")
+        if device.startswith("cuda"):
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                raise ValueError(
+                    f"device {device!r} was asked for but no CUDA GPU is available here; "
+                    "use --device cpu (or auto)"
+                )
+            if ":" in device and int(device.partition(":")[2]) >= count:
+                raise ValueError(
+                    f"device {device!r} does not exist: this machine has {count} CUDA GPU(s), "
+                    f"cuda:0 to cuda:{count - 1}"
+                )
+        for key in ("threads", "num_workers"):
+            value = workbench.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise ValueError(f"workbench.{key} must be a non-negative int, got {value!r}")
+        for key, kind, what in (("download", bool, "true or false"), ("seed", int, "an int")):
+            value = workbench.get(key)
+            if value is not None and not (
+                isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            ):
+                raise ValueError(f"{key} must be {what}, got {value!r}")
+        data = workbench.get("data", "builtin:fashion-mnist")
+        DataSpec.parse(data)
+        data_info(data, download=bool(workbench.get("download", False)))
 
     def workbench(self, config: Mapping[str, Any]):
         """The training backend for a run, from the config keys in WORKBENCH_KEYS

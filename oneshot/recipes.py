@@ -12,7 +12,46 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+#: the training augmentations of `oneshot.transforms.AUGMENTS`, and "auto" ("deit" for
+#: imagefolder sources, else "light"); repeated so that recipes import without torchvision
+AUGMENT_NAMES = ("auto", "none", "light", "deit")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: rule name -> (test, what is allowed); None passes the `optional_` rules
+_RULES: dict[str, tuple[Any, str]] = {
+    "positive_int": (lambda v: _is_int(v) and v >= 1, "a positive int"),
+    "count": (lambda v: _is_int(v) and v >= 0, "a non-negative int"),
+    "optional_positive_int": (
+        lambda v: v is None or (_is_int(v) and v >= 1),
+        "a positive int or null (no cap)",
+    ),
+    "positive": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "optional_positive": (lambda v: v is None or (_is_number(v) and v > 0), "a number > 0 or null"),
+    "non_negative": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "fraction": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "probability": (lambda v: _is_number(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "augment": (lambda v: v in AUGMENT_NAMES, "one of " + ", ".join(AUGMENT_NAMES)),
+}
+
+
+def _check_fields(recipe: Any, section: str, rules: dict[str, str]) -> None:
+    """Refuse a bad recipe value by its dotted name, saying what is allowed."""
+    for name, rule in rules.items():
+        value = getattr(recipe, name)
+        test, allowed = _RULES[rule]
+        if not test(value):
+            raise ValueError(f"recipe.{section}.{name} must be {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +67,23 @@ class SupernetRecipe:
     warmup_epochs: float = 0.0
     augment: str = "light"
     max_steps_per_epoch: int | None = None
+
+    RULES: ClassVar[dict[str, str]] = {
+        "epochs": "positive_int",
+        "batch_size": "positive_int",
+        "lr": "positive",
+        "lr_reference_batch": "positive_int",
+        "momentum": "fraction",
+        "nesterov": "bool",
+        "weight_decay": "non_negative",
+        "label_smoothing": "fraction",
+        "warmup_epochs": "non_negative",
+        "augment": "augment",
+        "max_steps_per_epoch": "optional_positive_int",
+    }
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "supernet", self.RULES)
 
     @property
     def scaled_lr(self) -> float:
@@ -51,6 +107,26 @@ class RetrainRecipe:
     clip_grad: float | None = None
     max_steps_per_epoch: int | None = None
 
+    RULES: ClassVar[dict[str, str]] = {
+        "epochs": "positive_int",
+        "batch_size": "positive_int",
+        "lr": "positive",
+        "lr_reference_batch": "positive_int",
+        "weight_decay": "non_negative",
+        "warmup_epochs": "non_negative",
+        "min_lr": "non_negative",
+        "label_smoothing": "fraction",
+        "augment": "augment",
+        "mixup": "non_negative",  # Beta-distribution alphas (0: off), as in DeiT
+        "cutmix": "non_negative",
+        "drop_path": "fraction",
+        "clip_grad": "optional_positive",
+        "max_steps_per_epoch": "optional_positive_int",
+    }
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "retrain", self.RULES)
+
     @property
     def scaled_lr(self) -> float:
         return self.lr * self.batch_size / self.lr_reference_batch
@@ -64,6 +140,16 @@ class EvalRecipe:
     #: cap on search-validation images per evaluation: a seeded, class-stratified draw
     max_images: int | None = None
 
+    RULES: ClassVar[dict[str, str]] = {
+        "batch_size": "positive_int",
+        "bn_batches": "count",  # 0: no BatchNorm recalibration
+        "bn_batch_size": "positive_int",
+        "max_images": "optional_positive_int",
+    }
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "eval", self.RULES)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -75,6 +161,34 @@ class Recipe:
     #: capped at val_max (the paper's 50K of ImageNet's 1.28M; 5% of smaller sets)
     val_size: int | float = 0.05
     val_max: int | None = 50_000
+
+    def __post_init__(self) -> None:
+        """The hold-out's form, as `oneshot.datasets.holdout_count` reads it (its size
+        against the data is checked when the data is split)."""
+        for section, cls in (
+            ("supernet", SupernetRecipe),
+            ("retrain", RetrainRecipe),
+            ("eval", EvalRecipe),
+        ):
+            if not isinstance(getattr(self, section), cls):
+                raise ValueError(
+                    f"recipe.{section} must be a table of {section} fields, got "
+                    f"{getattr(self, section)!r}"
+                )
+        size = self.val_size
+        if isinstance(size, bool) or not isinstance(size, (int, float)):
+            raise ValueError(
+                "recipe.val_size must be an int count (>= 1) or a float fraction in (0, 1), "
+                f"got {size!r}"
+            )
+        if isinstance(size, int) and size < 1:
+            raise ValueError(f"recipe.val_size as a count must be at least 1, got {size!r}")
+        if isinstance(size, float) and not 0.0 < size < 1.0:
+            raise ValueError(f"recipe.val_size as a fraction must be in (0, 1), got {size!r}")
+        if not _RULES["optional_positive_int"][0](self.val_max):
+            raise ValueError(
+                f"recipe.val_max must be a positive int or null (no cap), got {self.val_max!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,7 +18,7 @@ from typing import Any
 from archspace import RankGroup, SpacePlugin, Workbench, load_space, ranks_of
 from archspace import strategies as strategy_registry
 from strategies.pipelines import PipelineResult, check_budget
-from strategies.searchers import make_searcher_factory
+from strategies.searchers import check_searcher, make_searcher_factory
 from strategies.settings import get_settings
 from strategies.store import RunStore
 
@@ -64,14 +64,58 @@ class RunConfig:
         if "budget" in data or "budget_metric" in data:
             bound, metric = data.pop("budget", None), data.pop("budget_metric", None)
             data.setdefault("budgets", {} if bound is None else {metric or "macs": bound})
-        known = {f.name for f in dataclasses.fields(cls)}
+        fields = dataclasses.fields(cls)
+        known = {f.name for f in fields}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
                 f"unknown run config key(s) {', '.join(unknown)}; allowed: "
                 + ", ".join(sorted(known))
             )
+        required = [
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ValueError(
+                f"the run config lacks the required key(s) {', '.join(missing)} (a run config "
+                f"names at least {', '.join(required)}; optional: "
+                + ", ".join(sorted(known - set(required)))
+                + ")"
+            )
+        kinds = {"space": str, "strategy": str, "searcher": str, "profile": str, "seed": int}
+        kinds.update(space_options=dict, budgets=dict, search=dict, workbench=dict)
+        for name, kind in kinds.items():
+            if name in data and (not isinstance(data[name], kind) or isinstance(data[name], bool)):
+                raise ValueError(
+                    f"run config key {name!r} must be {_KIND_NAMES[kind]}, got {data[name]!r}"
+                )
+        if data.get("storage") is not None and not isinstance(data["storage"], str):
+            raise ValueError(
+                f"run config key 'storage' must be a URL or null, got {data['storage']!r}"
+            )
         return cls(**data)
+
+
+_KIND_NAMES = {str: "a string", int: "an int", dict: "a JSON object"}
+
+
+def check_config(config: RunConfig, plugin: SpacePlugin, workbench: bool = True) -> None:
+    """Everything a run will use, checked before any work and before its folder is made:
+    the strategy, the search settings, the searcher and its storage, the budgets and
+    (with `workbench`) the plugin's workbench settings. Raises with the value at fault
+    and what is allowed."""
+    strategy_registry.get(config.strategy)
+    get_settings(config.profile).override(**config.search)
+    check_searcher(config.searcher, config.storage)
+    if config.budgets:
+        plugin.budgets(config.budgets)
+    if workbench:
+        plugin.check_run_settings(
+            {**config.workbench, "seed": config.seed, "profile": config.profile}
+        )
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -92,6 +136,7 @@ def start_run(
     run_dir = Path(run_dir)
     pipeline_class = strategy_registry.get(config.strategy)
     plugin = plugin or load_space(config.space, **config.space_options)
+    check_config(config, plugin, workbench=workbench is None)  # nothing written yet
     settings = get_settings(config.profile).override(**config.search)
     constraint = plugin.budgets(config.budgets) if config.budgets else None
     check_budget(plugin, constraint, plugin.space)  # before anything is written
@@ -182,7 +227,15 @@ def load_config(run_dir: str | Path) -> RunConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
-    return RunConfig.from_dict(json.loads(path.read_text()))
+    try:
+        return RunConfig.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); it should hold the run's config as "
+            "written by `archsearch run`"
+        ) from None
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def resume_run(run_dir: str | Path, **kwargs: Any) -> PipelineResult:

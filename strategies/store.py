@@ -69,6 +69,20 @@ class RunInUseError(RuntimeError):
     """Another process holds the run folder's lock."""
 
 
+class StoreError(ValueError):
+    """The folder's runs.sqlite cannot be read as a run store (not a database, damaged,
+    or not written by archsearch); the message names the file."""
+
+
+def store_error(path: Path, error: sqlite3.DatabaseError) -> StoreError:
+    """The one-paragraph error for an unreadable store file."""
+    return StoreError(
+        f"{path} cannot be read as a run store ({error}): it is not an SQLite database "
+        "written by archsearch, or it is damaged. Give a folder that `archsearch run` "
+        "wrote, or move the file away to start the run afresh"
+    )
+
+
 class RunStore:
     """The database and lock of one run folder (use as a context manager)."""
 
@@ -81,6 +95,17 @@ class RunStore:
             if not path.exists():
                 raise FileNotFoundError(f"{self.run_dir} is not a run folder (no {STORE_FILE})")
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            try:  # sqlite reads the file lazily: a foreign file fails on the first query
+                tables = {t for (t,) in self.db.execute("SELECT name FROM sqlite_master")}
+            except sqlite3.DatabaseError as error:
+                self.db.close()
+                raise store_error(path, error) from None
+            if "evaluations" not in tables:
+                self.db.close()
+                raise StoreError(
+                    f"{path} is an SQLite database but not a run store (it has no "
+                    "evaluations table); give a folder that `archsearch run` wrote"
+                )
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.run_dir / ".lock", "a+")  # noqa: SIM115 - held for the run
@@ -98,10 +123,17 @@ class RunStore:
         self._lock.truncate()
         self._lock.write(f"process {os.getpid()}")
         self._lock.flush()
-        self.db = sqlite3.connect(self.run_dir / STORE_FILE, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.run_dir / STORE_FILE, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            if hasattr(self, "db"):
+                self.db.close()
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            raise store_error(self.run_dir / STORE_FILE, error) from None
 
     @classmethod
     def private_copy(cls, run_dir: str | Path) -> RunStore:
@@ -115,6 +147,8 @@ class RunStore:
             source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
                 source.backup(store.db)
+            except sqlite3.DatabaseError as error:
+                raise store_error(path, error) from None
             finally:
                 source.close()
         store.db.executescript(SCHEMA)
