@@ -9,6 +9,9 @@
    top-1 through the supernet, and one subnet retrained from scratch (test top-1).
 
     python benchmarks/glit_training.py [--subnets 5] [--steps 30] [--skip-quick]
+
+The step ratio on fixed batches, without the data pipeline, for any space (GLiT,
+AutoFormer) and width, is benchmarks/step_ratio.py, whose training step this uses.
 """
 
 from __future__ import annotations
@@ -20,22 +23,20 @@ import time
 
 import numpy as np
 import torch
+from step_ratio import make_step  # benchmarks/step_ratio.py, beside this script
 from torch import nn
 
 from glit_space import GlitPlugin
-from glit_space.model import GLiT
 from oneshot.datasets import load_data, make_loader
 from oneshot.evaluation import supernet_top1, top1
 from oneshot.recipes import get_recipe
-from oneshot.runtime import select_runtime
+from oneshot.runtime import Runtime, select_runtime
 from oneshot.workbench import OneShotWorkbench
 
 
-def throughput(model: nn.Module, loader, steps: int) -> tuple[float, float]:
+def throughput(model: nn.Module, loader, steps: int, runtime: Runtime) -> tuple[float, float]:
     """(images/s, fraction of wall time spent fetching batches) over `steps` SGD steps."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
+    step = make_step(model, runtime)
     waiting = images = 0.0
     batches = iter(loader)
     start = time.perf_counter()
@@ -43,9 +44,7 @@ def throughput(model: nn.Module, loader, steps: int) -> tuple[float, float]:
         fetch = time.perf_counter()
         x, y = next(batches)
         waiting += time.perf_counter() - fetch
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        optimizer.step()
+        step(x, y)
         images += len(y)
     total = time.perf_counter() - start
     return images / total, waiting / total
@@ -72,10 +71,9 @@ def main() -> None:
     print(f"threads {torch.get_num_threads()}, batch {batch}, {args.steps} steps per figure")
     for _ in range(args.subnets):
         genotype = plugin.space.sample(rng)
-        blocks = plugin.blocks(genotype)
         supernet.activate(genotype)
-        super_rate, super_wait = throughput(supernet, loader, args.steps)
-        sub_rate, sub_wait = throughput(GLiT(plugin.width, blocks), loader, args.steps)
+        super_rate, super_wait = throughput(supernet, loader, args.steps, runtime)
+        sub_rate, sub_wait = throughput(plugin.build(genotype), loader, args.steps, runtime)
         ratios.append(super_rate / sub_rate)
         waits += [super_wait, sub_wait]
         print(
