@@ -147,8 +147,15 @@ class SyntheticPlugin(SpacePlugin):
         blocks = self._per_block if space is None else self._blocks(space)
         return float(sum(c.min() for c, _ in blocks)), float(sum(c.max() for c, _ in blocks))
 
-    def optimum(self, budget: float) -> float:
-        """Best true fitness of any genotype with cost <= budget (exact knapsack DP)."""
+    def optimum(self, budgets: Mapping[str, float] | float | None = None) -> float:
+        """Best true fitness of any genotype with cost <= budget (exact knapsack DP);
+        `budgets` is a bound on the cost or {"cost": bound}."""
+        if budgets is None:
+            budget = self.cost_range("cost")[1]
+        elif isinstance(budgets, Mapping):
+            budget = budgets.get("cost", self.cost_range("cost")[1])
+        else:
+            budget = budgets
         best = {0: 0.0}
         for costs, scores in self._per_block:
             step: dict[int, float] = {}

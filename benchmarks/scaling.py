@@ -78,8 +78,9 @@ def evaluation_job(folder: Path, ranks: int, candidates: int, threads: int) -> d
 
 
 def search_time(population: int, depth: int) -> tuple[int, float]:
+    from strategies.driver import run_search
+    from strategies.evaluations import Evaluations
     from strategies.evolution import EvolutionSearcher
-    from strategies.searcher import Evaluations
 
     with tempfile.TemporaryDirectory() as folder:
         plugin, workbench = make_workbench(Path(folder), depth)
@@ -93,7 +94,7 @@ def search_time(population: int, depth: int) -> tuple[int, float]:
         )
         evaluations = Evaluations(lambda genotypes: workbench.evaluate(genotypes, "bench"))
         started = time.perf_counter()
-        searcher.search(plugin.space, evaluations, seed=0)
+        run_search(searcher, plugin.space, evaluations, seed=0)
         return evaluations.fresh, time.perf_counter() - started
 
 

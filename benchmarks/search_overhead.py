@@ -16,10 +16,12 @@ import time
 import numpy as np
 
 from glit_space import GlitPlugin
+from strategies.asktell import AskTellSearcher
+from strategies.driver import run_search
+from strategies.evaluations import Evaluations
 from strategies.evolution import EvolutionSearcher
 from strategies.optuna_search import OptunaSearcher
 from strategies.random_search import RandomSearcher
-from strategies.searcher import Evaluations, Searcher
 
 
 def constant_fitness(space, seed: int = 0):
@@ -32,10 +34,10 @@ def constant_fitness(space, seed: int = 0):
     return fitness
 
 
-def measure(searcher: Searcher, plugin: GlitPlugin, budget, seed: int) -> tuple[int, float]:
+def measure(searcher: AskTellSearcher, plugin: GlitPlugin, budget, seed: int) -> tuple[int, float]:
     evaluations = Evaluations(constant_fitness(plugin.space))
     start = time.perf_counter()
-    result = searcher.search(plugin.space, evaluations, budget, seed=seed)
+    result = run_search(searcher, plugin.space, evaluations, budget, seed=seed)
     seconds = time.perf_counter() - start
     assert budget(result.best)
     return evaluations.fresh, seconds
@@ -49,7 +51,7 @@ def main() -> None:
 
     plugin = GlitPlugin(width="tiny")
     budget = plugin.budget(1.4e9)  # MACs
-    searchers: list[tuple[str, Searcher]] = [
+    searchers: list[tuple[str, AskTellSearcher]] = [
         ("evolution (SPOS defaults)", EvolutionSearcher()),
         ("random", RandomSearcher()),
         ("optuna tpe", OptunaSearcher(sampler="tpe", trials=args.optuna_trials)),

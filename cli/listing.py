@@ -66,7 +66,7 @@ def spaces_command(as_json: bool) -> None:
 @click.command("strategies")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def strategies_command(as_json: bool) -> None:
-    """List the registered search strategies.
+    """List the registered search strategies (--strategy) and searchers (--searcher).
 
     \b
     Example:
@@ -81,3 +81,22 @@ def strategies_command(as_json: bool) -> None:
     for name in names:
         doc = (getattr(strategies.get(name), "__doc__", "") or "").strip().splitlines()
         click.echo(f"{name:20s} {doc[0] if doc else ''}")
+    click.echo("\nsearchers (--searcher, inside spos and hierarchical-ea):")
+    for name, summary in _searchers():
+        click.echo(f"{name:20s} {summary}")
+
+
+def _searchers() -> list[tuple[str, str]]:
+    """(name, one-line summary) of every registered searcher; a broken one says so."""
+    from strategies.searchers import searchers
+
+    rows = []
+    for name in searchers.names():
+        try:
+            cls = searchers.get(name)
+        except Exception as error:  # a broken plugin must not hide the others
+            rows.append((name, f"failed to load: {error}"))
+            continue
+        doc = (getattr(cls, "__doc__", "") or "").strip().splitlines()
+        rows.append((name, getattr(cls, "summary", "") or (doc[0] if doc else "")))
+    return rows

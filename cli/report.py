@@ -296,7 +296,8 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the written paths as JSON.")
 @friendly_errors
 def report_command(run_dir: Path, out_dir: Path | None, as_json: bool) -> None:
-    """Write a Markdown report with plots of a run folder (finished, running or stopped).
+    """Write a Markdown report with plots of a run folder (finished, running or stopped),
+    or of a comparison over seeds (`compare --seeds N`: its table and plot).
 
     The report holds the run's settings, the chosen architecture with its costs and
     retrained top-1, a summary per stage, failed evaluations, and three plots: fitness
@@ -308,6 +309,15 @@ def report_command(run_dir: Path, out_dir: Path | None, as_json: bool) -> None:
       archsearch report runs/my-run
       archsearch report runs/my-run --out reports/my-run --json
     """
+    from cli.study import STUDY_FILE, rewrite_study
+
+    if (run_dir / STUDY_FILE).exists():  # a comparison over seeds: its table and plot
+        paths = rewrite_study(run_dir, out_dir or run_dir)
+        if as_json:
+            click.echo(json.dumps({"report": str(paths[0]), "files": [str(p) for p in paths]}))
+        else:
+            click.echo(f"wrote {', '.join(str(p) for p in paths)}")
+        return
     try:
         report = write_report(run_dir, out_dir)
     except NotARunFolder as error:

@@ -235,6 +235,27 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
     help="Comma-separated strategies, run with the same space, data, budget, seed.",
 )
 @click.option(
+    "--searchers",
+    default=None,
+    help="Comma-separated searchers inside the strategies (default: --searcher's); each "
+    "strategy runs with each searcher.",
+)
+@click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seeds per arm (seed, seed+1, ...): with more than one, a statistical comparison "
+    "(mean, sd, 95% CI, tests against the best, best-so-far bands).",
+)
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Runs in parallel processes (with --seeds).",
+)
+@click.option(
     "--spaces",
     default=None,
     help="Comma-separated spaces to compare at one budget (instead of --space); each runs "
@@ -249,7 +270,9 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
 )
 @run_options
 @friendly_errors
-def compare_command(strategies, spaces, out, sets, config_file, as_json, **flags) -> None:
+def compare_command(
+    strategies, searchers, seeds, jobs, spaces, out, sets, config_file, as_json, **flags
+) -> None:
     """Compare strategies as swaps over one space (the paper's Table 5), or spaces at
     one budget.
 
@@ -272,15 +295,25 @@ def compare_command(strategies, spaces, out, sets, config_file, as_json, **flags
         raise click.BadParameter("give at least one space", param_hint="--spaces")
     if space_names and flags.get("space"):
         raise click.UsageError("give --space or --spaces, not both")
-    configs = {
-        (f"{space}/{name}" if space_names else name): _resolve(
-            {**flags, "space": space or flags.get("space")},
-            sets,
-            config_file,
-            strategy=name,
-        )
+    searcher_names = [s.strip() for s in (searchers or "").split(",") if s.strip()]
+    arms = [
+        (space, name, searcher)
         for space in (space_names or [None])
         for name in names
+        for searcher in (searcher_names or [None])
+    ]
+    configs = {
+        _arm_label(arm, arms): _resolve(
+            {
+                **flags,
+                "space": arm[0] or flags.get("space"),
+                "searcher": arm[2] or flags.get("searcher"),
+            },
+            sets,
+            config_file,
+            strategy=arm[1],
+        )
+        for arm in arms
     }
     if len(space_names) > 1:
         configs = _one_budget(configs, explicit=_names_budget(flags, config_file))
@@ -290,12 +323,41 @@ def compare_command(strategies, spaces, out, sets, config_file, as_json, **flags
     say = _say(_console())
     if len(space_names) > 1:
         say(f"comparing spaces {', '.join(space_names)} at {budget_text(first.budgets)}")
+    if seeds > 1:
+        _study(configs, seeds, jobs, folder, say, as_json)
+        return
     rows = compare_runs(configs, folder, say)
     if launched_rank() != 0:
         return
     paths = write_comparison(rows, folder)
     if as_json:
         click.echo(json.dumps({"table": rows, "files": [str(p) for p in paths]}, indent=2))
+    else:
+        Console().print(paths[0].read_text())
+
+
+def _arm_label(arm: tuple, arms: list[tuple]) -> str:
+    """The parts of (space, strategy, searcher) that differ between arms, joined by '/'
+    (the strategy when nothing differs)."""
+    varying = [i for i in range(3) if len({a[i] for a in arms}) > 1]
+    return "/".join(str(arm[i]) for i in varying) or str(arm[1])
+
+
+def _study(
+    configs: dict[str, RunConfig], seeds: int, jobs: int, folder: Path, say, as_json: bool
+) -> None:
+    """Every arm over `seeds` seeds, then the statistics (see cli.study)."""
+    from cli.study import run_study, space_optimum, summarise, write_study
+
+    first = next(iter(configs.values()))
+    if len({c.space for c in configs.values()}) > 1:
+        raise click.UsageError("--seeds compares strategies and searchers over one space")
+    say(f"{len(configs)} arms x {seeds} seeds in {folder}")
+    records = run_study(configs, range(first.seed, first.seed + seeds), folder, jobs=jobs, say=say)
+    summary = summarise(records, space_optimum(first))
+    paths = write_study(records, summary, folder)
+    if as_json:
+        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
     else:
         Console().print(paths[0].read_text())
 

@@ -1,9 +1,10 @@
 """Evolutionary search as in SPOS: top-k parents, mutation and crossover, under a budget.
 
 Built on a DEAP toolbox: the operators (sample, mutate, mate, feasible, select,
-evaluate) are registered, not hard-wired, so a subclass swaps one by overriding
-`toolbox` (e.g. tournament selection, or a mutation that knows the space's structure)
-and keeps the loop, the constraint handling and the resume behaviour. The variation
+individual) are registered, not hard-wired, so a subclass swaps one by overriding
+`make_toolbox` (e.g. tournament selection, or a mutation that knows the space's
+structure); the loop, the budget, the constraint check and resume are the driver's
+(`strategies.driver.run_search`). The variation
 operators work on arrays of genotype rows (archspace's batched operators, same rules
 as `Space.mutate`/`Space.crossover`): a generation's children are made and checked
 against the budget in a few numpy calls, which keeps the strategy's own cost far below
@@ -13,26 +14,19 @@ a millisecond per candidate even when a single cost evaluation is slow.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from deap import base, creator, tools
 
-from archspace import Constraint, Genotype, Space
-from strategies.searcher import (
-    Archive,
-    Avoid,
-    Evaluations,
-    FeasibleSampler,
-    GenerationRecord,
-    Searcher,
-    SearchResult,
-    feasible_mask,
-    fresh_candidates,
-    require_at_least,
-)
+from archspace import Genotype, Space
+from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.sampling import Avoid, feasible_mask, fresh_candidates, require_at_least
+
+if TYPE_CHECKING:
+    from strategies.settings import SearchSettings
 
 _FITNESS = "ArchsearchFitness"
 _INDIVIDUAL = "ArchsearchIndividual"
@@ -58,33 +52,27 @@ def individual(genotype: Genotype) -> Any:
     return ind
 
 
-def evaluate_individuals(
-    evaluations: Evaluations, individuals: Sequence[Any]
-) -> list[float | None]:
-    """Score a population in one batch; a failure gets fitness -inf (ranked last)."""
-    fitnesses = evaluations([ind.genotype for ind in individuals])
-    for ind, fitness in zip(individuals, fitnesses):
-        ind.fitness.values = (-np.inf if fitness is None else fitness,)
-    return fitnesses
-
-
-class EvolutionSearcher(Searcher):
+class EvolutionSearcher(AskTellSearcher):
     """SPOS evolution: keep the top `parents` of everything evaluated; each generation
-    evaluates `mutants` mutants and `crossovers` children of them (topped up with fresh
+    proposes `mutants` mutants and `crossovers` children of them (topped up with fresh
     samples to `population`). Generation 0 is `population` fresh samples.
 
-    Defaults are the SPOS settings: 50, top 10, 25 + 25, 20 generations, per-choice
-    mutation probability 0.1, i.e. 1000 candidates. A child that is over budget or
-    already seen (earlier in the search or in this generation) is remade, up to
-    `retries` times, then replaced by a fresh feasible sample.
+    Defaults are the SPOS settings: 50, top 10, 25 + 25, per-choice mutation
+    probability 0.1, and a default budget of `population` x `generations` (50 x 20 =
+    1000) distinct evaluations. A child that is over budget or already seen (earlier in
+    the search or in this generation) is remade, up to `retries` times, then replaced by
+    a fresh feasible sample.
 
-    Resume: every decision depends only on the seed and on fitness values, never on
-    what the cache already holds, so a search rerun with the same seed and an
-    `Evaluations` preloaded with a crashed run's results replays the same trajectory and
-    ends with the same result and evaluation count, paying only for what is new.
+    Resume: every decision depends only on the seed and on the fitness values told,
+    never on what the cache already holds, so the driver's resume replays the same
+    trajectory.
     """
 
     name: ClassVar[str] = "evolution"
+    summary: ClassVar[str] = (
+        "SPOS evolution (Guo et al. 2020): top-k parents, mutation and crossover "
+        "under the constraint, on a DEAP toolbox"
+    )
 
     def __init__(
         self,
@@ -95,17 +83,9 @@ class EvolutionSearcher(Searcher):
         generations: int = 20,
         mutation_prob: float = 0.1,
         retries: int = 10,
-        max_tries: int = 10_000,
-        top_k: int = 10,
     ) -> None:
         require_at_least(
-            "evolution",
-            1,
-            population=population,
-            parents=parents,
-            generations=generations,
-            max_tries=max_tries,
-            top_k=top_k,
+            "evolution", 1, population=population, parents=parents, generations=generations
         )
         require_at_least("evolution", 0, mutants=mutants, crossovers=crossovers, retries=retries)
         if not 0.0 < mutation_prob <= 1.0:
@@ -117,67 +97,70 @@ class EvolutionSearcher(Searcher):
         self.generations = generations
         self.mutation_prob = mutation_prob
         self.retries = retries
-        self.max_tries = max_tries
-        self.top_k = top_k
+        self.default_evaluations = population * generations
 
-    def toolbox(
-        self,
-        space: Space,
-        evaluations: Evaluations,
-        constraint: Constraint | None,
-        rng: np.random.Generator,
-    ) -> base.Toolbox:
+    @classmethod
+    def from_settings(cls, settings: SearchSettings, **context: Any) -> EvolutionSearcher:
+        return cls(
+            population=settings.population,
+            parents=settings.parents,
+            mutants=settings.mutants,
+            crossovers=settings.crossovers,
+            generations=settings.generations,
+            mutation_prob=settings.mutation_prob,
+        )
+
+    def make_toolbox(self, context: SearchContext) -> base.Toolbox:
         """The registered operators; override to swap one.
 
         sample(n) -> n feasible rows; mutate(rows) -> rows; mate(rows, rows) -> rows;
-        feasible(rows) -> bool mask; select(individuals, k); individual(genotype);
-        evaluate(individuals). Rows are canonical option-index arrays of `space`. All
-        randomness must come from `rng` (DEAP's own random operators draw from Python's
-        global `random`: avoid them or give them a seeded `random.Random`).
+        feasible(rows) -> bool mask; select(individuals, k); individual(genotype). Rows
+        are canonical option-index arrays of `context.space`. All randomness must come
+        from `context.rng` (DEAP's own random operators draw from Python's global
+        `random`: avoid them or give them a seeded `random.Random`).
         """
+        space, rng = context.space, context.rng
         toolbox = base.Toolbox()
-        toolbox.register("sample", FeasibleSampler(space, constraint, rng, self.max_tries).rows)
+        toolbox.register("sample", context.sampler.rows)
         toolbox.register("mutate", space.mutate_batch, rng=rng, prob=self.mutation_prob)
         toolbox.register("mate", space.crossover_batch, rng=rng)
-        toolbox.register("feasible", partial(feasible_mask, space, constraint))
+        toolbox.register("feasible", partial(feasible_mask, space, context.constraint))
         toolbox.register("select", tools.selBest, fit_attr="fitness")
         toolbox.register("individual", individual)
-        toolbox.register("evaluate", evaluate_individuals, evaluations)
         return toolbox
 
-    def search(
-        self,
-        space: Space,
-        evaluations: Evaluations,
-        constraint: Constraint | None = None,
-        seed: int = 0,
-        on_generation: Callable[[GenerationRecord], None] | None = None,
-    ) -> SearchResult:
-        rng = np.random.default_rng(seed)
-        toolbox = self.toolbox(space, evaluations, constraint, rng)
-        archive = Archive()
-        scored: list[Any] = []  # individuals with a real fitness, in evaluation order
-        for generation in range(self.generations):
-            parents = toolbox.select(scored, self.parents) if generation > 0 else []
-            candidates = self._offspring(toolbox, space, parents, archive, rng)
-            population = [toolbox.individual(g) for g in candidates]
-            new = {ind.genotype.key: ind for ind in population if ind.genotype.key not in archive}
-            fitnesses = toolbox.evaluate(population)
-            archive.record(generation, candidates, fitnesses, on_generation)
-            scored.extend(ind for ind in new.values() if ind.fitness.values[0] > -np.inf)
-        return archive.result(self.top_k)
+    def start(self, context: SearchContext) -> None:
+        super().start(context)
+        self.toolbox = self.make_toolbox(context)
+        self.told: set[str] = set()  # every key evaluated in this search
+        self.scored: list[Any] = []  # individuals with a real fitness, in evaluation order
+        self.generation = 0
+
+    def ask(self) -> list[Genotype]:
+        parents = self.toolbox.select(self.scored, self.parents) if self.generation else []
+        self.generation += 1
+        return self._offspring(self.toolbox, self.context.space, parents, self.context.rng)
+
+    def tell(self, genotypes: Sequence[Genotype], fitnesses: Sequence[float | None]) -> None:
+        for genotype, fitness in zip(genotypes, fitnesses):
+            if genotype.key in self.told:
+                continue
+            self.told.add(genotype.key)
+            if fitness is not None:
+                ind = self.toolbox.individual(genotype)
+                ind.fitness.values = (fitness,)
+                self.scored.append(ind)
 
     def _offspring(
         self,
         toolbox: base.Toolbox,
         space: Space,
         parents: list[Any],
-        archive: Archive,
         rng: np.random.Generator,
     ) -> list[Genotype]:
         """Mutants and children of `parents` that are feasible and new, then fresh samples
         for the slots that failed `retries` times and up to `population`."""
-        avoid = Avoid(archive)
+        avoid = Avoid(self.told)
         slots = (self.mutants + self.crossovers) if parents else 0
         chosen: list[Genotype | None] = [None] * slots
         pending = list(range(slots))

@@ -19,26 +19,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import optuna
 from optuna.samplers import BaseSampler, NSGAIISampler, TPESampler
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archspace import Constraint, Genotype, InfeasibleError, Space
 from archspace.units import format_count
-from strategies.searcher import (
-    Archive,
-    Evaluations,
-    FeasibleSampler,
-    GenerationRecord,
-    Searcher,
-    SearchResult,
-    require_at_least,
-)
+from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.sampling import require_at_least
+
+if TYPE_CHECKING:
+    from strategies.settings import SearchSettings
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2")
 
@@ -49,26 +44,32 @@ _VIOLATION_ATTR = "archsearch.violation"  # for Optuna < 5, read by a constraint
 _HAS_SET_CONSTRAINT = hasattr(Trial, "set_constraint")
 
 
-class OptunaSearcher(Searcher):
+class OptunaSearcher(AskTellSearcher):
     """Optuna's TPE (default) or NSGA-II over the space's choices, asked and told in batches.
 
-    * `sampler`: "tpe" (`TPESampler(seed=seed)`), "nsga2" (`NSGAIISampler`, two
-      objectives when the constraint has a `.cost`: maximise fitness, minimise cost) or
-      a ready `optuna.samplers.BaseSampler` (its own seed then applies);
-      `sampler_options` go to the sampler's constructor.
-    * `trials`: evaluated trials the study should hold in the end, counting those
-      already there (resumed or from other workers); infeasible suggestions do not count
-      but more than `max_infeasible` in a row raise InfeasibleError.
-    * `storage`: an Optuna storage URL or object (None: in memory); `study_name` defaults to one
-      derived from the space, its pins and the sampler, so each stage gets its own study.
+    * `sampler`: "tpe" (`TPESampler`), "nsga2" (`NSGAIISampler`, two objectives when
+      the constraint has a `.cost`: maximise fitness, minimise cost) or a ready
+      `optuna.samplers.BaseSampler` (its own seed then applies); a named sampler is
+      seeded from the search's generator; `sampler_options` go to its constructor.
+    * `trials`: the default budget in distinct evaluations. The study stops asking once
+      it holds that many distinct evaluated architectures, counting those already there
+      (resumed or from other workers); infeasible suggestions do not count but more than
+      `max_infeasible` in a row raise InfeasibleError.
+    * `storage`: an Optuna storage URL or object (None: in memory); `study_name` defaults
+      to one derived from the space, its pins and the sampler, so each stage gets its own
+      study.
 
-    The study's evaluated trials (a resumed run, other workers) join the result and are
-    preloaded into `evaluations`, so they are never evaluated again. With the same seed
-    and in-memory storage a search is deterministic. The sampler is
-    slow on long studies: TPE costs O(trials x choices) per suggestion.
+    The study's evaluated trials (a resumed run, other workers) are proposed first, and
+    given to the driver as known results: they join the result and are never evaluated
+    again. With the same seed and in-memory storage a search is deterministic. The
+    sampler is slow on long studies: TPE costs O(trials x choices) per suggestion.
     """
 
     name: ClassVar[str] = "optuna"
+    summary: ClassVar[str] = (
+        "Optuna's TPE (Bergstra et al. 2011) or NSGA-II (Deb et al. 2002, cost as a "
+        "second objective) over the choices; studies persist in --storage"
+    )
 
     def __init__(
         self,
@@ -79,8 +80,6 @@ class OptunaSearcher(Searcher):
         study_name: str | None = None,
         sampler_options: Mapping[str, Any] | None = None,
         max_infeasible: int = 1000,
-        max_tries: int = 10_000,
-        top_k: int = 10,
     ) -> None:
         if isinstance(sampler, str) and sampler not in SAMPLERS:
             raise ValueError(
@@ -90,13 +89,7 @@ class OptunaSearcher(Searcher):
         if not isinstance(sampler, (str, BaseSampler)):
             raise TypeError(f"optuna: sampler must be a name or a BaseSampler, got {sampler!r}")
         require_at_least(
-            "optuna",
-            1,
-            trials=trials,
-            batch_size=batch_size,
-            max_infeasible=max_infeasible,
-            max_tries=max_tries,
-            top_k=top_k,
+            "optuna", 1, trials=trials, batch_size=batch_size, max_infeasible=max_infeasible
         )
         self.sampler = sampler
         self.trials = trials
@@ -105,8 +98,17 @@ class OptunaSearcher(Searcher):
         self.study_name = study_name
         self.sampler_options = dict(sampler_options or {})
         self.max_infeasible = max_infeasible
-        self.max_tries = max_tries
-        self.top_k = top_k
+        self.default_evaluations = trials
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: SearchSettings,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        **context: Any,
+    ) -> OptunaSearcher:
+        return cls(trials=settings.samples, storage=storage, study_name=study_name)
 
     # ---- study set-up ----------------------------------------------------------------
 
@@ -151,51 +153,94 @@ class OptunaSearcher(Searcher):
             )
         return study
 
-    # ---- the search ------------------------------------------------------------------
+    # ---- ask / tell ------------------------------------------------------------------
 
-    def search(
-        self,
-        space: Space,
-        evaluations: Evaluations,
-        constraint: Constraint | None = None,
-        seed: int = 0,
-        on_generation: Callable[[GenerationRecord], None] | None = None,
-    ) -> SearchResult:
+    def start(self, context: SearchContext) -> None:
+        super().start(context)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        if constraint is not None:  # fail fast, with the cost range, when nothing fits
-            FeasibleSampler(space, constraint, np.random.default_rng(seed), self.max_tries)()
-        multi_objective = self.sampler == "nsga2" and hasattr(constraint, "cost")
-        study = self.open_study(space, seed, constraint, multi_objective)
-        archive = Archive()
-        _restore(study, space, constraint, evaluations, archive)
-        generation = 0
-        while (done := _evaluated_trials(study)) < self.trials:
-            batch = self._ask(study, space, constraint, min(self.batch_size, self.trials - done))
-            genotypes = [g for _, g in batch]
-            try:
-                fitnesses = evaluations(genotypes)
-            except BaseException:
-                for trial, _ in batch:  # interrupted, not failed: not counted as evaluated
-                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-                raise
-            for (trial, genotype), fitness in zip(batch, fitnesses):
-                if fitness is None:
-                    error = evaluations.error(genotype) or "evaluation failed"
-                    trial.set_user_attr(FAILED_ATTR, error)
-                    study.tell(trial, state=TrialState.FAIL)
-                elif multi_objective:
-                    study.tell(trial, [fitness, float(constraint.cost(genotype))])  # type: ignore[union-attr]
-                else:
-                    study.tell(trial, fitness)
-            archive.record(generation, genotypes, fitnesses, on_generation)
-            generation += 1
-        _restore(study, space, constraint, evaluations, archive)  # other workers' trials
-        return archive.result(self.top_k)
+        self._pending: list[tuple[Trial, Genotype]] = []  # asked, not yet told
+        self._keys: set[str] = set()  # keys of the study's evaluated trials seen so far
+        self._known: dict[str, float | None] = {}  # restored results not yet handed over
+        constraint = context.constraint
+        self.multi_objective = self.sampler == "nsga2" and hasattr(constraint, "cost")
+        seed = int(context.rng.integers(2**32))
+        self.study = self.open_study(context.space, seed, constraint, self.multi_objective)
+        self._replay = self._restore()
 
-    def _ask(
-        self, study: optuna.Study, space: Space, constraint: Constraint | None, n: int
-    ) -> list[tuple[Trial, Genotype]]:
+    def ask(self) -> list[Genotype]:
+        self._abandon_pending()
+        if self._replay:  # the study's earlier trials first: known, never evaluated again
+            replay, self._replay = self._replay, []
+            return replay
+        left = self.context.max_evaluations - len(self._distinct_evaluated())
+        if left <= 0:  # the study is full: other workers' trials not yet seen, then done
+            return self._restore()
+        batch = self._suggest(min(self.batch_size, left))
+        self._pending = batch
+        return [genotype for _, genotype in batch]
+
+    def tell(self, genotypes: Sequence[Genotype], fitnesses: Sequence[float | None]) -> None:
+        told, self._pending = self._pending[: len(fitnesses)], self._pending[len(fitnesses) :]
+        for (trial, genotype), fitness in zip(told, fitnesses):
+            self._keys.add(genotype.key)
+            if fitness is None:
+                trial.set_user_attr(FAILED_ATTR, "evaluation failed")
+                self.study.tell(trial, state=TrialState.FAIL)
+            elif self.multi_objective:
+                cost = float(self.context.constraint.cost(genotype))  # type: ignore[union-attr]
+                self.study.tell(trial, [fitness, cost])
+            else:
+                self.study.tell(trial, fitness)
+        self._abandon_pending()  # cut by the budget: not evaluated, not counted
+
+    def known_results(self) -> Mapping[str, float | None]:
+        known, self._known = self._known, {}
+        return known
+
+    def close(self) -> None:
+        if hasattr(self, "_pending"):  # interrupted mid-batch: not failed, not evaluated
+            self._abandon_pending()
+
+    def _abandon_pending(self) -> None:
+        for trial, _ in self._pending:
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        self._pending = []
+
+    def _distinct_evaluated(self) -> set[str]:
+        states = (TrialState.COMPLETE, TrialState.FAIL)
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return {t.user_attrs[KEY_ATTR] for t in trials if _evaluated(t)}
+
+    def _restore(self) -> list[Genotype]:
+        """The study's evaluated trials not seen yet (earlier runs, other workers), as
+        genotypes to propose, their results kept for `known_results`; trials infeasible
+        under the current constraint are left out."""
+        space, constraint = self.context.space, self.context.constraint
+        found: list[Genotype] = []
+        states = (TrialState.COMPLETE, TrialState.FAIL)
+        for trial in self.study.get_trials(deepcopy=False, states=states):
+            if not _evaluated(trial):
+                continue
+            key = trial.user_attrs[KEY_ATTR]
+            if key in self._keys:
+                continue
+            self._keys.add(key)
+            try:
+                genotype = space.from_key(key)
+            except ValueError as error:
+                raise ValueError(
+                    f"optuna study {self.study.study_name!r} holds architectures of another "
+                    f"space than {space.name!r} ({error}); use another study_name"
+                ) from None
+            if constraint is not None and not constraint(genotype):
+                continue
+            self._known[key] = trial.values[0] if trial.state == TrialState.COMPLETE else None
+            found.append(genotype)
+        return found
+
+    def _suggest(self, n: int) -> list[tuple[Trial, Genotype]]:
         """`n` feasible suggestions; infeasible ones are told as pruned with their violation."""
+        study, space, constraint = self.study, self.context.space, self.context.constraint
         batch: list[tuple[Trial, Genotype]] = []
         misses, costs = 0, []
         try:
@@ -289,11 +334,6 @@ def _evaluated(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE or FAILED_ATTR in trial.user_attrs
 
 
-def _evaluated_trials(study: optuna.Study) -> int:
-    states = (TrialState.COMPLETE, TrialState.FAIL)
-    return sum(_evaluated(t) for t in study.get_trials(deepcopy=False, states=states))
-
-
 def private_copy(url: str) -> optuna.storages.InMemoryStorage:
     """An in-memory copy of every study in the storage at `url`, taken now: what the
     non-main processes of a job search with, so their samplers see the main one's
@@ -305,35 +345,3 @@ def private_copy(url: str) -> optuna.storages.InMemoryStorage:
     for summary in optuna.get_all_study_summaries(url, include_best_trial=False):
         optuna.copy_study(from_study_name=summary.study_name, from_storage=url, to_storage=copy)
     return copy
-
-
-def _restore(
-    study: optuna.Study,
-    space: Space,
-    constraint: Constraint | None,
-    evaluations: Evaluations,
-    archive: Archive,
-) -> None:
-    """Add the study's evaluated trials (earlier runs, other workers) to the archive and
-    the cache; trials infeasible under the current constraint are left out."""
-    known: dict[str, float | None] = {}
-    states = (TrialState.COMPLETE, TrialState.FAIL)
-    for trial in study.get_trials(deepcopy=False, states=states):
-        if not _evaluated(trial):
-            continue
-        key = trial.user_attrs[KEY_ATTR]
-        if key in archive or key in known:
-            continue
-        try:
-            genotype = space.from_key(key)
-        except ValueError as error:
-            raise ValueError(
-                f"optuna study {study.study_name!r} holds architectures of another space "
-                f"than {space.name!r} ({error}); use another study_name"
-            ) from None
-        if constraint is not None and not constraint(genotype):
-            continue
-        fitness = trial.values[0] if trial.state == TrialState.COMPLETE else None
-        known[key] = fitness
-        archive.add([genotype], [fitness])
-    evaluations.preload(known)

@@ -34,7 +34,9 @@ from archspace import (
 )
 from archspace.space import as_rng
 from archspace.units import format_count
-from strategies.searcher import Evaluations, Searcher
+from strategies.asktell import AskTellSearcher
+from strategies.driver import run_search
+from strategies.evaluations import Evaluations
 from strategies.settings import SearchSettings
 from strategies.store import RunStore
 
@@ -80,7 +82,7 @@ class Pipeline(ABC):
         workbench: Workbench,
         store: RunStore,
         *,
-        make_searcher: Callable[[str], Searcher],
+        make_searcher: Callable[[str], AskTellSearcher],
         settings: SearchSettings,
         constraint: Constraint | None = None,
         seed: int = 0,
@@ -171,14 +173,18 @@ class Pipeline(ABC):
                 f"{record.evaluated_so_far} evaluated"
             )
 
-        result = searcher.search(
+        result = run_search(
+            searcher,
             space,
             evaluations,
             self.constraint,
             seed=_stage_seed(self.seed, stage),
+            max_evaluations=self.settings.max_evaluations,
+            top_k=self.settings.top_k,
             on_generation=generation,
+            stage=stage,
         )
-        return result.top[: self.settings.top_k]
+        return result.top
 
     def retrain_best(
         self,

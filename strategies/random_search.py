@@ -2,70 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+from archspace import Genotype
+from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.sampling import Avoid, fresh_candidates, require_at_least
 
-from archspace import Constraint, Space
-from strategies.searcher import (
-    Archive,
-    Avoid,
-    Evaluations,
-    FeasibleSampler,
-    GenerationRecord,
-    Searcher,
-    SearchResult,
-    fresh_candidates,
-    require_at_least,
-)
+if TYPE_CHECKING:
+    from strategies.settings import SearchSettings
 
 
-class RandomSearcher(Searcher):
-    """Uniform samples under the constraint, evaluated in batches, best kept.
+class RandomSearcher(AskTellSearcher):
+    """Uniform samples under the constraint, proposed in batches of `batch_size`.
 
-    `samples` defaults to the evolution's budget (1000 candidates) so the two compare at
-    equal cost. A sample already drawn is redrawn (up to `retries` times), so the budget
-    buys distinct architectures; each batch is one generation of the history. Like
-    evolution, the draws depend only on the seed, so a rerun against a preloaded
-    `Evaluations` replays the same candidates and pays only for the new ones.
+    The default budget, `samples`, is the evolution's (1000 candidates) so the two
+    compare at equal cost. A sample already drawn is redrawn (up to `retries` times), so
+    the budget buys distinct architectures; each batch is one generation of the history.
+    The draws depend only on the seed, so a resumed search replays the same candidates.
     """
 
     name: ClassVar[str] = "random"
+    summary: ClassVar[str] = (
+        "uniform feasible samples, the baseline of GLiT Table 5 (Chen et al. 2021) "
+        "and of Li & Talwalkar 2019"
+    )
 
-    def __init__(
-        self,
-        samples: int = 1000,
-        batch_size: int = 50,
-        retries: int = 10,
-        max_tries: int = 10_000,
-        top_k: int = 10,
-    ) -> None:
-        require_at_least(
-            "random", 1, samples=samples, batch_size=batch_size, max_tries=max_tries, top_k=top_k
-        )
+    def __init__(self, samples: int = 1000, batch_size: int = 50, retries: int = 10) -> None:
+        require_at_least("random", 1, samples=samples, batch_size=batch_size)
         require_at_least("random", 0, retries=retries)
         self.samples = samples
         self.batch_size = batch_size
         self.retries = retries
-        self.max_tries = max_tries
-        self.top_k = top_k
+        self.default_evaluations = samples
 
-    def search(
-        self,
-        space: Space,
-        evaluations: Evaluations,
-        constraint: Constraint | None = None,
-        seed: int = 0,
-        on_generation: Callable[[GenerationRecord], None] | None = None,
-    ) -> SearchResult:
-        sample = FeasibleSampler(space, constraint, np.random.default_rng(seed), self.max_tries)
-        archive = Archive()
-        generation = drawn = 0
-        while drawn < self.samples:
-            size = min(self.batch_size, self.samples - drawn)
-            batch = fresh_candidates(sample.rows, space, size, Avoid(archive), self.retries)
-            archive.record(generation, batch, evaluations(batch), on_generation)
-            drawn += size
-            generation += 1
-        return archive.result(self.top_k)
+    @classmethod
+    def from_settings(cls, settings: SearchSettings, **context: Any) -> RandomSearcher:
+        return cls(samples=settings.samples)
+
+    def start(self, context: SearchContext) -> None:
+        super().start(context)
+        self.told: set[str] = set()
+
+    def ask(self) -> list[Genotype]:
+        left = self.context.max_evaluations - len(self.told)
+        size = min(self.batch_size, left) if left > 0 else self.batch_size
+        sample = self.context.sampler.rows
+        return fresh_candidates(sample, self.context.space, size, Avoid(self.told), self.retries)
+
+    def tell(self, genotypes: Sequence[Genotype], fitnesses: Sequence[float | None]) -> None:
+        self.told.update(g.key for g in genotypes)

@@ -1,4 +1,12 @@
-"""Searchers by name (`--searcher`), built with a profile's search sizes."""
+"""Searchers by name (`--searcher`), each built from the run's search settings.
+
+Every searcher is an `AskTellSearcher` class that builds itself with
+`from_settings(settings, **context)`; the context carries `storage` and `study_name`
+(the stage) for searchers that keep a database, and a searcher ignores what it does
+not use. There is no switch on names here: a third-party searcher registered under the
+`archsearch.searchers` entry-point group, or with `searchers.register`, is built the
+same way.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from archspace import Registry
-from strategies.searcher import Searcher
+from strategies.asktell import AskTellSearcher
 from strategies.settings import SearchSettings
 
 #: third-party searchers register under the `archsearch.searchers` entry-point group
-searchers: Registry[type[Searcher]] = Registry("archsearch.searchers", "searcher")
+searchers: Registry[type[AskTellSearcher]] = Registry("archsearch.searchers", "searcher")
 
 
 def _builtin() -> None:
+    from strategies.bananas import Bananas
     from strategies.evolution import EvolutionSearcher
+    from strategies.local_search import LocalSearch
     from strategies.optuna_search import OptunaSearcher
     from strategies.random_search import RandomSearcher
+    from strategies.regularized_evolution import RegularizedEvolution
 
-    for cls in (EvolutionSearcher, RandomSearcher, OptunaSearcher):
+    builtin: list[type[AskTellSearcher]] = [
+        EvolutionSearcher,
+        RandomSearcher,
+        OptunaSearcher,
+        RegularizedEvolution,
+        LocalSearch,
+        Bananas,
+    ]
+    for cls in builtin:
         searchers.register(cls.name, cls)
 
 
@@ -77,32 +96,20 @@ def make_searcher_factory(
     storage: str | None,
     run_dir: Path,
     private: bool = False,
-) -> Callable[[str], Searcher]:
-    """stage -> a fresh searcher sized by `settings` (optuna: one study per stage).
+) -> Callable[[str], AskTellSearcher]:
+    """stage -> a fresh searcher built by its class from `settings` (the context gives
+    `storage` and `study_name=stage`: optuna keeps one study per stage).
 
-    `private` (the non-main processes of a job): optuna searches a copy of the run's
-    storage taken now, in memory, instead of writing to it."""
+    `private` (the non-main processes of a job): the storage is a copy of the run's
+    taken now, in memory, so that those processes search without writing to it."""
     cls = searchers.get(name)
-    optuna_storage: Any = storage or f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite'}"
-    if name == "optuna" and private:
+    url: Any = storage or f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite'}"
+    if private and name in STORAGE_SEARCHERS:
         from strategies.optuna_search import private_copy
 
-        optuna_storage = private_copy(optuna_storage)
+        url = private_copy(url)
 
-    def make(stage: str) -> Searcher:
-        if name == "evolution":
-            return cls(
-                population=settings.population,
-                parents=settings.parents,
-                mutants=settings.mutants,
-                crossovers=settings.crossovers,
-                generations=settings.generations,
-                mutation_prob=settings.mutation_prob,
-            )
-        if name == "random":
-            return cls(samples=settings.samples)
-        if name == "optuna":
-            return cls(trials=settings.samples, storage=optuna_storage, study_name=stage)
-        return cls()
+    def make(stage: str) -> AskTellSearcher:
+        return cls.from_settings(settings, storage=url, study_name=stage, run_dir=run_dir)
 
     return make

@@ -18,6 +18,9 @@ class SearchSettings:
     generations: int = 20
     mutation_prob: float = 0.1
     samples: int = 1000  # candidates of the random and optuna searchers
+    # the budget in distinct evaluations per stage; None: the searcher's own default
+    # (evolution: population x generations; random and optuna: samples)
+    max_evaluations: int | None = None
     top_k: int = 5  # architectures retrained per stage (paper: 5)
     random_architectures: int = 5  # the random pipeline's retrained samples
     max_consecutive_failures: int = 10
@@ -28,10 +31,19 @@ class SearchSettings:
         """Refuse a bad value by name before any work (a typo must not cost a supernet)."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.type == "int":
+            kind = str(f.type).replace(" ", "")
+            if kind in ("int|None", "None|int", "Optional[int]"):
+                if value is None:
+                    continue
+                kind = "int"
+            if kind == "int":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f"search.{f.name} must be a positive int, got {value!r}")
-            elif f.type == "float":
+                    raise ValueError(
+                        f"search.{f.name} must be a positive int"
+                        + (" (or absent)" if f.name == "max_evaluations" else "")
+                        + f", got {value!r}"
+                    )
+            elif kind == "float":
                 if (
                     isinstance(value, bool)
                     or not isinstance(value, (int, float))

@@ -51,7 +51,7 @@ def test_compare_two_spaces_at_one_budget(tmp_path) -> None:
     assert [(r["space"], r["strategy"]) for r in rows] == [("glit", "spos"), ("autoformer", "spos")]
     assert all(r["macs"] <= 15e6 for r in rows)
     for name in ("glit", "autoformer"):
-        config = json.loads((tmp_path / f"{name}" / "spos" / "config.json").read_text())
+        config = json.loads((tmp_path / name / "config.json").read_text())
         assert config["budgets"] == {"macs": 15e6}
     assert "Space comparison" in (tmp_path / "comparison.md").read_text()
 

@@ -60,3 +60,28 @@ def test_torch_space_example(tmp_path) -> None:
     x = torch.randn(4, 1, 28, 28)
     torch.testing.assert_close(supernet.export(genotype)(x), supernet(x))
     assert sum(p.numel() for p in model.parameters()) == plugin.cost(genotype)["params"]
+
+
+def test_custom_searcher_example(tmp_path) -> None:
+    """A searcher written in the example, registered, runs through start_run within
+    search.max_evaluations and is listed by `archsearch strategies`."""
+    from click.testing import CliRunner
+
+    from archspace.synthetic import SyntheticPlugin
+    from cli.main import cli
+    from strategies.searchers import searchers
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_searcher.py"
+    spec = importlib.util.spec_from_file_location("custom_searcher", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        result = module.main(tmp_path)
+        listing = CliRunner().invoke(cli, ["strategies"]).output
+    finally:
+        searchers.unregister("hill-climb")
+    assert "hill-climb" in listing and module.HillClimber.summary in listing
+    plugin = SyntheticPlugin()
+    assert plugin.cost(plugin.space.from_dict(result.genotype.to_dict()))["cost"] <= 60
+    assert 0 < result.evaluations <= 60  # search.max_evaluations
+    assert result.retrains <= 2 and (tmp_path / "architecture.json").exists()

@@ -1,5 +1,6 @@
 """Searchers on the synthetic problem (exact optimum known), the evaluation funnel,
-kill-and-resume, infeasible budgets, sub-spaces and the torch-free import rule."""
+the search driver, kill-and-resume, infeasible budgets, sub-spaces and the torch-free
+import rule. The contract tests at the end run for every registered searcher."""
 
 from __future__ import annotations
 
@@ -14,16 +15,15 @@ import pytest
 
 from archspace import Genotype, InfeasibleError
 from archspace.synthetic import SyntheticPlugin
+from strategies.archive import GenerationRecord, SearchResult
+from strategies.asktell import AskTellSearcher
+from strategies.driver import SearcherError, run_search
+from strategies.evaluations import Evaluations, TooManyFailures
 from strategies.evolution import EvolutionSearcher
 from strategies.optuna_search import OptunaSearcher
 from strategies.random_search import RandomSearcher
-from strategies.searcher import (
-    Evaluations,
-    GenerationRecord,
-    Searcher,
-    SearchResult,
-    TooManyFailures,
-)
+from strategies.searchers import searchers
+from strategies.settings import SearchSettings
 
 PLUGIN = SyntheticPlugin(depth=6)
 SPACE = PLUGIN.space
@@ -66,14 +66,22 @@ class Recorder:
         return {key: fitness for key, fitness, _ in self.results}
 
 
-def run(searcher: Searcher, seed: int = 0, space=SPACE, constraint=CONSTRAINT, fn=true_fitness,
-        preload: dict | None = None) -> tuple[SearchResult, Recorder]:  # fmt: skip
+def run(searcher: AskTellSearcher, seed: int = 0, space=SPACE, constraint=CONSTRAINT,
+        fn=true_fitness, preload: dict | None = None, max_evaluations: int | None = None,
+        top_k: int = 10) -> tuple[SearchResult, Recorder]:  # fmt: skip
     recorder = Recorder()
     evaluations = Evaluations(fn, on_result=recorder.on_result)
     if preload:
         evaluations.preload(preload)
-    result = searcher.search(
-        space, evaluations, constraint, seed=seed, on_generation=recorder.generations.append
+    result = run_search(
+        searcher,
+        space,
+        evaluations,
+        constraint,
+        seed=seed,
+        max_evaluations=max_evaluations,
+        top_k=top_k,
+        on_generation=recorder.generations.append,
     )
     return result, recorder
 
@@ -136,10 +144,10 @@ def test_tpe_short_run() -> None:
     this checks 100 trials; the 1000-trial figure is in the searchers' report."""
     result, recorder = run(OptunaSearcher(trials=100))
     assert OPTIMUM - TPE_100_GAP <= result.best_fitness <= OPTIMUM
-    assert result.evaluated == len(set(recorder.keys)) <= 100
+    assert result.evaluated == len(set(recorder.keys)) == 100  # distinct evaluations
     assert len(set(recorder.keys)) == len(recorder.keys)
     check_within_budget(result, recorder)
-    assert sum(len(r.population) for r in result.history) == 100  # 10 batches of 10
+    assert sum(len(r.population) for r in result.history) >= 100  # repeats cost nothing
 
 
 def test_nsga2_is_multi_objective_and_respects_the_budget() -> None:
@@ -309,7 +317,7 @@ def test_kill_and_resume_replays_the_same_search(name) -> None:
 
     crashed = Recorder()
     with pytest.raises(Killed):
-        make().search(SPACE, Evaluations(crashing, on_result=crashed.on_result), CONSTRAINT)
+        run_search(make(), SPACE, Evaluations(crashing, on_result=crashed.on_result), CONSTRAINT)
     assert 0 < len(crashed.results) < 137  # the batch in flight is lost, nothing else
 
     resumed, resumed_log = run(make(), preload=crashed.known())
@@ -337,7 +345,7 @@ def test_optuna_resumes_a_persistent_study(tmp_path) -> None:
 
     crashed = Recorder()
     with pytest.raises(Killed):
-        make().search(SPACE, Evaluations(crashing, on_result=crashed.on_result), budget)
+        run_search(make(), SPACE, Evaluations(crashing, on_result=crashed.on_result), budget)
     assert len(crashed.results) == 4  # one batch made it
     resumed, log = run(make(), constraint=budget, preload=crashed.known())
     assert not set(crashed.keys) & set(log.keys)  # finished trials are not evaluated again
@@ -363,7 +371,7 @@ def test_infeasible_budget_fails_fast(make) -> None:
     evaluations = Evaluations(true_fitness)
     start = time.perf_counter()
     with pytest.raises(InfeasibleError, match="ranged from"):
-        make().search(SPACE, evaluations, PLUGIN.budget(cheapest - 1))
+        run_search(make(), SPACE, evaluations, PLUGIN.budget(cheapest - 1))
     assert time.perf_counter() - start < 5.0
     assert evaluations.count == 0
 
@@ -396,29 +404,202 @@ def test_sub_space_keeps_pins(make, level) -> None:
 # ---- options and the import rule ---------------------------------------------------------
 
 
-def test_options_and_names() -> None:
+def test_options_names_and_settings() -> None:
     assert EvolutionSearcher.name == "evolution" and RandomSearcher.name == "random"
     assert OptunaSearcher.name == "optuna"
-    options = EvolutionSearcher().options()
-    assert (options["population"], options["parents"], options["mutants"]) == (50, 10, 25)
-    assert (options["crossovers"], options["generations"], options["mutation_prob"]) == (
-        25,
-        20,
-        0.1,
-    )
-    assert RandomSearcher().options()["samples"] == 1000
-    assert OptunaSearcher().options()["trials"] == 1000
+    assert {"evolution", "random", "optuna"} <= set(searchers.names())
+    evolution = EvolutionSearcher()
+    assert (evolution.population, evolution.parents, evolution.mutants) == (50, 10, 25)
+    assert (evolution.crossovers, evolution.generations, evolution.mutation_prob) == (25, 20, 0.1)
+    assert evolution.default_evaluations == 1000  # SPOS: 50 x 20
+    assert RandomSearcher().default_evaluations == 1000
+    assert OptunaSearcher().default_evaluations == 1000
+    quick = SearchSettings(population=8, parents=4, generations=3, samples=24)
+    assert EvolutionSearcher.from_settings(quick).default_evaluations == 24
+    built = searchers.get("optuna").from_settings(quick, storage=None, study_name="flat")
+    assert (built.trials, built.study_name) == (24, "flat")
     with pytest.raises(ValueError, match="sampler"):
         OptunaSearcher(sampler="cmaes")
     with pytest.raises(ValueError, match="population"):
         EvolutionSearcher(population=0)
+    assert SearchSettings().max_evaluations is None
+    assert SearchSettings(max_evaluations=7).max_evaluations == 7
+    for bad in (0, -1, "10", 2.5, True):
+        with pytest.raises(ValueError, match=r"search\.max_evaluations must be a positive int"):
+            SearchSettings(max_evaluations=bad)
 
 
 def test_strategies_do_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "import strategies.evolution, strategies.random_search, strategies.optuna_search\n"
+        "import strategies, strategies.driver, strategies.searchers\n"
+        "from strategies.searchers import searchers\n"
+        "[searchers.get(name) for name in searchers.names()]\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'glit_space'))\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ---- the driver ----------------------------------------------------------------------------
+
+
+class Scripted(AskTellSearcher):
+    """Proposes the given batches in turn (then forever the last one)."""
+
+    name = "scripted"
+
+    def __init__(self, batches) -> None:
+        self.batches = list(batches)
+        self.told: list[tuple[list[str], list[float | None]]] = []
+
+    def ask(self):
+        batch = self.batches.pop(0) if len(self.batches) > 1 else self.batches[0]
+        return batch(self.context) if callable(batch) else batch
+
+    def tell(self, genotypes, fitnesses) -> None:
+        self.told.append(([g.key for g in genotypes], list(fitnesses)))
+
+
+def test_driver_truncates_the_last_batch_and_tells_the_prefix() -> None:
+    pool = SPACE.from_array(np.unique(SPACE.sample_batch(400, np.random.default_rng(0)), axis=0))
+    pool = [g for g in pool if CONSTRAINT(g)] or [SPACE.sample_feasible(CONSTRAINT, 0)]
+    feasible = [SPACE.sample_feasible(CONSTRAINT, seed) for seed in range(40)]
+    distinct = list({g.key: g for g in feasible}.values())
+    assert len(distinct) >= 12
+    first, second = distinct[:6], distinct[6:12]
+    searcher = Scripted([first, [*first[:2], *second]])  # repeats are free
+    result, recorder = run(searcher, max_evaluations=9)
+    assert recorder.keys == [g.key for g in first + second[:3]]
+    assert searcher.told[1][0] == [g.key for g in [*first[:2], *second[:3]]]
+    assert result.evaluated == 9 and [len(r.population) for r in result.history] == [6, 5]
+
+
+def test_driver_stops_on_empty_and_on_stall() -> None:
+    one = SPACE.sample_feasible(CONSTRAINT, 1)
+    result, recorder = run(Scripted([[one], []]), max_evaluations=50)
+    assert result.evaluated == 1 and len(result.history) == 1
+    stalled = Scripted([[one]])  # the same genotype forever
+    result, recorder = run(stalled, max_evaluations=50)
+    assert len(recorder.results) == 1 and len(result.history) == 21  # 1 new + 20 idle asks
+
+
+def test_driver_refuses_bad_proposals_naming_the_searcher() -> None:
+    infeasible = next(g for g in genotypes(200) if not CONSTRAINT(g))
+    with pytest.raises(SearcherError, match=r"'scripted'.*violates"):
+        run(Scripted([[infeasible]]))
+    sub = SPACE.restrict("detail", defaults=SPACE.sample_feasible(CONSTRAINT, 7))
+    outside = next(g for g in genotypes(200) if not CONSTRAINT(g) or g.key != sub.canonical(
+        g.indices).key)  # fmt: skip
+    with pytest.raises(SearcherError, match="'scripted'"):
+        run(Scripted([[outside]]), space=sub)
+    with pytest.raises(SearcherError, match="not a Genotype"):
+        run(Scripted([[one.indices for one in genotypes(1)]]))
+
+
+def test_top_k_above_ten_is_honoured() -> None:
+    result, _ = run(RandomSearcher(), max_evaluations=100, top_k=25)
+    assert len(result.top) == 25
+    fitnesses = [f for _, f in result.top]
+    assert fitnesses == sorted(fitnesses, reverse=True)
+
+
+# ---- the contract, for every registered searcher ------------------------------------------
+
+SMALL = SearchSettings(population=10, parents=4, mutants=5, crossovers=5, generations=4, samples=40)
+N = 40  # distinct evaluations per contract run
+
+
+def build(name: str) -> AskTellSearcher:
+    return searchers.get(name).from_settings(SMALL, storage=None, study_name=None)
+
+
+@pytest.fixture(params=searchers.names())
+def name(request) -> str:
+    return request.param
+
+
+def test_contract_budget_no_repeats_constraint(name) -> None:
+    result, recorder = run(build(name), max_evaluations=N)
+    assert 0 < len(recorder.keys) <= N and result.evaluated <= N
+    assert len(set(recorder.keys)) == len(recorder.keys)  # each key evaluated once
+    check_within_budget(result, recorder)
+    assert [r.evaluated_so_far for r in result.history] == sorted(
+        r.evaluated_so_far for r in result.history
+    )
+    small, small_log = run(build(name), max_evaluations=7)
+    assert len(small_log.keys) <= 7 and small.evaluated <= 7
+
+
+def test_contract_same_seed_same_result(name) -> None:
+    first, first_log = run(build(name), seed=5, max_evaluations=N)
+    again, again_log = run(build(name), seed=5, max_evaluations=N)
+    assert first_log.results == again_log.results
+    assert first.top == again.top and first.history == again.history
+
+
+def test_contract_resume_pays_only_for_new(name) -> None:
+    full, full_log = run(build(name), seed=2, max_evaluations=N)
+    counter = {"n": 0}
+
+    def crashing(batch):
+        values = []
+        for genotype in batch:
+            counter["n"] += 1
+            if counter["n"] > 15:
+                raise KeyboardInterrupt
+            values.append(PLUGIN.fitness(genotype))
+        return values
+
+    crashed = Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        evaluations = Evaluations(crashing, on_result=crashed.on_result, chunk_size=4)
+        run_search(build(name), SPACE, evaluations, CONSTRAINT, seed=2, max_evaluations=N)
+    assert 0 < len(crashed.results) <= 15
+    resumed, resumed_log = run(build(name), seed=2, max_evaluations=N, preload=crashed.known())
+    assert not set(crashed.keys) & set(resumed_log.keys)  # nothing evaluated twice
+    assert crashed.keys + resumed_log.keys == full_log.keys  # the same proposals
+    assert resumed.top == full.top and resumed.evaluated == full.evaluated
+
+
+def test_contract_failures_are_never_best(name) -> None:
+    def sometimes(batch):
+        return [math.nan if int(g.key[:3], 36) % 3 == 0 else PLUGIN.fitness(g) for g in batch]
+
+    result, recorder = run(build(name), fn=sometimes, max_evaluations=N)
+    failed = {k for k, f, _ in recorder.results if f is None}
+    assert failed and result.best.key not in failed
+    assert all(g.key not in failed for g, _ in result.top)
+
+    def broken(batch):
+        raise RuntimeError("no checkpoint")
+
+    with pytest.raises(TooManyFailures, match="no checkpoint"):
+        run(build(name), fn=broken, max_evaluations=N)
+
+
+def test_contract_infeasible_budget_fails_fast(name) -> None:
+    cheapest = PLUGIN.cost_range("cost")[0]
+    evaluations = Evaluations(true_fitness)
+    with pytest.raises(InfeasibleError):
+        run_search(build(name), SPACE, evaluations, PLUGIN.budget(cheapest - 1))
+    assert evaluations.count == 0
+
+
+# ---- overhead -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [EvolutionSearcher, RandomSearcher], ids=["evolution", "random"])
+def test_overhead_below_a_millisecond_per_candidate(make) -> None:
+    weights = np.random.default_rng(0).normal(size=len(SPACE))
+
+    def constant(batch):
+        return (SPACE.to_array(batch) @ weights).tolist()
+
+    best = math.inf
+    for _ in range(2):  # the better of two: a loaded machine must not fail the test
+        evaluations = Evaluations(constant)
+        start = time.perf_counter()
+        run_search(make(), SPACE, evaluations, CONSTRAINT, seed=0)
+        best = min(best, (time.perf_counter() - start) / evaluations.fresh)
+    assert evaluations.fresh == 1000 and best < 1e-3, f"{1000 * best:.3f} ms per candidate"

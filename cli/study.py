@@ -1,0 +1,225 @@
+"""`archsearch compare --seeds N`: every arm (strategy x searcher) over N seeds.
+
+Each (arm, seed) is a complete run in its own folder (`ARM/seed-S`), so a killed
+comparison resumes where it stopped: a finished run leaves `trajectory.json` (every
+evaluation's fitness in order, the final metrics) and is never rerun. The summary
+treats results as distributions: per arm mean, standard deviation and 95% confidence
+interval of the final metric (regret when the space knows its optimum) and of the best
+found after 50, 100, 200 and 500 evaluations, tests against the best arm (Welch's t
+and Mann-Whitney U), and a plot of best-so-far against evaluations with bands.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archspace import load_space
+from strategies.run import RunConfig, start_run
+from strategies.statistics import Summary, best_of, best_so_far, compare_to
+from strategies.store import RunStore
+
+STUDY_FILE = "study.json"
+TRAJECTORY_FILE = "trajectory.json"
+CHECKPOINTS = (50, 100, 200, 500)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def run_one(label: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """One (arm, seed) run; its trajectory is written atomically when it finishes."""
+    folder = Path(run_dir)
+    done = folder / TRAJECTORY_FILE
+    if done.exists():
+        return json.loads(done.read_text())
+    result = start_run(RunConfig.from_dict(config), folder)
+    with RunStore(folder, readonly=True) as store:
+        fitnesses = [e["fitness"] for e in store.evaluations()]
+    record = {
+        "arm": label,
+        "seed": config["seed"],
+        "fitnesses": fitnesses,
+        "metrics": result.metrics,
+        "costs": result.costs,
+        "key": result.genotype.key,
+    }
+    _write_json(done, record)
+    return record
+
+
+def run_study(
+    arms: Mapping[str, RunConfig],
+    seeds: Sequence[int],
+    folder: Path,
+    *,
+    jobs: int = 1,
+    say: Callable[[str], None] = lambda message: None,
+) -> list[dict[str, Any]]:
+    """Run every arm for every seed (`jobs` processes), resuming finished ones."""
+    tasks = [
+        (label, dataclasses.replace(config, seed=seed).to_dict(), str(folder / label / f"s{seed}"))
+        for label, config in arms.items()
+        for seed in seeds
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    step = max(1, len(tasks) // 10)
+    if jobs <= 1:
+        for task in tasks:
+            records.append(run_one(*task))
+            if len(records) % step == 0 or len(records) == len(tasks):
+                say(f"{len(records)}/{len(tasks)} runs done")
+        return records
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_one, *task) for task in tasks]
+        for future in futures:
+            records.append(future.result())
+            if len(records) % step == 0 or len(records) == len(tasks):
+                say(f"{len(records)}/{len(tasks)} runs done")
+    return records
+
+
+def summarise(
+    records: Sequence[dict[str, Any]], optimum: float | None, metric: str = "test_top1"
+) -> dict[str, Any]:
+    """Per arm statistics of the final metric and of best-so-far at the checkpoints."""
+    arms = list(dict.fromkeys(r["arm"] for r in records))
+    longest = max(len(r["fitnesses"]) for r in records)
+    points = [n for n in CHECKPOINTS if n <= longest] or [longest]
+
+    def value(record: dict[str, Any], at: int | None) -> float:
+        if at is None:
+            final = record["metrics"].get(metric)
+            found = final if final is not None else best_so_far(record["fitnesses"])[-1]
+        else:
+            curve = best_so_far(record["fitnesses"])
+            found = curve[min(at, len(curve)) - 1]
+        found = math.nan if found is None else float(found)
+        return optimum - found if optimum is not None else found
+
+    lower = optimum is not None  # regret: lower is better
+    table: dict[str, Any] = {}
+    for at in [None, *points]:
+        samples = {arm: [value(r, at) for r in records if r["arm"] == arm] for arm in arms}
+        best = best_of(samples, lower_is_better=lower)
+        table["final" if at is None else str(at)] = {
+            "best": best,
+            "arms": {
+                arm: {
+                    **dataclasses.asdict(Summary.of(values)),
+                    **dataclasses.asdict(compare_to(values, samples[best])),
+                }
+                for arm, values in samples.items()
+            },
+        }
+    return {
+        "quantity": "regret" if lower else metric,
+        "optimum": optimum,
+        "metric": metric,
+        "seeds": sorted({r["seed"] for r in records}),
+        "checkpoints": points,
+        "table": table,
+    }
+
+
+def write_study(records: Sequence[dict[str, Any]], summary: dict[str, Any], folder: Path):
+    """study.json (summary and every trajectory), study.md and study.png."""
+    _write_json(folder / STUDY_FILE, {"summary": summary, "runs": list(records)})
+    markdown = folder / "study.md"
+    markdown.write_text(_markdown(summary))
+    plot = folder / "study.png"
+    _plot(records, summary, plot)
+    return [markdown, folder / STUDY_FILE, plot]
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    quantity = summary["quantity"]
+    lines = [
+        f"# Comparison over {len(summary['seeds'])} seeds",
+        "",
+        f"Quantity: **{quantity}**"
+        + (
+            f" (optimum {summary['optimum']:.6g} minus the best found; lower is better)"
+            if summary["optimum"] is not None
+            else " (higher is better)"
+        )
+        + ". Per arm: mean, standard deviation, 95% confidence interval of the mean; "
+        "p-values of Welch's t and Mann-Whitney U against the best arm (two-sided).",
+        "",
+    ]
+    for point, block in summary["table"].items():
+        title = "Final (chosen architecture)" if point == "final" else f"After {point} evaluations"
+        lines += [
+            f"## {title}",
+            "",
+            "| arm | mean | sd | 95% CI | Welch p | Mann-Whitney p |",
+            "|---|---|---|---|---|---|",
+        ]
+        for arm, row in block["arms"].items():
+            best = " (best)" if arm == block["best"] else ""
+            lines.append(
+                f"| {arm}{best} | {row['mean']:.4g} | {row['sd']:.3g} | "
+                f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}] | {_p(row['welch_p'])} | "
+                f"{_p(row['mannwhitney_p'])} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
+
+
+def _plot(records: Sequence[dict[str, Any]], summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    optimum = summary["optimum"]
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for arm in dict.fromkeys(r["arm"] for r in records):
+        curves = [best_so_far(r["fitnesses"]) for r in records if r["arm"] == arm]
+        length = min(len(c) for c in curves)
+        data = np.array([[math.nan if v is None else v for v in c[:length]] for c in curves])
+        if optimum is not None:
+            data = optimum - data
+        mean = np.nanmean(data, axis=0)
+        spread = np.nanstd(data, axis=0, ddof=1) if len(curves) > 1 else np.zeros(length)
+        half = 1.96 * spread / math.sqrt(len(curves))
+        xs = np.arange(1, length + 1)
+        axes.plot(xs, mean, label=f"{arm} (n={len(curves)})")
+        axes.fill_between(xs, mean - half, mean + half, alpha=0.2)
+    axes.set_xlabel("evaluations")
+    axes.set_ylabel("regret (optimum - best so far)" if optimum is not None else "best so far")
+    if optimum is not None:
+        axes.set_yscale("symlog", linthresh=1e-3)
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def space_optimum(config: RunConfig) -> float | None:
+    """The best fitness the space knows (tabular spaces), for regret."""
+    return load_space(config.space, **config.space_options).optimum(config.budgets or None)
+
+
+def rewrite_study(folder: Path, out: Path) -> list[Path]:
+    """Render a stored comparison again (e.g. into another folder)."""
+    data = json.loads((folder / STUDY_FILE).read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    return write_study(data["runs"], data["summary"], out)
