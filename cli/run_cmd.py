@@ -230,9 +230,9 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
 @click.command("compare")
 @click.option(
     "--strategies",
-    default="hierarchical-ea,spos,random",
-    show_default=True,
-    help="Comma-separated strategies, run with the same space, data, budget, seed.",
+    default=None,
+    help="Comma-separated strategies, run with the same space, data, budget, seed "
+    "[default: hierarchical-ea,spos,random; spos when --searchers is given].",
 )
 @click.option(
     "--searchers",
@@ -287,6 +287,8 @@ def compare_command(
     """
     from cli.compare import compare_runs, write_comparison
 
+    if strategies is None:
+        strategies = "spos" if searchers else "hierarchical-ea,spos,random"
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     if not names:
         raise click.BadParameter("give at least one strategy", param_hint="--strategies")

@@ -107,9 +107,11 @@ def summarise(
             curve = best_so_far(record["fitnesses"])
             found = curve[min(at, len(curve)) - 1]
         found = math.nan if found is None else float(found)
-        return optimum - found if optimum is not None else found
+        return (optimum - found) * scale if optimum is not None else found
 
     lower = optimum is not None  # regret: lower is better
+    # accuracies held as fractions are reported in accuracy points (0.1 = 0.001 of 1)
+    scale = 100.0 if optimum is not None and 0.0 < optimum <= 1.0 else 1.0
     table: dict[str, Any] = {}
     for at in [None, *points]:
         samples = {arm: [value(r, at) for r in records if r["arm"] == arm] for arm in arms}
@@ -126,6 +128,8 @@ def summarise(
         }
     return {
         "quantity": "regret" if lower else metric,
+        "unit": "accuracy points" if scale == 100.0 else "fitness units",
+        "scale": scale,
         "optimum": optimum,
         "metric": metric,
         "seeds": sorted({r["seed"] for r in records}),
@@ -151,7 +155,8 @@ def _markdown(summary: dict[str, Any]) -> str:
         "",
         f"Quantity: **{quantity}**"
         + (
-            f" (optimum {summary['optimum']:.6g} minus the best found; lower is better)"
+            f" in {summary['unit']} (optimum {summary['optimum']:.6g} minus the best found; "
+            "lower is better)"
             if summary["optimum"] is not None
             else " (higher is better)"
         )
@@ -195,7 +200,7 @@ def _plot(records: Sequence[dict[str, Any]], summary: dict[str, Any], path: Path
         length = min(len(c) for c in curves)
         data = np.array([[math.nan if v is None else v for v in c[:length]] for c in curves])
         if optimum is not None:
-            data = optimum - data
+            data = (optimum - data) * summary.get("scale", 1.0)
         mean = np.nanmean(data, axis=0)
         spread = np.nanstd(data, axis=0, ddof=1) if len(curves) > 1 else np.zeros(length)
         half = 1.96 * spread / math.sqrt(len(curves))
@@ -203,9 +208,9 @@ def _plot(records: Sequence[dict[str, Any]], summary: dict[str, Any], path: Path
         axes.plot(xs, mean, label=f"{arm} (n={len(curves)})")
         axes.fill_between(xs, mean - half, mean + half, alpha=0.2)
     axes.set_xlabel("evaluations")
-    axes.set_ylabel("regret (optimum - best so far)" if optimum is not None else "best so far")
+    axes.set_ylabel(f"regret, {summary.get('unit')}" if optimum is not None else "best so far")
     if optimum is not None:
-        axes.set_yscale("symlog", linthresh=1e-3)
+        axes.set_yscale("symlog", linthresh=1e-2 * summary.get("scale", 1.0) / 100)
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     figure.tight_layout()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import optuna
 from optuna.samplers import BaseSampler, NSGAIISampler, TPESampler
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archspace import Constraint, Genotype, InfeasibleError, Space
@@ -334,13 +335,42 @@ def _evaluated(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE or FAILED_ATTR in trial.user_attrs
 
 
-def private_copy(url: str) -> optuna.storages.InMemoryStorage:
+JOURNAL_FILE = "optuna.journal"
+
+
+def run_storage(
+    url: str | None, run_dir: str | Path, *, private: bool = False
+) -> str | optuna.storages.BaseStorage:
+    """The storage of a run's studies: the user's URL, else a journal file in the run
+    folder (optuna's append-only JournalStorage: about 20x faster per trial than SQLite,
+    and safe for several processes). Runs made before keep their `optuna.sqlite`.
+    `private`: an in-memory copy taken now (see `private_copy`)."""
+    if url is None:
+        legacy = Path(run_dir) / "optuna.sqlite"
+        journal = Path(run_dir) / JOURNAL_FILE
+        if legacy.exists() and not journal.exists():
+            url = f"sqlite:///{legacy.resolve()}"
+        elif private and not journal.exists():
+            return optuna.storages.InMemoryStorage()  # do not create the main one's file
+        else:
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            return _maybe_private(
+                optuna.storages.JournalStorage(JournalFileBackend(str(journal))), private
+            )
+    return _maybe_private(url, private)
+
+
+def _maybe_private(storage: Any, private: bool) -> Any:
+    return private_copy(storage) if private else storage
+
+
+def private_copy(url: str | optuna.storages.BaseStorage) -> optuna.storages.InMemoryStorage:
     """An in-memory copy of every study in the storage at `url`, taken now: what the
     non-main processes of a job search with, so their samplers see the main one's
     history and suggest the same trials, without writing to the shared storage."""
     copy = optuna.storages.InMemoryStorage()
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not Path(url[len(prefix) :]).exists():
+    if isinstance(url, str) and url.startswith(prefix) and not Path(url[len(prefix) :]).exists():
         return copy  # do not create the main process's database
     for summary in optuna.get_all_study_summaries(url, include_best_trial=False):
         optuna.copy_study(from_study_name=summary.study_name, from_storage=url, to_storage=copy)

@@ -103,11 +103,11 @@ def make_searcher_factory(
     `private` (the non-main processes of a job): the storage is a copy of the run's
     taken now, in memory, so that those processes search without writing to it."""
     cls = searchers.get(name)
-    url: Any = storage or f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite'}"
-    if private and name in STORAGE_SEARCHERS:
-        from strategies.optuna_search import private_copy
+    url: Any = storage
+    if name in STORAGE_SEARCHERS:
+        from strategies.optuna_search import run_storage
 
-        url = private_copy(url)
+        url = run_storage(storage, run_dir, private=private)
 
     def make(stage: str) -> AskTellSearcher:
         return cls.from_settings(settings, storage=url, study_name=stage, run_dir=run_dir)
