@@ -166,6 +166,20 @@ class SpacePlugin(ABC):
         """Costs per part (e.g. per block), summing to `cost`; None when not known."""
         return None
 
+    # ---- latency tables (optional; see oneshot.latency) ------------------------------------
+
+    def latency_parts(self, genotype: Genotype) -> list[str] | None:
+        """The building blocks a genotype's network runs, as keys of a latency table, in
+        order (e.g. ["patch_embed", "block:g3-q1-f4", ..., "head"]); a key may repeat.
+        A network's predicted latency is the sum of its parts' entries. None: the space
+        has no latency table."""
+        return None
+
+    def latency_part_keys(self) -> list[str]:
+        """Every distinct key `latency_parts` can give for this plugin's space: what a
+        table measures."""
+        return []
+
     # ---- models --------------------------------------------------------------------------
 
     def input_shape(self) -> tuple[int, ...] | None:

@@ -86,5 +86,15 @@ strategies: Registry[Callable[..., Any]] = Registry("archsearch.strategies", "st
 
 
 def load_space(name: str, **options: Any) -> Any:
-    """Instantiate the space plugin registered as `name` with its options."""
-    return spaces.get(name)(**options)
+    """Instantiate the space plugin registered as `name` with its options.
+
+    The option `latency_table=PATH` (any space) loads that latency table, checks it was
+    built for this space and these options, and returns the plugin wrapped with the cost
+    metric "latency" (`archspace.latency.WithLatency`)."""
+    table = options.pop("latency_table", None)
+    plugin = spaces.get(name)(**options)
+    if table is None or table == "":
+        return plugin
+    from archspace.latency import with_latency_table
+
+    return with_latency_table(plugin, table)

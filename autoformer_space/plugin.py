@@ -157,6 +157,27 @@ class AutoFormerPlugin(OneShotPlugin):
                 totals += [low, high]
         return float(min(totals)), float(max(totals))
 
+    # ---- latency tables (see autoformer_space.latency) -----------------------------------
+
+    def latency_parts(self, genotype: Genotype) -> list[str]:
+        """["patch_embed:d{embed}", one "block:d{embed}-h{heads}-m{mlp_ratio}" per block,
+        "head:d{embed}"]: depth enters as the number of block parts."""
+        from autoformer_space.latency import part_keys
+
+        return part_keys(self.arch(genotype))
+
+    def latency_part_keys(self) -> list[str]:
+        """Per embed dim of the width: the stem, every heads x MLP-ratio block, the head."""
+        from autoformer_space.latency import width_keys
+
+        return width_keys(self.width)
+
+    def latency_module(self, key: str):
+        """(fresh module in eval mode, input shape without the batch dim) of one part."""
+        from autoformer_space.latency import latency_module
+
+        return latency_module(self.width, key)
+
     # ---- torch side ------------------------------------------------------------------------
 
     def model_input(self) -> ModelInput:

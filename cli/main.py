@@ -9,6 +9,7 @@ import click
 
 from cli.cost_cmd import cost_command
 from cli.export_cmd import export_command
+from cli.latency_cmd import latency_group
 from cli.listing import spaces_command, strategies_command
 from cli.report import report_command
 from cli.run_cmd import compare_command, run_command
@@ -33,6 +34,7 @@ cli.add_command(report_command)
 cli.add_command(top_command)
 cli.add_command(cost_command)
 cli.add_command(export_command)
+cli.add_command(latency_group)
 cli.add_command(spaces_command)
 cli.add_command(strategies_command)
 

@@ -16,7 +16,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from archspace.units import format_count
+from cli.budgets import TIME_METRICS, format_cost
 from cli.rundata import (
     DETAIL_ABBREVIATIONS,
     DPI,
@@ -52,6 +52,8 @@ def _scale(values: Sequence[float]) -> tuple[str, float]:
 
 def _axis_label(metric: str, suffix: str) -> str:
     name = METRIC_NAMES.get(metric, metric)
+    if metric in TIME_METRICS:
+        return f"{name} (ms)"
     return f"{name} ({suffix})" if suffix else name
 
 
@@ -91,7 +93,11 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
     costs = [float(e["costs"][metric]) for e in ok]
     budget = data.budget
     retrained_costs = [float(r["costs"][metric]) for r in data.retrains if metric in r["costs"]]
-    suffix, divisor = _scale([*costs, *retrained_costs, *([budget] if budget is not None else [])])
+    suffix, divisor = (
+        ("", 1.0)
+        if metric in TIME_METRICS  # milliseconds, unscaled
+        else _scale([*costs, *retrained_costs, *([budget] if budget is not None else [])])
+    )
     axes.set_title(
         f"Fitness vs {METRIC_NAMES.get(metric or '', metric or 'cost')} "
         f"({len(ok)} evaluated candidates)"
@@ -131,7 +137,8 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
             color="crimson",
             linestyle="--",
             linewidth=1.2,
-            label=f"budget: {METRIC_NAMES.get(metric or '', metric)} ≤ {format_count(budget)}",
+            label=f"budget: {METRIC_NAMES.get(metric or '', metric)} ≤ "
+            f"{format_cost(metric or '', budget)}",
         )
     by_stage_key = {(e["stage"], e["key"]): e for e in ok}
     by_key = {e["key"]: e for e in ok}

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from archspace.units import format_count
+from cli.budgets import format_cost
 from cli.errors import BadInput, friendly_errors
 from cli.plots import (
     _plain_number,
@@ -48,7 +49,9 @@ def _fmt(value: Any) -> str:
 def _costs(costs: Mapping[str, Any] | None) -> str:
     if not costs:
         return "–"
-    return ", ".join(f"{METRIC_NAMES.get(k, k)} {format_count(float(v))}" for k, v in costs.items())
+    return ", ".join(
+        f"{METRIC_NAMES.get(k, k)} {format_cost(k, float(v))}" for k, v in costs.items()
+    )
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
@@ -65,7 +68,7 @@ def _summary_lines(data: RunData) -> list[str]:
     config = data.config
     budget_text = (
         " and ".join(
-            f"{METRIC_NAMES.get(metric, metric)} ≤ {format_count(bound)}"
+            f"{METRIC_NAMES.get(metric, metric)} ≤ {format_cost(metric, bound)}"
             for metric, bound in data.budgets.items()
         )
         or "none"

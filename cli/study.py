@@ -92,10 +92,15 @@ def run_study(
 
 
 def summarise(
-    records: Sequence[dict[str, Any]], optimum: float | None, metric: str = "test_top1"
+    records: Sequence[dict[str, Any]],
+    optimum: float | None,
+    metric: str = "test_top1",
+    baseline: str | None = "random",
 ) -> dict[str, Any]:
-    """Per arm statistics of the final metric and of best-so-far at the checkpoints."""
+    """Per arm statistics of the final metric and of best-so-far at the checkpoints,
+    tested against the best arm and against `baseline` (when it is an arm)."""
     arms = list(dict.fromkeys(r["arm"] for r in records))
+    baseline = baseline if baseline in arms else None
     longest = max(len(r["fitnesses"]) for r in records)
     points = [n for n in CHECKPOINTS if n <= longest] or [longest]
 
@@ -122,12 +127,23 @@ def summarise(
                 arm: {
                     **dataclasses.asdict(Summary.of(values)),
                     **dataclasses.asdict(compare_to(values, samples[best])),
+                    **(
+                        {
+                            f"{name}_vs_baseline": value
+                            for name, value in dataclasses.asdict(
+                                compare_to(values, samples[baseline])
+                            ).items()
+                        }
+                        if baseline
+                        else {}
+                    ),
                 }
                 for arm, values in samples.items()
             },
         }
     return {
         "quantity": "regret" if lower else metric,
+        "baseline": baseline,
         "unit": "accuracy points" if scale == 100.0 else "fitness units",
         "scale": scale,
         "optimum": optimum,
@@ -161,16 +177,19 @@ def _markdown(summary: dict[str, Any]) -> str:
             else " (higher is better)"
         )
         + ". Per arm: mean, standard deviation, 95% confidence interval of the mean; "
-        "p-values of Welch's t and Mann-Whitney U against the best arm (two-sided).",
+        "p-values of Welch's t and Mann-Whitney U (two-sided) against the best arm and "
+        "against the baseline arm.",
         "",
     ]
     for point, block in summary["table"].items():
         title = "Final (chosen architecture)" if point == "final" else f"After {point} evaluations"
+        baseline = summary.get("baseline")
+        extra = f" Welch p vs {baseline} | Mann-Whitney p vs {baseline} |" if baseline else ""
         lines += [
             f"## {title}",
             "",
-            "| arm | mean | sd | 95% CI | Welch p | Mann-Whitney p |",
-            "|---|---|---|---|---|---|",
+            "| arm | mean | sd | 95% CI | Welch p vs best | Mann-Whitney p vs best |" + extra,
+            "|---|---|---|---|---|---|" + ("---|---|" if baseline else ""),
         ]
         for arm, row in block["arms"].items():
             best = " (best)" if arm == block["best"] else ""
@@ -178,6 +197,11 @@ def _markdown(summary: dict[str, Any]) -> str:
                 f"| {arm}{best} | {row['mean']:.4g} | {row['sd']:.3g} | "
                 f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}] | {_p(row['welch_p'])} | "
                 f"{_p(row['mannwhitney_p'])} |"
+                + (
+                    f" {_p(row['welch_p_vs_baseline'])} | {_p(row['mannwhitney_p_vs_baseline'])} |"
+                    if baseline
+                    else ""
+                )
             )
         lines.append("")
     return "\n".join(lines)

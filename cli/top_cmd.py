@@ -10,7 +10,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from archspace.units import format_count
+from archspace import load_space
+from archspace.latency import METRIC as LATENCY
+from archspace.latency import with_latency_table
+from cli.budgets import format_cost
 from cli.errors import friendly_errors
 from strategies.run import load_config
 from strategies.store import STORE_FILE, RunStore, store_error
@@ -27,10 +30,21 @@ from strategies.store import STORE_FILE, RunStore, store_error
     default=None,
     help="Also write each as an architecture JSON file into this folder.",
 )
+@click.option(
+    "--latency-table",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Add the latency this table predicts (for a run searched without one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @friendly_errors
 def top_command(
-    run_dir: Path, k: int, stage: str | None, export_dir: Path | None, as_json: bool
+    run_dir: Path,
+    k: int,
+    stage: str | None,
+    export_dir: Path | None,
+    latency_table: Path | None,
+    as_json: bool,
 ) -> None:
     """The top-k architectures a run evaluated, by supernet fitness.
 
@@ -41,6 +55,7 @@ def top_command(
     Examples:
       archsearch top runs/my-run -k 5
       archsearch top runs/my-run --stage detail --export top-archs/
+      archsearch top runs/my-run --latency-table lut.json
     """
     if k < 1:
         raise click.BadParameter("must be at least 1", param_hint="--top-k")
@@ -56,6 +71,12 @@ def top_command(
                 f"run {run_dir} has no evaluations in stage {stage!r}; stages: "
                 + (", ".join(stages) or "none yet")
             )
+    if latency_table is not None:
+        options = {o: v for o, v in config.space_options.items() if o != "latency_table"}
+        plugin = with_latency_table(load_space(config.space, **options), latency_table)
+        for row in rows:
+            genotype = plugin.space.from_dict(row["genotype"])
+            row["costs"] = {**row["costs"], LATENCY: plugin.latency(genotype)}
     written = []
     if export_dir is not None:
         export_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +110,7 @@ def top_command(
             row["stage"],
             row["key"],
             f"{row['fitness']:.4f}",
-            *(format_count(v) for v in row["costs"].values()),
+            *(format_cost(m, v) for m, v in row["costs"].items()),
         )
     Console().print(table)
     for path in written:

@@ -182,6 +182,28 @@ class GlitPlugin(OneShotPlugin):
             low, high = low + min(values), high + max(values)
         return float(low), float(high)
 
+    # ---- latency tables (see glit_space.latency) -----------------------------------------
+
+    def latency_parts(self, genotype: Genotype) -> list[str]:
+        """["patch_embed", one "block:..." key per block (its canonical BlockArch, e.g.
+        "block:g3-q1-f4"), "head"]: equal blocks give equal keys."""
+        from glit_space.latency import part_keys
+
+        return part_keys(self.blocks(genotype))
+
+    def latency_part_keys(self) -> list[str]:
+        """The stem, every distinct block of this space (198 in the paper variant, 36 in
+        the published one, at any width) and the head."""
+        from glit_space.latency import space_keys
+
+        return space_keys(self._space)
+
+    def latency_module(self, key: str):
+        """(fresh module in eval mode, input shape without the batch dim) of one part."""
+        from glit_space.latency import latency_module
+
+        return latency_module(self.width, key)
+
     # ---- torch side: standalone subnets and the supernet ---------------------------------
 
     @cached_property

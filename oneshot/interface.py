@@ -10,6 +10,8 @@ latency tables supplies, beside archspace's `SpacePlugin` (space and cost model)
   `export(genotype)` (a standalone module with copies of the inherited weights).
 - `build(genotype, drop_path_rate)`: a fresh standalone `nn.Module` of one genotype,
   the network that is retrained and deployed.
+- optionally, for latency tables (`oneshot.latency`): `latency_parts(genotype)` and
+  `latency_part_keys()` (archspace's protocol) and `latency_module(key)` (below).
 
 Parameters excluded from weight decay are found by rule (1-D tensors: norms and biases)
 plus the names a module lists in its `no_weight_decay()` (timm's convention), so a
@@ -58,3 +60,15 @@ class OneShotSpace(Protocol):
     def supernet(self, drop_path_rate: float = 0.0) -> nn.Module: ...
 
     def build(self, genotype: Genotype, drop_path_rate: float = 0.0) -> nn.Module: ...
+
+
+@runtime_checkable
+class LatencyParts(Protocol):
+    """Optional: what a latency table measures. Beside archspace's `latency_parts` and
+    `latency_part_keys`, the plugin builds each part as a standalone module with the
+    input it takes in the whole network (a block: the token sequence of the width), so
+    the part can be timed alone. `batch` is the leading dimension of that input."""
+
+    def latency_module(self, key: str) -> tuple[nn.Module, tuple[int, ...]]:
+        """(module in eval mode, input shape without the batch dimension) of one part."""
+        ...

@@ -182,6 +182,10 @@ class Bananas(AskTellSearcher):
     * Acquisition "its" (BANANAS's independent Thompson sampling: one draw per candidate
       from a normal with the ensemble's mean and spread), "ucb" (mean + spread) or "mean".
     * Cost per ask at 500 evaluations on a 6-choice x 5-option space: ~0.1 s ("mlp").
+    * Defaults: 10 initial samples, then 5 per ask. On NAS-Bench-201 (30 seeds, mean
+      regret in accuracy points at 100 / 200 evaluations) batches of 5 gave 0.071 /
+      0.004, batches of 10 0.117 / 0.009, and 5 initial samples with batches of 5
+      0.129 / 0.014.
     """
 
     name: ClassVar[str] = "bananas"
@@ -194,7 +198,7 @@ class Bananas(AskTellSearcher):
     def __init__(
         self,
         initial: int = 10,
-        batch_size: int = 10,
+        batch_size: int = 5,
         ensemble: int = 5,
         parents: int = 10,
         mutations: int = 10,

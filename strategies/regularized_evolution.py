@@ -106,12 +106,9 @@ class RegularizedEvolution(AskTellSearcher):
         "AAAI, 'Regularized Evolution for Image Classifier Architecture Search')"
     )
     default_evaluations: int = 1000
-    #: tournament size as a fraction of the population when the settings give none
-    #: (the paper's ImageNet/CIFAR runs: P=100, S=25; NAS-Bench studies use S=10 of 50-100)
-    tournament_fraction: ClassVar[float] = 0.2
 
     def __init__(
-        self, population: int = 50, tournament: int = 10, batch_size: int = 1, retries: int = 10
+        self, population: int = 30, tournament: int = 10, batch_size: int = 1, retries: int = 10
     ) -> None:
         positive_int(
             self.name,
@@ -131,11 +128,9 @@ class RegularizedEvolution(AskTellSearcher):
 
     @classmethod
     def from_settings(cls, settings: Any, **context: Any) -> RegularizedEvolution:
-        population = int(settings.population)
-        tournament = getattr(settings, "tournament", None) or max(
-            2, round(cls.tournament_fraction * population)
-        )
-        return cls(population=population, tournament=min(int(tournament), population))
+        """`search.aging_population` and `search.tournament` (NASLib's defaults, 30 and
+        10); not `search.population`, which sizes SPOS evolution's generations."""
+        return cls(population=settings.aging_population, tournament=settings.tournament)
 
     def start(self, context: SearchContext) -> None:
         super().start(context)

@@ -22,6 +22,8 @@ class SearchSettings:
     # (evolution: population x generations; random and optuna: samples)
     max_evaluations: int | None = None
     top_k: int = 5  # architectures retrained per stage (paper: 5)
+    aging_population: int = 30  # regularized evolution's population (NASLib's default)
+    tournament: int = 10  # regularized evolution's tournament size (NASLib's default)
     random_architectures: int = 5  # the random pipeline's retrained samples
     max_consecutive_failures: int = 10
     evaluation_chunk: int = 1  # genotypes per workbench.evaluate call, recorded after each
@@ -58,6 +60,11 @@ class SearchSettings:
             raise ValueError(
                 f"search.parents ({self.parents}) cannot exceed search.population "
                 f"({self.population})"
+            )
+        if self.tournament > self.aging_population:
+            raise ValueError(
+                f"search.tournament ({self.tournament}) cannot exceed "
+                f"search.aging_population ({self.aging_population})"
             )
 
     def override(self, **changes: Any) -> SearchSettings:

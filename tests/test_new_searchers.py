@@ -149,9 +149,11 @@ def test_a_small_space_is_exhausted_then_ask_returns_nothing(name):
 def test_from_settings_and_descriptions():
     quick = get_settings("quick")
     evolution = RegularizedEvolution.from_settings(SearchSettings())
-    assert (evolution.population, evolution.tournament) == (50, 10)
-    small = RegularizedEvolution.from_settings(quick)
-    assert small.population == quick.population and 2 <= small.tournament <= quick.population
+    assert (evolution.population, evolution.tournament) == (30, 10)  # NASLib's defaults
+    tuned = RegularizedEvolution.from_settings(
+        quick.override(aging_population=20, tournament=4, population=8)
+    )
+    assert (tuned.population, tuned.tournament) == (20, 4)  # not SPOS's population
     assert isinstance(LocalSearch.from_settings(quick), LocalSearch)
     assert isinstance(Bananas.from_settings(quick), Bananas)
     for cls, name in ((RegularizedEvolution, "regularized-evolution"), (LocalSearch, "local"),

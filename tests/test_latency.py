@@ -1,0 +1,441 @@
+"""Latency tables: building (resumable), prediction, compatibility checks, budgets on
+latency for every searcher, `--budget latency=25ms`, and the `latency` commands.
+
+A tiny fake space (a chain of residual-free MLP parts, three part keys, nn.Linear
+modules) keeps every measurement in milliseconds; GLiT is tried when its plugin names
+latency parts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from torch import nn
+
+from archspace import Choice, Genotype, Space, SpacePlugin, load_space, spaces
+from archspace.latency import LatencyTable, LatencyTableError, WithLatency
+from cli.budgets import budget_text, format_cost, parse_budgets, parse_time_ms
+from cli.main import cli
+from cli.runconfig import build_config
+from strategies.driver import run_search
+from strategies.evaluations import Evaluations
+from strategies.searchers import searchers
+from strategies.settings import SearchSettings
+
+HIDDEN = {"a": 8, "b": 32, "c": 128}
+FAKE = "fake-latency"
+
+
+class FakePlugin(SpacePlugin):
+    """`depth` parts in a chain, each a Linear-ReLU-Linear of hidden width a, b or c."""
+
+    name = FAKE
+    metrics = ("macs", "params")
+
+    def __init__(self, depth: int = 3, features: int = 16) -> None:
+        self.depth, self.features = depth, features
+        self._space = Space(
+            [Choice(f"layers.{i}.op", tuple(HIDDEN), level="op") for i in range(depth)],
+            name=FAKE,
+        )
+
+    @property
+    def space(self) -> Space:
+        return self._space
+
+    def options(self) -> dict:
+        return {"depth": self.depth, "features": self.features}
+
+    def _ops(self, genotype: Genotype) -> list[str]:
+        return [genotype[f"layers.{i}.op"] for i in range(self.depth)]
+
+    def cost(self, genotype: Genotype) -> dict[str, float]:
+        macs = sum(2 * self.features * HIDDEN[op] for op in self._ops(genotype))
+        params = macs + sum(HIDDEN[op] + self.features for op in self._ops(genotype))
+        return {"macs": float(macs), "params": float(params)}
+
+    def presets(self) -> dict[str, Genotype]:
+        return {
+            f"all-{op}": self._space.from_values({f"layers.{i}.op": op for i in range(self.depth)})
+            for op in ("a", "c")
+        }
+
+    def latency_parts(self, genotype: Genotype) -> list[str]:
+        return [f"op:{op}" for op in self._ops(genotype)]
+
+    def latency_part_keys(self) -> list[str]:
+        return [f"op:{op}" for op in HIDDEN]
+
+    def latency_module(self, key: str):
+        hidden = HIDDEN[key.removeprefix("op:")]
+        module = nn.Sequential(
+            nn.Linear(self.features, hidden), nn.ReLU(), nn.Linear(hidden, self.features)
+        )
+        return module.eval(), (self.features,)
+
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.features,)
+
+    def build(self, genotype: Genotype, drop_path_rate: float = 0.0) -> nn.Module:
+        return nn.Sequential(*(self.latency_module(k)[0] for k in self.latency_parts(genotype)))
+
+
+ENTRIES = {"op:a": 1.0, "op:b": 2.0, "op:c": 3.5}
+
+
+def synthetic_table(plugin: FakePlugin, path: Path | None = None, **settings) -> LatencyTable:
+    base = {
+        "device_kind": "cpu",
+        "device_name": "Test CPU",
+        "torch": "2.4.0",
+        "threads": 1,
+        "batch": 1,
+        "dtype": "float32",
+        "space": plugin.name,
+        "space_options": plugin.options(),
+        **settings,
+    }
+    entries = {k: {"median_ms": v, "iqr_ms": 0.01, "runs": 10} for k, v in ENTRIES.items()}
+    table = LatencyTable(base, entries, path=path)
+    if path is not None:
+        table.save(path)
+    return table
+
+
+@pytest.fixture
+def registered():
+    spaces.register(FAKE, FakePlugin)
+    yield
+    spaces.unregister(FAKE)
+
+
+class Killed(BaseException):
+    """A crash mid-build (not an Exception)."""
+
+
+# ---- building ----------------------------------------------------------------------
+
+
+def test_build_is_complete_and_resumable(tmp_path) -> None:
+    from oneshot.latency import build_table
+
+    plugin, out = FakePlugin(), tmp_path / "lut.json"
+    seen: list[str] = []
+
+    def kill_after_two(key, entry) -> None:
+        seen.append(key)
+        if len(seen) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        build_table(
+            plugin, "cpu", 2, 1, out, progress=False, min_run_time=0.01, on_entry=kill_after_two
+        )
+    kept = LatencyTable.load(out)
+    assert sorted(kept.entries) == sorted(seen) and len(kept.entries) == 2
+    again: list[str] = []
+    table, measured = build_table(
+        plugin,
+        "cpu",
+        2,
+        1,
+        out,
+        progress=False,
+        min_run_time=0.01,
+        on_entry=lambda key, entry: again.append(key),
+    )
+    assert measured == 1 and again == [k for k in plugin.latency_part_keys() if k not in seen]
+    assert sorted(table.entries) == sorted(plugin.latency_part_keys())
+    for key, entry in kept.entries.items():  # kept entries unchanged
+        assert LatencyTable.load(out).entries[key] == entry
+    for entry in table.entries.values():
+        assert entry["median_ms"] > 0 and entry["iqr_ms"] >= 0 and entry["runs"] >= 1
+    saved = json.loads(out.read_text())
+    assert saved["measured_on"]["device_kind"] == "cpu" and saved["measured_on"]["threads"] == 1
+    assert saved["measured_on"]["batch"] == 2 and saved["measured_on"]["dtype"] == "float32"
+    assert saved["measured_on"]["torch"] and saved["measured_on"]["device_name"]
+    assert saved["space"] == {"name": FAKE, "options": {"depth": 3, "features": 16}}
+    # a table with other settings is not resumed into
+    with pytest.raises(LatencyTableError, match="batch"):
+        build_table(plugin, "cpu", 4, 1, out, progress=False, min_run_time=0.01)
+
+
+def test_the_table_side_is_torch_free() -> None:
+    code = "import archspace.latency, sys; assert 'torch' not in sys.modules, 'torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- prediction ----------------------------------------------------------------------
+
+
+def test_prediction_is_the_sum_of_entries_and_the_correction() -> None:
+    inner = FakePlugin(depth=4)
+    table = synthetic_table(inner)
+    plugin = WithLatency(inner, table)
+    assert plugin.metrics == ("macs", "params", "latency") and plugin.name == FAKE
+    rows = inner.space.sample_batch(50, rng=0)
+    for genotype, value in zip(inner.space.from_array(rows), plugin.cost_batch(rows)["latency"]):
+        expected = sum(ENTRIES[k] for k in inner.latency_parts(genotype))
+        assert plugin.cost(genotype)["latency"] == pytest.approx(expected)
+        assert value == pytest.approx(expected)
+        assert plugin.cost(genotype)["macs"] == inner.cost(genotype)["macs"]
+    assert plugin.cost_range("latency") == (4 * 1.0, 4 * 3.5)
+    assert plugin.cost_range("macs") == inner.cost_range("macs")
+    corrected = WithLatency(inner, synthetic_table(inner))
+    corrected.table.correction = {"a": 1.5, "b": 0.25}
+    genotype = inner.space.default()
+    raw = sum(ENTRIES[k] for k in inner.latency_parts(genotype))
+    assert corrected.cost(genotype)["latency"] == pytest.approx(1.5 * raw + 0.25)
+    # everything else passes through
+    assert plugin.presets() == inner.presets() and plugin.depth == 4
+    assert plugin.build(genotype)[0].in_features == 16
+
+
+def test_a_missing_key_names_it_and_says_rebuild() -> None:
+    inner = FakePlugin()
+    table = synthetic_table(inner)
+    del table.entries["op:b"]
+    plugin = WithLatency(inner, table)
+    genotype = inner.space.from_values({f"layers.{i}.op": "b" for i in range(3)})
+    with pytest.raises(LatencyTableError, match=r"'op:b'.*[Rr]ebuild"):
+        plugin.cost(genotype)
+
+
+def test_cost_batch_of_a_population_of_1000_is_fast() -> None:
+    inner = FakePlugin(depth=8)
+    plugin = WithLatency(inner, synthetic_table(inner))
+    rows = inner.space.sample_batch(1000, rng=1)
+    started = time.perf_counter()
+    plugin.cost_batch(rows)
+    assert time.perf_counter() - started < 0.5
+
+
+# ---- load_space and compatibility --------------------------------------------------------
+
+
+def test_load_space_wraps_and_refuses_other_options(tmp_path, registered) -> None:
+    path = tmp_path / "lut.json"
+    synthetic_table(FakePlugin(depth=3), path)
+    plugin = load_space(FAKE, depth=3, latency_table=str(path))
+    assert isinstance(plugin, WithLatency) and "latency" in plugin.metrics
+    assert plugin.options() == {"depth": 3, "features": 16, "latency_table": str(path.resolve())}
+    assert isinstance(load_space(FAKE, **plugin.options()), WithLatency)  # a run's saved options
+    assert not isinstance(load_space(FAKE, depth=3), WithLatency)
+    with pytest.raises(LatencyTableError, match=r"depth .table: 3, here: 4"):
+        load_space(FAKE, depth=4, latency_table=str(path))
+    table = LatencyTable.load(path)
+    del table.entries["op:c"]
+    table.save()
+    with pytest.raises(LatencyTableError, match=r"incomplete.*'op:c'"):
+        load_space(FAKE, depth=3, latency_table=str(path))
+    with pytest.raises(FileNotFoundError, match="latency build"):
+        load_space(FAKE, depth=3, latency_table=str(tmp_path / "nope.json"))
+
+
+def test_a_table_from_other_settings_is_refused_unless_forced() -> None:
+    table = synthetic_table(FakePlugin())
+    here = {"device_kind": "cpu", "device_name": "Other CPU", "torch": "2.4.0", "threads": 2}
+    with pytest.raises(LatencyTableError) as error:
+        table.check_compatible(here)
+    message = str(error.value)
+    assert "device (table: 'Test CPU', here: 'Other CPU')" in message
+    assert "threads (table: 1, here: 2)" in message and "--force" in message
+    assert "torch version" not in message  # only what differs is named
+    assert len(table.check_compatible(here, force=True)) == 2
+    assert table.check_compatible({**here, "device_name": "Test CPU", "threads": 1}) == []
+    with pytest.raises(LatencyTableError, match="device kind"):
+        table.check_compatible({"device_kind": "cuda"})
+
+
+# ---- budgets ---------------------------------------------------------------------------
+
+
+def test_budget_latency_parsing() -> None:
+    metrics = ("macs", "params", "latency")
+    assert parse_budgets("latency=25ms", metrics) == {"latency": 25.0}
+    assert parse_budgets("latency=0.5s", metrics) == {"latency": 500.0}
+    assert parse_budgets("latency=800us", metrics) == {"latency": pytest.approx(0.8)}
+    assert parse_budgets("latency=12", metrics) == {"latency": 12.0}
+    assert parse_budgets("macs=1.4G,latency=25ms", metrics) == {"macs": 1.4e9, "latency": 25.0}
+    assert parse_budgets({"latency": "25 ms"}, metrics) == {"latency": 25.0}
+    assert parse_time_ms("2.5E1MS") == 25.0
+    with pytest.raises(ValueError, match="ms, s or us"):
+        parse_budgets("latency=25min", metrics)
+    with pytest.raises(ValueError, match="positive"):
+        parse_budgets("latency=0ms", metrics)
+    with pytest.raises(ValueError, match="latency table"):
+        parse_budgets("latency=25ms", ("macs", "params"))
+    assert budget_text({"macs": 1.4e9, "latency": 25.0}) == "macs <= 1.4G, latency <= 25 ms"
+    assert format_cost("latency", 12.345) == "12.3 ms"
+
+
+def test_run_config_with_a_latency_table_and_budget(tmp_path, registered) -> None:
+    path = tmp_path / "lut.json"
+    synthetic_table(FakePlugin(), path)
+    config = build_config(
+        {"space": FAKE, "strategy": "random", "budget": "latency=8ms,macs=5K"},
+        {"space.latency_table": str(path)},
+    )
+    assert config.budgets == {"latency": 8.0, "macs": 5000.0}
+    with pytest.raises(Exception, match="latency table"):
+        build_config({"space": FAKE, "strategy": "random", "budget": "latency=8ms"}, {})
+
+
+@pytest.fixture(params=searchers.names())
+def searcher_name(request) -> str:
+    return request.param
+
+
+def test_a_latency_budget_constrains_every_searcher(searcher_name) -> None:
+    inner = FakePlugin(depth=6)
+    plugin = WithLatency(inner, synthetic_table(inner))
+    bound = 12.0  # of 6 (all a) .. 21 (all c) ms
+    constraint = plugin.budgets({"latency": bound})
+    settings = SearchSettings(
+        population=10, parents=4, mutants=5, crossovers=5, generations=3, samples=30
+    )
+    searcher = searchers.get(searcher_name).from_settings(settings, storage=None, study_name=None)
+    evaluated: list[Genotype] = []
+
+    def fitness(batch):
+        evaluated.extend(batch)
+        return [float(plugin.cost(g)["macs"]) for g in batch]  # bigger is "better"
+
+    result = run_search(searcher, inner.space, Evaluations(fitness), constraint, max_evaluations=30)
+    assert evaluated, "nothing was evaluated"
+    assert max(plugin.latency(g) for g in evaluated) <= bound
+    assert plugin.latency(result.best) <= bound
+    # and a combined budget: latency and MACs both bind
+    both = plugin.budgets({"latency": bound, "macs": 6_000})
+    rows = inner.space.sample_batch(200, rng=0)
+    mask = both.allows_batch(rows)
+    costs = plugin.cost_batch(rows)
+    assert np.array_equal(mask, (costs["latency"] <= bound) & (costs["macs"] <= 6_000))
+
+
+# ---- the commands ------------------------------------------------------------------------
+
+
+def test_latency_build_and_check_commands(tmp_path, registered) -> None:
+    runner = CliRunner()
+    lut = tmp_path / "lut.json"
+    build = [
+        "latency",
+        "build",
+        "--space",
+        FAKE,
+        "--set",
+        "space.depth=2",
+        "--device",
+        "cpu",
+        "--batch",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+        str(lut),
+        "--min-run-time",
+        "0.01",
+    ]
+    result = runner.invoke(cli, build)
+    assert result.exit_code == 0, result.output
+    assert "3 entries (3 measured now, 0 kept" in result.output
+    assert "measured on cpu (" in result.output and "1 threads, batch 2" in result.output
+    result = runner.invoke(cli, build)  # resumes: nothing left to measure
+    assert result.exit_code == 0 and "0 measured now, 3 kept" in result.output
+    out = tmp_path / "check"
+    check = [
+        "latency",
+        "check",
+        "--lut",
+        str(lut),
+        "--samples",
+        "3",
+        "--fit",
+        "3",
+        "--min-run-time",
+        "0.01",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(cli, check)
+    assert result.exit_code == 0, result.output
+    assert "MAPE" in result.output and "macs only" in result.output
+    report = json.loads((out / "latency_check.json").read_text())
+    assert (out / "latency_check.png").stat().st_size > 0
+    evaluated = [r for r in report["networks"] if r["set"] == "eval"]
+    fitted = [r for r in report["networks"] if r["set"] == "fit"]
+    assert len(evaluated) == 3 + 2 and len(fitted) == 3  # 3 random + 2 presets; 3 to fit
+    assert not {r["key"] for r in evaluated} & {r["key"] for r in fitted}
+    assert report["table_predictor"]["mape_pct"] >= 0
+    assert report["fit"]["fitted_on_networks"] == 3
+    # a table measured with other settings: refused (exit 2), accepted with --force
+    data = json.loads(lut.read_text())
+    data["measured_on"]["device_name"] = "Some Other CPU"
+    data["measured_on"]["torch"] = "1.0.0"
+    lut.write_text(json.dumps(data))
+    result = runner.invoke(cli, check)
+    assert result.exit_code == 2
+    assert "Some Other CPU" in result.output and "torch version" in result.output
+    assert "--force" in result.output
+    result = runner.invoke(cli, [*check, "--force", "--samples", "2", "--fit", "0"])
+    assert result.exit_code == 0, result.output
+    assert "forced despite" in result.output
+
+
+def test_cost_command_with_a_latency_table(tmp_path, registered) -> None:
+    lut = tmp_path / "lut.json"
+    inner = FakePlugin()
+    synthetic_table(inner, lut)
+    genotype = inner.space.from_values({"layers.0.op": "a", "layers.1.op": "b", "layers.2.op": "c"})
+    arch = tmp_path / "arch.json"
+    arch.write_text(
+        json.dumps(
+            {"space": FAKE, "space_options": inner.options(), "genotype": genotype.to_dict()}
+        )
+    )
+    runner = CliRunner()
+    result = runner.invoke(cli, ["cost", str(arch), "--latency-table", str(lut), "-v", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["latency"] == pytest.approx(6.5)
+    assert [p["part"] for p in data["latency_parts"]] == ["op:a", "op:b", "op:c"]
+    result = runner.invoke(cli, ["cost", str(arch), "--latency-table", str(lut), "-v"])
+    assert result.exit_code == 0 and "latency per part" in result.output
+    result = runner.invoke(cli, ["cost", str(arch), "--latency-table", str(tmp_path / "x.json")])
+    assert result.exit_code == 2 and "latency build" in result.output
+
+
+# ---- GLiT, when its plugin names latency parts --------------------------------------------
+
+
+def test_glit_table_when_available(tmp_path) -> None:
+    from glit_space.plugin import GlitPlugin
+    from oneshot.latency import build_table
+
+    plugin = GlitPlugin(width="cpu", depth=2, variant="published")  # 36 block keys
+    if plugin.latency_parts(plugin.space.default()) is None or not hasattr(
+        plugin, "latency_module"
+    ):
+        pytest.skip("GlitPlugin names no latency parts yet")
+    keys = plugin.latency_part_keys()
+    if len(keys) > 150:
+        pytest.skip(f"{len(keys)} keys: too many for a fast test")
+    table, measured = build_table(
+        plugin, "cpu", 1, 1, tmp_path / "lut.json", progress=False, min_run_time=0.002
+    )
+    assert measured == len(set(keys))
+    wrapped = load_space("glit", **plugin.options(), latency_table=str(tmp_path / "lut.json"))
+    rows = plugin.space.sample_batch(1000, rng=0)
+    started = time.perf_counter()
+    latency = wrapped.cost_batch(rows)["latency"]
+    assert time.perf_counter() - started < 1.0
+    genotype = plugin.space.from_array(rows[:1])[0]
+    expected = sum(table.entries[k]["median_ms"] for k in plugin.latency_parts(genotype))
+    assert latency[0] == pytest.approx(expected)
