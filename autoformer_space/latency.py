@@ -20,8 +20,8 @@ from torch import nn
 
 from autoformer_space import cost as cost_model
 from autoformer_space.config import Arch, BlockArch, Width
-from glit_space.latency import number_text, vit_parts
 from oneshot.shapes import Cost
+from oneshot.vit import number_text, vit_parts
 
 _STEM = re.compile(r"patch_embed:d(\d+)")
 _HEAD = re.compile(r"head:d(\d+)")

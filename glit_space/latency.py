@@ -28,14 +28,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
 from archspace import Space
 from glit_space import cost as cost_model
 from glit_space.config import BlockArch, Width, deit_blocks
 from glit_space.space import FIELDS, block_arrays
 from oneshot.shapes import Cost
-from oneshot.vit import VisionTransformer, read_out, with_class_token
+from oneshot.vit import number_text, vit_parts
 
 STEM, HEAD, BLOCK = "patch_embed", "head", "block:"
 
@@ -51,12 +51,6 @@ _LETTERS = {
 
 
 # ---- keys and costs ----------------------------------------------------------------------
-
-
-def number_text(value: float) -> str:
-    """An exact, short spelling of a number: 4 -> "4", 4.0 -> "4", 0.5 -> "0.5"."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
 
 
 def _number(text: str | float) -> int | float:
@@ -150,40 +144,6 @@ def part_cost(width: Width, key: str) -> Cost:
 # ---- modules -------------------------------------------------------------------------------
 
 
-class ViTStem(nn.Module):
-    """What a `VisionTransformer` runs before its blocks: patch conv, class token in
-    front, position embedding added. Shares the network's modules and parameters."""
-
-    def __init__(self, vit: VisionTransformer) -> None:
-        super().__init__()
-        self.patch_embed = vit.patch_embed
-        self.cls_token = vit.cls_token
-        self.pos_embed = vit.pos_embed
-
-    def forward(self, x: Tensor) -> Tensor:
-        return with_class_token(self.patch_embed(x), self.cls_token, self.pos_embed)
-
-
-class ViTHead(nn.Module):
-    """What a `VisionTransformer` runs after its blocks: final norm, read-out (class
-    token or mean of the patch tokens), classifier. Shares the network's modules."""
-
-    def __init__(self, vit: VisionTransformer) -> None:
-        super().__init__()
-        self.norm = vit.norm
-        self.head = vit.head
-        self.global_pool = vit.global_pool
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(read_out(self.norm(x), self.global_pool))
-
-
-def vit_parts(vit: VisionTransformer) -> list[nn.Module]:
-    """A built network as its parts [stem, *blocks, head], sharing its weights: running
-    them in sequence is exactly `vit(x)`."""
-    return [ViTStem(vit), *vit.layers, ViTHead(vit)]
-
-
 def latency_module(width: Width, key: str) -> tuple[nn.Module, tuple[int, ...]]:
     """(fresh module in eval mode, input shape without the batch dim) of one part.
 
@@ -215,8 +175,6 @@ def latency_module(width: Width, key: str) -> tuple[nn.Module, tuple[int, ...]]:
 __all__ = [
     "HEAD",
     "STEM",
-    "ViTHead",
-    "ViTStem",
     "block_key",
     "canonical_block",
     "latency_module",
@@ -225,5 +183,4 @@ __all__ = [
     "part_keys",
     "space_blocks",
     "space_keys",
-    "vit_parts",
 ]

@@ -54,8 +54,29 @@ def _check_fields(recipe: Any, section: str, rules: dict[str, str]) -> None:
             raise ValueError(f"recipe.{section}.{name} must be {allowed}, got {value!r}")
 
 
+#: the rules every training recipe shares
+_LOOP_RULES = {
+    "epochs": "positive_int",
+    "batch_size": "positive_int",
+    "lr": "positive",
+    "lr_reference_batch": "positive_int",
+}
+
+
+class _LinearScaling:
+    """The learning rate is given at `lr_reference_batch` and scales with the batch."""
+
+    lr: float
+    batch_size: int
+    lr_reference_batch: int
+
+    @property
+    def scaled_lr(self) -> float:
+        return self.lr * self.batch_size / self.lr_reference_batch
+
+
 @dataclass(frozen=True)
-class SupernetRecipe:
+class SupernetRecipe(_LinearScaling):
     epochs: int = 100
     batch_size: int = 1024
     lr: float = 0.2  # at batch 1024; scaled linearly with the batch size
@@ -69,10 +90,7 @@ class SupernetRecipe:
     max_steps_per_epoch: int | None = None
 
     RULES: ClassVar[dict[str, str]] = {
-        "epochs": "positive_int",
-        "batch_size": "positive_int",
-        "lr": "positive",
-        "lr_reference_batch": "positive_int",
+        **_LOOP_RULES,
         "momentum": "fraction",
         "nesterov": "bool",
         "weight_decay": "non_negative",
@@ -85,13 +103,9 @@ class SupernetRecipe:
     def __post_init__(self) -> None:
         _check_fields(self, "supernet", self.RULES)
 
-    @property
-    def scaled_lr(self) -> float:
-        return self.lr * self.batch_size / self.lr_reference_batch
-
 
 @dataclass(frozen=True)
-class RetrainRecipe:
+class RetrainRecipe(_LinearScaling):
     epochs: int = 300
     batch_size: int = 1024
     lr: float = 5e-4  # at batch 512; scaled linearly with the batch size
@@ -108,10 +122,7 @@ class RetrainRecipe:
     max_steps_per_epoch: int | None = None
 
     RULES: ClassVar[dict[str, str]] = {
-        "epochs": "positive_int",
-        "batch_size": "positive_int",
-        "lr": "positive",
-        "lr_reference_batch": "positive_int",
+        **_LOOP_RULES,
         "weight_decay": "non_negative",
         "warmup_epochs": "non_negative",
         "min_lr": "non_negative",
@@ -126,10 +137,6 @@ class RetrainRecipe:
 
     def __post_init__(self) -> None:
         _check_fields(self, "retrain", self.RULES)
-
-    @property
-    def scaled_lr(self) -> float:
-        return self.lr * self.batch_size / self.lr_reference_batch
 
 
 @dataclass(frozen=True)

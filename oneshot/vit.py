@@ -114,3 +114,43 @@ class VisionTransformer(nn.Module):
 def read_out(tokens: Tensor, global_pool: bool) -> Tensor:
     """The head's input: the class token, or the mean of the patch tokens."""
     return tokens[:, 1:].mean(dim=1) if global_pool else tokens[:, 0]
+
+
+class ViTStem(nn.Module):
+    """What a `VisionTransformer` runs before its blocks: patch conv, class token in
+    front, position embedding added. Shares the network's modules and parameters."""
+
+    def __init__(self, vit: VisionTransformer) -> None:
+        super().__init__()
+        self.patch_embed = vit.patch_embed
+        self.cls_token = vit.cls_token
+        self.pos_embed = vit.pos_embed
+
+    def forward(self, x: Tensor) -> Tensor:
+        return with_class_token(self.patch_embed(x), self.cls_token, self.pos_embed)
+
+
+class ViTHead(nn.Module):
+    """What a `VisionTransformer` runs after its blocks: final norm, read-out (class
+    token or mean of the patch tokens), classifier. Shares the network's modules."""
+
+    def __init__(self, vit: VisionTransformer) -> None:
+        super().__init__()
+        self.norm = vit.norm
+        self.head = vit.head
+        self.global_pool = vit.global_pool
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(read_out(self.norm(x), self.global_pool))
+
+
+def vit_parts(vit: VisionTransformer) -> list[nn.Module]:
+    """A built network as its parts [stem, *blocks, head], sharing its weights: running
+    them in sequence is exactly `vit(x)`."""
+    return [ViTStem(vit), *vit.layers, ViTHead(vit)]
+
+
+def number_text(value: float) -> str:
+    """An exact, short spelling of a number: 4 -> "4", 4.0 -> "4", 0.5 -> "0.5"."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
