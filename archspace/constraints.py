@@ -68,6 +68,8 @@ class Budget:
         parts.append(self.metric)
         if self.maximum is not None:
             parts.append(f"<= {format_count(self.maximum)}")
+        if self.metric == "latency":  # latency tables hold milliseconds
+            parts.append("ms")
         return " ".join(parts)
 
 

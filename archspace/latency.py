@@ -68,7 +68,7 @@ def _rebuild_hint(space: str, options: Mapping[str, Any], out: str | Path | None
     )
     return (
         f"archsearch latency build --space {space} {sets} --device DEVICE --batch B "
-        f"--out {out or 'lut.json'}"
+        f"--out {Path(out).stem + '-new.json' if out else 'lut.json'}"
     ).replace("  ", " ")
 
 
@@ -452,8 +452,8 @@ def with_latency_table(plugin: SpacePlugin, path: str | Path) -> WithLatency:
     if table.space != plugin.name or _plain(table.space_options) != options:
         found = table.mismatches({"space": plugin.name, "space_options": options})
         raise LatencyTableError(
-            f"latency table {path} was built for another space or other options than this "
-            f"run's: {'; '.join(found)}. Build one for these options: "
+            f"latency table {path} was built for another space or other options than "
+            f"these: {'; '.join(found)}. Build one for these options: "
             f"`{_rebuild_hint(plugin.name, options, path)}`"
         )
     if plugin.latency_parts(plugin.space.default()) is None:

@@ -33,11 +33,12 @@ def parse_time_ms(text: str | float | int) -> float:
     return float(found.group(1)) * TIME_UNITS.get(found.group(2).lower(), 1.0)
 
 
-def format_cost(metric: str, value: float) -> str:
-    """A cost for people: counts as "1.26G", latency as "12.3 ms"."""
+def format_cost(metric: str, value: float, long: bool = False) -> str:
+    """A cost for people: counts as "1.26G" (`long`: "1,258,000,000 (1.26G)"), latency
+    as "12.3 ms"."""
     if metric in TIME_METRICS:
         return f"{value:.3g} ms"
-    return format_count(value)
+    return f"{int(value):,} ({format_count(value)})" if long else format_count(value)
 
 
 def parse_budgets(text: Any, metrics: Sequence[str]) -> dict[str, float] | None:

@@ -81,8 +81,8 @@ def cost_command(
     if latency_parts:
         lut = plugin.table
         parts_table = Table(
-            title=f"latency per part ({lut.path}: {lut.describe()})",
-            caption="predicted = sum of the parts"
+            title=f"latency per part ({lut.path})",
+            caption=f"measured on {lut.describe()}; predicted = sum of the parts"
             + (
                 f", then {lut.correction['a']:.4g} * sum + {lut.correction['b']:.4g}"
                 if lut.correction

@@ -124,7 +124,8 @@ def build_command(
     click.echo(f"space {table.space} {json.dumps(table.space_options, sort_keys=True)}")
     click.echo(
         f"{len(table.entries)} entries ({measured} measured now, {info['kept']} kept from "
-        f"{out}) in {seconds:.1f} s; wrote {out}"
+        f"{out}) in {seconds:.1f} s; "
+        + (f"wrote {out}" if measured else f"{out} was complete: nothing left to measure")
     )
 
 

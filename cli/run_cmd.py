@@ -16,7 +16,7 @@ from rich.table import Table
 from archspace import load_space
 from archspace.parallel import launched_rank, launched_world_size
 from archspace.units import format_count
-from cli.budgets import budget_text
+from cli.budgets import budget_text, format_cost
 from cli.errors import friendly_errors
 from cli.runconfig import build_config, parse_sets, read_toml
 from strategies.pipelines import PipelineResult
@@ -143,9 +143,9 @@ def print_summary(console: Console, info: dict[str, Any]) -> None:
     table.add_row("key", info["key"])
     for metric, value in info["costs"].items():
         label = "MACs (the papers' FLOPs)" if metric == "macs" else metric
-        table.add_row(label, f"{int(value):,} ({format_count(value)})")
+        table.add_row(label, format_cost(metric, value, long=True))
     for metric, bound in info["budgets"].items():
-        table.add_row(f"budget ({metric})", format_count(bound))
+        table.add_row(f"budget ({metric})", format_cost(metric, bound))
     labels = {"val_top1": "retrained search-val top-1", "test_top1": "retrained test top-1"}
     for metric, label in labels.items():
         if metric in info["metrics"]:

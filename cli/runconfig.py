@@ -148,6 +148,8 @@ def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig
     for key, value in plugin_class.data_options(data, bool(workbench.get("download"))).items():
         space_options.setdefault(key, value)
     get_settings(profile).override(**search)  # a bad search value: refused by name, now
+    if space_options.get("latency_table"):  # a resumed run may start elsewhere
+        space_options["latency_table"] = str(Path(space_options["latency_table"]).resolve())
     plugin = load_space(space_name, **space_options)
     config = RunConfig(
         space=space_name,

@@ -194,7 +194,7 @@ def test_prediction_is_the_sum_of_entries_and_the_correction() -> None:
     assert corrected.cost(genotype)["latency"] == pytest.approx(1.5 * raw + 0.25)
     # everything else passes through
     assert plugin.presets() == inner.presets() and plugin.depth == 4
-    assert plugin.build(genotype)[0].in_features == 16
+    assert plugin.build(genotype)[0][0].in_features == 16
 
 
 def test_a_missing_key_names_it_and_says_rebuild() -> None:
