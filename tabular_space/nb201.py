@@ -62,50 +62,28 @@ the convolutions and the classifier (BatchNorm, pooling and additions excluded).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import io
 import itertools
-import os
-import pickle
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from archspace.choice import Choice
-from archspace.errors import ArchSpaceError, GenotypeError
+from archspace.errors import GenotypeError
 from archspace.genotype import Genotype
 from archspace.plugin import SpacePlugin
 from archspace.space import Space
-
-#: NAS-Bench-201's operations, in its own order (the options of every edge)
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: NAS-Bench-201's edges (source, target) in arch-string order (the choices, in order)
-EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-#: analog-nasbench's (NASLib's) key convention: edge of each tuple position, op of each index
-DATA_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
-DATA_OPS: tuple[str, ...] = (
-    "skip_connect",
-    "none",
-    "nor_conv_3x3",
-    "nor_conv_1x1",
-    "avg_pool_3x3",
+from tabular_space.lookup import LookupWorkbench
+from tabular_space.nb201_data import (
+    ACCURACIES,
+    EDGES,
+    NUM_CELLS,
+    OPS,
+    cell_codes,
+    cell_rows,
+    load_accuracies,
 )
-NUM_CELLS = len(OPS) ** len(EDGES)
-#: accuracy fields of the data (percent), by the name the `accuracy` option takes
-ACCURACIES: dict[str, str] = {
-    "baseline": "baseline_accuracy",  # standard training, CIFAR-10 test set
-    "ptq": "ptq_accuracy",  # post-training quantisation
-    "qat": "qat_accuracy",  # quantisation-aware training
-    "noisy": "noisy_accuracy",  # the baseline weights on simulated analog hardware
-    "analog": "analog_accuracy",  # hardware-aware (analog) training
-}
-PACKAGE = "analognasbench"
-DATA_NAME = "data.anb"
-INSTALL_HINT = "pip install 'archsearch[tabular]'  (or: pip install analog-nasbench==0.1.3)"
-CACHE_VERSION = 1
+
 SELECTION_NOTE = (
     "selection and reporting use the same CIFAR-10 accuracy (the data has no validation split)"
 )
@@ -151,135 +129,6 @@ def _op_cost(op: str) -> tuple[int, int]:
 BASE_PARAMS, BASE_MACS = _base_cost()
 _OP_PARAMS = np.array([_op_cost(op)[0] for op in OPS], dtype=np.int64)
 _OP_MACS = np.array([_op_cost(op)[1] for op in OPS], dtype=np.int64)
-_RADIX = len(OPS) ** np.arange(len(EDGES) - 1, -1, -1, dtype=np.int64)  # cell code digits
-
-
-def cell_codes(rows: np.ndarray) -> np.ndarray:
-    """Cell number 0..15624 of each row of op indices (base-5 digits, edges in order)."""
-    return np.asarray(rows, dtype=np.int64) @ _RADIX
-
-
-# ---- reading analog-nasbench's pickle safely --------------------------------------------
-
-
-class MissingTabularData(ArchSpaceError, ImportError):
-    """The optional data package is not installed (or lacks its data file)."""
-
-
-class _Record:
-    """Stands in for analog-nasbench's record classes: holds their fields, runs nothing."""
-
-    def __setstate__(self, state: Any) -> None:
-        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-            raise pickle.UnpicklingError("a record's state must be a dict of named fields")
-        self.__dict__.update(state)
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Loads analog-nasbench's data: builtin containers and scalars, plus its two record
-    classes (read into `_Record`, their module is never imported); any other global
-    (a function, another class) is refused before anything is called."""
-
-    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        {(PACKAGE + ".data", "Architecture"), (PACKAGE + ".data", "DriftMeasurement")}
-    )
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self.ALLOWED:
-            return _Record
-        raise pickle.UnpicklingError(
-            f"refusing to load {module}.{name}: the analog-nasbench data may only hold "
-            "its Architecture and DriftMeasurement records (plain numbers and tuples)"
-        )
-
-
-def read_anb(source: str | Path | bytes) -> dict[str, np.ndarray]:
-    """The accuracy arrays (percent, indexed by `cell_codes` in NAS-Bench-201's edge and
-    op order) of an analog-nasbench data file (a path or its bytes), read safely."""
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    where = "analog-nasbench data" if isinstance(source, bytes) else str(source)
-    table = RestrictedUnpickler(io.BytesIO(data)).load()
-    if not isinstance(table, dict):
-        raise ValueError(f"{where}: expected a dict of architectures, got {type(table).__name__}")
-    arrays = {field: np.full(NUM_CELLS, np.nan) for field in ACCURACIES.values()}
-    to_ours = [EDGES.index(edge) for edge in DATA_EDGES]  # data position -> our choice
-    op_map = [OPS.index(op) for op in DATA_OPS]  # data op index -> our op index
-    for key, record in table.items():
-        if (
-            not isinstance(key, tuple)
-            or len(key) != len(EDGES)
-            or not all(isinstance(i, int) and 0 <= i < len(OPS) for i in key)
-        ):
-            raise ValueError(f"{where}: unexpected architecture key {key!r}")
-        ours = [0] * len(EDGES)
-        for position, op_index in enumerate(key):
-            ours[to_ours[position]] = op_map[op_index]
-        code = int(cell_codes(np.array([ours]))[0])
-        for field, values in arrays.items():
-            value = getattr(record, field, None)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{where}: cell {key}: {field} is {value!r}, not a number")
-            values[code] = float(value)
-    missing = int(np.isnan(arrays["baseline_accuracy"]).sum())
-    if missing:
-        raise ValueError(f"{where}: {missing} of the {NUM_CELLS} cells have no accuracy")
-    return arrays
-
-
-def _find_package() -> Any:
-    """The import spec of analog-nasbench (None when absent); its code is not run."""
-    return importlib.util.find_spec(PACKAGE)
-
-
-def data_file() -> Path:
-    """analog-nasbench's data file, or MissingTabularData saying how to install it."""
-    spec = _find_package()
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingTabularData(
-            "space 'nb201' needs the NAS-Bench-201 accuracies of the analog-nasbench "
-            f"package, which is not installed: {INSTALL_HINT}"
-        )
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / DATA_NAME
-        if path.is_file():
-            return path
-    raise MissingTabularData(
-        f"the analog-nasbench package has no {DATA_NAME} (looked in "
-        f"{', '.join(spec.submodule_search_locations)}); reinstall it: {INSTALL_HINT}"
-    )
-
-
-def cache_dir() -> Path:
-    """Where converted tables are kept: $XDG_CACHE_HOME/archsearch or ~/.cache/archsearch."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "archsearch"
-
-
-def load_accuracies(path: Path | None = None) -> dict[str, np.ndarray]:
-    """The accuracy arrays: from the cache when it holds this data file's conversion, else
-    converted now (and cached when the cache folder is writable)."""
-    path = path or data_file()
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()[:16]
-    cached = cache_dir() / f"nb201-analognasbench-v{CACHE_VERSION}-{digest}.npz"
-    if cached.is_file():
-        try:
-            with np.load(cached, allow_pickle=False) as saved:
-                arrays = {field: saved[field] for field in ACCURACIES.values()}
-            if all(a.shape == (NUM_CELLS,) and np.isfinite(a).all() for a in arrays.values()):
-                return arrays
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or partial: convert again
-    arrays = read_anb(raw)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, cached)
-    except OSError:
-        pass  # a read-only home: work from memory
-    return arrays
 
 
 # ---- the space ------------------------------------------------------------------------
@@ -413,7 +262,7 @@ class NasBench201Plugin(SpacePlugin):
     def best(self, budgets: Mapping[str, float] | None = None) -> Genotype:
         """A cell with the best accuracy (within `budgets`)."""
         code = self.best_code(budgets)
-        digits = [(code // int(r)) % len(OPS) for r in _RADIX]
+        digits = cell_rows(np.array([code]))[0].tolist()
         return self._space.canonical(digits)
 
     def best_code(self, budgets: Mapping[str, float] | None = None) -> int:
@@ -432,8 +281,7 @@ class NasBench201Plugin(SpacePlugin):
         return int(np.flatnonzero(allowed)[np.argmax(self._table[allowed])])
 
     def _all_rows(self) -> np.ndarray:
-        codes = np.arange(NUM_CELLS, dtype=np.int64)
-        return (codes[:, None] // _RADIX[None, :]) % len(OPS)
+        return cell_rows(np.arange(NUM_CELLS))
 
     # ---- cost ----------------------------------------------------------------------------
 
@@ -465,33 +313,17 @@ class NasBench201Plugin(SpacePlugin):
         return low, high
 
     def workbench(self, config: Mapping[str, Any] | None = None) -> NasBench201Workbench:
-        return NasBench201Workbench(self)
+        return NasBench201Workbench(self, self.accuracy_batch)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "selection": SELECTION_NOTE}
 
 
-class NasBench201Workbench:
+class NasBench201Workbench(LookupWorkbench):
     """No training: `evaluate` and `retrain` look the accuracy up (a fraction in [0, 1])."""
-
-    def __init__(self, plugin: NasBench201Plugin) -> None:
-        self.plugin = plugin
 
     def data_summary(self) -> str:
         return (
             f"nb201: CIFAR-10 accuracy ({self.plugin.accuracy}) of all {NUM_CELLS:,} cells "
             f"from analog-nasbench; no training; {SELECTION_NOTE}"
         )
-
-    def train_supernet(self, space: Space, stage: str) -> None:
-        return None
-
-    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
-        if not genotypes:
-            return []
-        rows = np.array([g.indices for g in genotypes], dtype=np.int64)
-        return self.plugin.accuracy_batch(rows).tolist()
-
-    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
-        accuracy = self.plugin.fitness(genotype)
-        return {"val_top1": accuracy, "test_top1": accuracy}

@@ -44,6 +44,7 @@ from archspace.constraints import Budget
 from archspace.genotype import Genotype
 from archspace.plugin import SpacePlugin
 from archspace.space import Space
+from tabular_space.lookup import LookupWorkbench
 
 COST_COLUMNS = ("params", "macs", "flops", "latency")
 _METRIC_LIKE = re.compile(r"acc|top-?[15]|loss|error", re.IGNORECASE)
@@ -286,6 +287,11 @@ class TablePlugin(SpacePlugin):
         """Row number of each index vector, -1 where the table has none."""
         return np.array([self._row_of.get(tuple(r), -1) for r in np.asarray(rows).tolist()])
 
+    def fitness_batch(self, rows: np.ndarray) -> np.ndarray:
+        """The metric of each index vector's row, NaN where the table has none."""
+        numbers = self._rows(rows)
+        return np.where(numbers >= 0, self._fitness[np.maximum(numbers, 0)], np.nan)
+
     def fitness(self, genotype: Genotype) -> float:
         """The metric of a genotype's row; ValueError (naming it) when the table has none."""
         found = self.row(genotype)
@@ -351,7 +357,7 @@ class TablePlugin(SpacePlugin):
         return float(values.min()), float(values.max())
 
     def workbench(self, config: Mapping[str, Any] | None = None) -> TableWorkbench:
-        return TableWorkbench(self)
+        return TableWorkbench(self, self.fitness_batch)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -363,11 +369,8 @@ class TablePlugin(SpacePlugin):
         }
 
 
-class TableWorkbench:
+class TableWorkbench(LookupWorkbench):
     """Lookups only: genotypes without a row evaluate as failures (NaN -> fitness None)."""
-
-    def __init__(self, plugin: TablePlugin) -> None:
-        self.plugin = plugin
 
     def data_summary(self) -> str:
         p = self.plugin
@@ -376,16 +379,6 @@ class TableWorkbench:
             f"is column {p.metric!r}; selection and reporting use the same metric column"
         )
 
-    def train_supernet(self, space: Space, stage: str) -> None:
-        return None
-
-    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
-        if not genotypes:
-            return []
-        numbers = self.plugin._rows(np.array([g.indices for g in genotypes]))
-        values = self.plugin._fitness
-        return [float(values[n]) if n >= 0 else float("nan") for n in numbers.tolist()]
-
     def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
-        value = self.plugin.fitness(genotype)
-        return {"val_top1": value, "test_top1": value, self.plugin.metric: value}
+        metrics = super().retrain(genotype, stage)
+        return {**metrics, self.plugin.metric: metrics["test_top1"]}

@@ -15,15 +15,13 @@ import numpy as np
 import pytest
 
 from archspace import GenotypeError, load_space
-from tabular_space import nb201
-from tabular_space.nb201 import (
+from tabular_space import nb201, nb201_data
+from tabular_space.nb201 import NasBench201Plugin, arch_string, parse_arch_string
+from tabular_space.nb201_data import (
     EDGES,
     OPS,
     MissingTabularData,
-    NasBench201Plugin,
     RestrictedUnpickler,
-    arch_string,
-    parse_arch_string,
     read_anb,
 )
 from tabular_space.table import TablePlugin
@@ -114,7 +112,7 @@ def test_arch_string_round_trip_and_errors():
 
 
 def test_missing_package_message(monkeypatch):
-    monkeypatch.setattr(nb201, "_find_package", lambda: None)
+    monkeypatch.setattr(nb201_data, "_find_package", lambda: None)
     with pytest.raises(MissingTabularData, match=r"pip install 'archsearch\[tabular\]'"):
         NasBench201Plugin()
     with pytest.raises(ImportError):  # also an ImportError (and a ValueError for the CLI)
@@ -156,7 +154,7 @@ def test_restricted_unpickler_reads_records_without_importing_them(monkeypatch):
     monkeypatch.delitem(sys.modules, "analognasbench")
     loaded = RestrictedUnpickler(io.BytesIO(data)).load()
     assert loaded[(2,) * 6].baseline_accuracy == 93.5
-    assert type(loaded[(2,) * 6]).__module__ == "tabular_space.nb201"
+    assert type(loaded[(2,) * 6]).__module__ == "tabular_space.nb201_data"
     with pytest.raises(ValueError, match="ptq_accuracy is None"):
         read_anb(data)  # one cell, lacking the other fields: refused by name
 
@@ -258,7 +256,7 @@ def test_cache_is_written_and_reused(tmp_path, monkeypatch):
     first = NasBench201Plugin()
     cached = list((tmp_path / "archsearch").glob("nb201-*.npz"))
     assert len(cached) == 1
-    monkeypatch.setattr(nb201, "read_anb", lambda *a: pytest.fail("converted again"))
+    monkeypatch.setattr(nb201_data, "read_anb", lambda *a: pytest.fail("converted again"))
     again = NasBench201Plugin()
     assert np.array_equal(first._table, again._table)
     with np.load(cached[0], allow_pickle=False) as saved:
