@@ -7,6 +7,11 @@ key ({"median_ms", "iqr_ms", "runs"}). A network's predicted latency is the sum 
 median entries of its parts (`SpacePlugin.latency_parts`), then, when the table holds
 one, a linear correction `a * sum + b` fitted on whole networks measured end to end.
 
+A table with a `speed_reference` states latency at one machine speed: each entry was
+timed in blocks alternating with a fixed reference network of the space, its `ratio`
+to the reference is what was measured, and its `median_ms` is that ratio times the
+reference's median over the whole build (its `wall_ms` is the plain wall time).
+
 `WithLatency(plugin, table)` adds the cost metric "latency" (milliseconds) to a plugin;
 `load_space(name, latency_table=PATH, ...)` returns one, so budgets, runs, reports and
 `top` see latency as one more cost (`--budget latency=25ms`).
@@ -48,6 +53,10 @@ PREDICTION = (
     "predicted latency (ms) = sum of the median_ms entries of a network's parts, then "
     "a * sum + b when `correction` is not null"
 )
+SPEED_NOTE = (
+    "entries were timed alternating with this network; median_ms = ratio x this "
+    "network's median_ms over the build (latency at the build's typical machine speed)"
+)
 #: spaces up to this many canonical genotypes (and 20 times as many option combinations)
 #: get an exact latency range by enumeration
 EXACT_RANGE_LIMIT = 5_000
@@ -57,7 +66,7 @@ class LatencyTableError(ArchSpaceError):
     """A latency table that is missing, malformed, incomplete or built for other settings."""
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """JSON-normalised (tuples -> lists), so saved and live options compare equal."""
     return json.loads(json.dumps(value, default=str))
 
@@ -82,8 +91,10 @@ class LatencyTable:
         correction: Mapping[str, Any] | None = None,
         path: str | Path | None = None,
         extra: Mapping[str, Any] | None = None,
+        reference: Mapping[str, Any] | None = None,
     ) -> None:
-        self.settings = _plain(dict(settings))
+        self.settings = plain_json(dict(settings))
+        self.reference = dict(reference) if reference else None
         self.entries: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (entries or {}).items()}
         self.correction = dict(correction) if correction else None
         self.path = Path(path) if path is not None else None
@@ -139,13 +150,20 @@ class LatencyTable:
             raise LatencyTableError(
                 f"latency table {path}: correction must be null or hold numbers a and b"
             )
+        reference = data.get("speed_reference")
+        if reference is not None and not (
+            isinstance(reference, dict) and isinstance(reference.get("network"), str)
+        ):
+            raise LatencyTableError(
+                f"latency table {path}: speed_reference must be null or name a network"
+            )
         settings = {
             **measured,
             "space": space.get("name"),
             "space_options": space.get("options") or {},
         }
         extra = {k: data[k] for k in ("created", "updated") if k in data}
-        return cls(settings, entries, correction, path, extra)
+        return cls(settings, entries, correction, path, extra, reference)
 
     def to_dict(self) -> dict[str, Any]:
         measured = {k: v for k, v in self.settings.items() if k not in ("space", "space_options")}
@@ -160,6 +178,7 @@ class LatencyTable:
                 "options": self.settings.get("space_options") or {},
             },
             "correction": self.correction,
+            **({"speed_reference": self.reference} if self.reference else {}),
             **self.extra,
             "entries": dict(sorted(self.entries.items())),
         }
@@ -170,6 +189,7 @@ class LatencyTable:
         path = Path(path) if path is not None else self.path
         if path is None:
             raise ValueError("LatencyTable.save needs a path")
+        self.rescale()
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.extra.setdefault("created", now)
         self.extra["updated"] = now
@@ -179,6 +199,17 @@ class LatencyTable:
         os.replace(tmp, path)
         self.path = path
         return path
+
+    def rescale(self) -> None:
+        """With a speed reference: its median_ms is the median of its timings next to
+        every entry, and each entry's median_ms its ratio times that."""
+        timed = [e for e in self.entries.values() if "ratio" in e and "reference_ms" in e]
+        if not self.reference or not timed:
+            return
+        speed = float(np.median([e["reference_ms"] for e in timed]))
+        self.reference.update(median_ms=round(speed, 6), note=SPEED_NOTE)
+        for entry in timed:
+            entry["median_ms"] = round(entry["ratio"] * speed, 6)
 
     # ---- settings ------------------------------------------------------------------------
 
@@ -204,12 +235,12 @@ class LatencyTable:
         found = []
         for key, value in other.items():
             mine = self.settings.get(key)
-            if _plain(mine) != _plain(value):
+            if plain_json(mine) != plain_json(value):
                 if key == "space_options" and isinstance(mine, dict) and isinstance(value, dict):
                     differing = sorted(
                         k
                         for k in set(mine) | set(value)
-                        if _plain(mine.get(k)) != _plain(value.get(k))
+                        if plain_json(mine.get(k)) != plain_json(value.get(k))
                     )
                     detail = ", ".join(
                         f"{k} (table: {json.dumps(mine.get(k))}, here: {json.dumps(value.get(k))})"
@@ -448,8 +479,8 @@ def with_latency_table(plugin: SpacePlugin, path: str | Path) -> WithLatency:
     built for this space and these options and holds every key the space can need."""
     plugin = unwrap(plugin)
     table = LatencyTable.load(path)
-    options = _plain(plugin.options())
-    if table.space != plugin.name or _plain(table.space_options) != options:
+    options = plain_json(plugin.options())
+    if table.space != plugin.name or plain_json(table.space_options) != options:
         found = table.mismatches({"space": plugin.name, "space_options": options})
         raise LatencyTableError(
             f"latency table {path} was built for another space or other options than "

@@ -33,8 +33,16 @@ line = (f"{name}: build {built} s, {d['networks_evaluated']} networks; sum of pa
         f"MAPE {t['mape_pct']:.1f}%, worst {t['worst']['error_pct']:.1f}%, "
         f"Spearman {t['spearman']:.3f}, Kendall {t['kendall']:.3f}; MACs: Spearman "
         f"{s['spearman']:.3f}, Kendall {s['kendall']:.3f}")
+w, r = d.get("wall_predictor"), d.get("speed_reference")
+if w:
+    line += (f"; against plain wall time: MAPE {w['mape_pct']:.1f}%, Spearman "
+             f"{w['spearman']:.3f}; reference {r['build_ms']:.3g} ms at build, "
+             f"{r['check_ms']:.3g} ms at check")
 if f:
-    line += f"; fitted correction: {json.dumps(f)[:300]}"
+    fa = f["fit_accuracy"]
+    line += (f"; fitted a={f['a']:.3f} b={f['b']:.3g} on {f['fitted_on_networks']}: MAPE "
+             f"{fa['mape_pct']:.1f}%, worst {fa['worst']['error_pct']:.1f}%, Spearman "
+             f"{fa['spearman']:.3f}")
 print(line, flush=True)
 PYEOF
   done

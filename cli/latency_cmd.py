@@ -16,7 +16,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from archspace import spaces
+from archspace import Genotype, spaces
+from archspace.latency import plain_json, unwrap
+from cli.arch import resolve_arch
 from cli.errors import friendly_errors
 from cli.runconfig import DEFAULT_SPACE, parse_sets
 
@@ -77,6 +79,13 @@ def latency_group() -> None:
     help="The table (JSON); an existing one with the same settings is resumed.",
 )
 @click.option("--min-run-time", default=0.2, show_default=True, type=float, help=MIN_RUN_TIME_HELP)
+@click.option(
+    "--speed-reference/--no-speed-reference",
+    default=True,
+    show_default=True,
+    help="Time each part alternating with a fixed network of the space and state the "
+    "table at one machine speed (for machines whose speed drifts, e.g. shared VMs).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @friendly_errors
 def build_command(
@@ -89,6 +98,7 @@ def build_command(
     dtype: str,
     out: Path,
     min_run_time: float,
+    speed_reference: bool,
     as_json: bool,
 ) -> None:
     """Measure every building block of a space into a latency table (resumable).
@@ -97,6 +107,11 @@ def build_command(
     on its input with torch.utils.benchmark; the table records the device, torch
     version, threads, batch and dtype, and the space with its options. Interrupt it at
     any time: the same command continues, measuring only what is missing.
+
+    With the speed reference (the default), each part's timed blocks alternate with a
+    fixed network of the space: the table keeps each part's ratio to it and states
+    latency at the machine's typical speed during the build, so a machine that slows
+    down for a while does not skew the parts measured meanwhile.
     """
     from oneshot.latency import build_table
 
@@ -105,7 +120,14 @@ def build_command(
     plugin = spaces.get(space)(**_plugin_options(width, sets))
     started = time.perf_counter()
     table, measured = build_table(
-        plugin, device, batch, threads, out, dtype=dtype, min_run_time=min_run_time
+        plugin,
+        device,
+        batch,
+        threads,
+        out,
+        dtype=dtype,
+        min_run_time=min_run_time,
+        speed_reference=speed_reference,
     )
     seconds = time.perf_counter() - started
     info = {
@@ -116,12 +138,18 @@ def build_command(
         "measured_now": measured,
         "kept": len(table.entries) - measured,
         "seconds": round(seconds, 2),
+        "speed_reference": table.reference,
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
     click.echo(f"measured on {table.describe()}")
     click.echo(f"space {table.space} {json.dumps(table.space_options, sort_keys=True)}")
+    if table.reference:
+        click.echo(
+            f"speed reference: network {table.reference['network']}, "
+            f"{_num(table.reference.get('median_ms'))} ms (median over the build)"
+        )
     click.echo(
         f"{len(table.entries)} entries ({measured} measured now, {info['kept']} kept from "
         f"{out}) in {seconds:.1f} s; "
@@ -147,6 +175,13 @@ def build_command(
 )
 @click.option("--save-fit", is_flag=True, help="Write the fitted correction into the table.")
 @click.option("--no-presets", is_flag=True, help="Leave out the space's presets.")
+@click.option(
+    "--arch",
+    "archs",
+    multiple=True,
+    help="Also measure this architecture (a run folder or architecture JSON of the "
+    "table's space and options, or a preset). Repeatable.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--force", is_flag=True, help="Measure even on other settings than the table's.")
 @click.option(
@@ -165,6 +200,7 @@ def check_command(
     fit: int,
     save_fit: bool,
     no_presets: bool,
+    archs: tuple[str, ...],
     seed: int,
     force: bool,
     out_dir: Path | None,
@@ -191,6 +227,7 @@ def check_command(
         raise click.BadParameter("needs --fit of at least 2 networks", param_hint="--save-fit")
     table = LatencyTable.load(lut)
     plugin = spaces.get(str(table.space))(**table.space_options)
+    named = {arch: _arch_of(arch, plugin) for arch in archs}
     report = check_table(
         table,
         plugin,
@@ -200,6 +237,7 @@ def check_command(
         fit=fit,
         force=force,
         min_run_time=min_run_time,
+        networks=named,
     )
     if report["networks_evaluated"] == 0:
         raise click.UsageError("nothing to check: give --samples or keep the presets")
@@ -232,6 +270,20 @@ def check_command(
     click.echo(f"wrote {json_path} and {plot_path}")
 
 
+def _arch_of(arch: str, plugin: Any) -> Genotype:
+    """The genotype of ARCH, which must belong to the table's space and options."""
+    found, genotype = resolve_arch(arch, plugin.name, **plugin.options())
+    if found.name != plugin.name or plain_json(unwrap(found).options()) != plain_json(
+        plugin.options()
+    ):
+        raise click.BadParameter(
+            f"{arch} is an architecture of {found.name} {json.dumps(unwrap(found).options())}, "
+            f"not of the table's space {plugin.name} {json.dumps(plugin.options())}",
+            param_hint="--arch",
+        )
+    return genotype
+
+
 def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}g}"
 
@@ -260,6 +312,8 @@ def _print_check(console: Console, report: dict[str, Any]) -> None:
         "table (sum of parts" + (", corrected)" if report["table_correction"] else ")"),
         report["table_predictor"],
     )
+    if "wall_predictor" in report:
+        row("table, against plain wall time", report["wall_predictor"])
     if "sum_predictor" in report:
         row("table, plain sum", report["sum_predictor"])
     if report.get("fit"):
@@ -273,3 +327,10 @@ def _print_check(console: Console, report: dict[str, Any]) -> None:
         f"{report['size_metric']} only", "–", "–", _num(size["spearman"]), _num(size["kendall"])
     )
     console.print(table)
+    speed = report.get("speed_reference")
+    if speed:
+        console.print(
+            f"measured latency is stated at the table's machine speed: the reference network "
+            f"took {_num(speed['build_ms'])} ms during the build and {_num(speed['check_ms'])} "
+            f"ms now ({speed['slower_now_pct']:+.1f}%)"
+        )

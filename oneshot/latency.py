@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,88 @@ def _threads(threads: int) -> Iterator[None]:
 
 # ---- one measurement -------------------------------------------------------------------------
 
+#: seconds per timed block (a block is `number` calls in a row)
+BLOCK_SECONDS = 0.01
+#: timed blocks per measurement, at least
+MIN_BLOCKS = 3
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One measurement: wall time per call (median and IQR over timed blocks) and, when a
+    speed reference ran alongside, the median ratio to the reference's adjacent blocks."""
+
+    median_ms: float
+    iqr_ms: float
+    blocks: int
+    ratio: float | None = None
+    reference_ms: float | None = None
+
+
+class _Clocked:
+    """A module on its device with a random input, warmed up, and a Timer whose block
+    (`number` calls) takes about BLOCK_SECONDS."""
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        input_shape: Sequence[int],
+        batch: int,
+        device: torch.device,
+        dtype: str,
+        threads: int,
+    ) -> None:
+        self.module = module.to(device=device, dtype=DTYPES[dtype]).eval()
+        self.x = torch.randn(batch, *input_shape, device=device, dtype=DTYPES[dtype])
+        self.device = device
+        self.timer = benchmark.Timer(
+            stmt="module(x)", globals={"module": self.module, "x": self.x}, num_threads=threads
+        )
+        with _threads(threads), torch.inference_mode():
+            for _ in range(WARMUP_CALLS):
+                self.module(self.x)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            once = self.timer.timeit(1).mean
+        self.number = max(1, round(BLOCK_SECONDS / max(once, 1e-7)))
+
+    def block(self) -> float:
+        """Seconds per call over one block (the Timer synchronises CUDA)."""
+        return self.timer.timeit(self.number).mean
+
+
+class SpeedReference:
+    """One fixed network of the space, timed in the blocks between a measurement's blocks.
+
+    Why: a shared machine changes speed by tens of percent over seconds (this project's
+    2-core VM: the same network's median over 0.15 s windows ranged 2.4-5.2 ms within
+    30 s), and every workload slows together, so the ratio of a module's time to the
+    reference's adjacent blocks hardly moves (1-2% for whole networks). Tables and checks
+    state latency at one machine speed: ratio x the reference's median during the build.
+    """
+
+    def __init__(self, plugin: Any, genotype: Genotype) -> None:
+        self.plugin, self.genotype = unwrap(plugin), genotype
+        self._clocked: dict[tuple[Any, ...], _Clocked] = {}
+
+    @classmethod
+    def for_space(cls, plugin: Any, key: str | None = None) -> SpeedReference:
+        """The network named by `key`, else a seeded sample of the space (same on every
+        machine, so a table and its check use the same one)."""
+        space = unwrap(plugin).space
+        genotype = space.from_key(key) if key else space.sample(np.random.default_rng(0))
+        return cls(plugin, genotype)
+
+    def clocked(self, batch: int, device: torch.device, dtype: str, threads: int) -> _Clocked:
+        setting = (batch, str(device), dtype, threads)
+        if setting not in self._clocked:
+            shape = self.plugin.input_shape()
+            if shape is None:
+                raise ValueError(f"space {self.plugin.name!r} builds no models to measure")
+            module = self.plugin.build(self.genotype)
+            self._clocked[setting] = _Clocked(module, shape, batch, device, dtype, threads)
+        return self._clocked[setting]
+
 
 def measure(
     module: torch.nn.Module,
@@ -122,28 +205,46 @@ def measure(
     threads: int | None = None,
     dtype: str = "float32",
     min_run_time: float = DEFAULT_MIN_RUN_TIME,
-) -> tuple[float, float, int]:
-    """(median ms, interquartile range ms, timed blocks) of `module` on a random input
-    of shape (batch, *input_shape): eval mode, inference mode, a warm-up, then
-    `Timer.blocked_autorange` (which synchronises CUDA) for at least `min_run_time` s."""
+    reference: SpeedReference | None = None,
+) -> Timing:
+    """Time `module` on a random input of shape (batch, *input_shape) in eval and
+    inference mode, after a warm-up: blocks of calls of about BLOCK_SECONDS with
+    `torch.utils.benchmark.Timer` (which synchronises CUDA) until `min_run_time` s of
+    the module's calls and MIN_BLOCKS blocks; with a `reference`, each block is followed
+    by one of the reference's, and the ratio of each pair is kept."""
     resolved = resolve_device(device)
     threads = threads or torch.get_num_threads()
+    target = _Clocked(module, input_shape, batch, resolved, dtype, threads)
+    paired = reference.clocked(batch, resolved, dtype, threads) if reference else None
+    times: list[float] = []
+    reference_times: list[float] = []
     with _threads(threads), torch.inference_mode():
-        module = module.to(device=resolved, dtype=DTYPES[dtype]).eval()
-        x = torch.randn(batch, *input_shape, device=resolved, dtype=DTYPES[dtype])
-        for _ in range(WARMUP_CALLS):
-            module(x)
-        if resolved.type == "cuda":
-            torch.cuda.synchronize(resolved)
-        timer = benchmark.Timer(
-            stmt="module(x)", globals={"module": module, "x": x}, num_threads=threads
+        while len(times) < MIN_BLOCKS or sum(times) * target.number < min_run_time:
+            times.append(target.block())
+            if paired is not None:
+                reference_times.append(paired.block())
+    ms = np.array(times) * 1e3
+    timing = Timing(float(np.median(ms)), float(np.subtract(*np.percentile(ms, [75, 25]))), len(ms))
+    if paired is None:
+        return timing
+    reference_ms = np.array(reference_times) * 1e3
+    return replace(
+        timing,
+        ratio=float(np.median(ms / reference_ms)),
+        reference_ms=float(np.median(reference_ms)),
+    )
+
+
+def _entry(timing: Timing) -> dict[str, Any]:
+    entry = {"median_ms": round(timing.median_ms, 6), "iqr_ms": round(timing.iqr_ms, 6)}
+    entry["runs"] = timing.blocks
+    if timing.ratio is not None:
+        entry.update(
+            wall_ms=entry["median_ms"],
+            ratio=round(timing.ratio, 6),
+            reference_ms=round(float(timing.reference_ms or 0.0), 6),
         )
-        found = timer.blocked_autorange(min_run_time=min_run_time)
-    return found.median * 1e3, found.iqr * 1e3, len(found.times)
-
-
-def _entry(median: float, iqr: float, runs: int) -> dict[str, Any]:
-    return {"median_ms": round(median, 6), "iqr_ms": round(iqr, 6), "runs": runs}
+    return entry
 
 
 # ---- tables ----------------------------------------------------------------------------------
@@ -174,10 +275,13 @@ def build_table(
     dtype: str = "float32",
     min_run_time: float = DEFAULT_MIN_RUN_TIME,
     on_entry: Callable[[str, Mapping[str, Any]], None] | None = None,
+    speed_reference: bool = True,
 ) -> tuple[LatencyTable, int]:
     """Measure every key of `plugin.latency_part_keys()` into the table at `out`; an
     existing table with the same settings is resumed (its entries are kept), one with
-    other settings is refused. Saved after each entry. Returns (table, newly measured)."""
+    other settings is refused. Saved after each entry. With `speed_reference` (and a
+    space that builds networks), entries are timed alternating with a `SpeedReference`.
+    Returns (table, newly measured)."""
     plugin = unwrap(plugin)
     keys = _check_latency_plugin(plugin)
     settings = {**device_settings(device, batch, threads, dtype), **space_settings(plugin)}
@@ -193,19 +297,27 @@ def build_table(
                 "to build one for these settings"
             ) from None
     else:
-        table = LatencyTable(settings, path=out)
+        reference_key = None
+        if speed_reference and plugin.input_shape() is not None:
+            reference_key = SpeedReference.for_space(plugin).genotype.key
+        table = LatencyTable(
+            settings, path=out, reference={"network": reference_key} if reference_key else None
+        )
+    reference = (
+        SpeedReference.for_space(plugin, table.reference["network"]) if table.reference else None
+    )
     todo = [k for k in keys if k not in table.entries]
     measured = 0
     with progress_bar(len(keys), "latency table", len(keys) - len(todo), progress) as bar:
         for key in todo:
             module, shape = plugin.latency_module(key)
-            median, iqr, runs = measure(
-                module, shape, batch, device, settings["threads"], dtype, min_run_time
+            timing = measure(
+                module, shape, batch, device, settings["threads"], dtype, min_run_time, reference
             )
-            table.entries[key] = _entry(median, iqr, runs)
+            table.entries[key] = _entry(timing)
             table.save(out)
             measured += 1
-            bar.update(1, ms=median)
+            bar.update(1, ms=timing.median_ms)
             if on_entry is not None:
                 on_entry(key, table.entries[key])
     if not out.exists():
@@ -221,13 +333,16 @@ def measure_network(
     threads: int | None = None,
     dtype: str = "float32",
     min_run_time: float = DEFAULT_MIN_RUN_TIME,
-) -> tuple[float, float, int]:
-    """(median ms, IQR ms, timed blocks) of the built standalone network, end to end."""
+    reference: SpeedReference | None = None,
+) -> Timing:
+    """The built standalone network's timing, end to end."""
     plugin = unwrap(plugin)
     shape = plugin.input_shape()
     if shape is None:
         raise ValueError(f"space {plugin.name!r} builds no models to measure")
-    return measure(plugin.build(genotype), shape, batch, device, threads, dtype, min_run_time)
+    return measure(
+        plugin.build(genotype), shape, batch, device, threads, dtype, min_run_time, reference
+    )
 
 
 # ---- checking a table ------------------------------------------------------------------------
@@ -281,7 +396,7 @@ def _sample(plugin: Any, count: int, rng: random.Random, avoid: set[str]) -> lis
     return found
 
 
-#: end-to-end measurements per network in `check_table` (the fastest is kept)
+#: end-to-end measurements per network in `check_table`, in separately shuffled passes
 PASSES = 2
 
 
@@ -295,12 +410,19 @@ def check_table(
     force: bool = False,
     min_run_time: float = DEFAULT_MIN_RUN_TIME,
     progress: bool | None = None,
+    networks: Mapping[str, Genotype] | None = None,
 ) -> dict[str, Any]:
-    """Measure `samples` random subnets (plus the presets) end to end with the table's
-    device, batch, threads and dtype, and compare with the table's predictions and with
-    MACs as a predictor. With `fit` > 0, a further `fit` random networks (none of the
-    evaluated ones) are measured to fit latency = a * sum + b, which is then evaluated on
-    the other networks. Refuses a table measured with other settings unless `force`."""
+    """Measure `samples` random subnets (plus the presets and the named `networks`) end
+    to end with the table's device, batch, threads and dtype, and compare with the
+    table's predictions and with MACs as a predictor. With `fit` > 0, a further `fit`
+    random networks (none of the evaluated ones) are measured to fit latency = a * sum +
+    b, which is then evaluated on the other networks. Refuses a table measured with other
+    settings unless `force`.
+
+    With a speed reference in the table, each network is timed alternating with the
+    same reference network, and its measured latency is stated at the build's machine
+    speed (mean ratio over the passes x the table's reference median); the plain wall
+    times and the predictions' accuracy against them are reported beside it."""
     plugin = unwrap(plugin)
     s = table.settings
     device = s.get("device") or s.get("device_kind") or "cpu"
@@ -316,63 +438,50 @@ def check_table(
             f"latency table {table.path} lacks {len(missing)} entries (e.g. {missing[0]!r}); "
             f"finish it with `archsearch latency build ... --out {table.path}` first"
         )
+    speed = table.reference.get("median_ms") if table.reference else None
+    reference = SpeedReference.for_space(plugin, table.reference["network"]) if speed else None
     rng = random.Random(seed)
-    networks: list[tuple[str, Genotype, str]] = []
+    chosen: list[tuple[str, Genotype, str]] = []
     seen: set[str] = set()
-    if include_presets:
-        for name, genotype in plugin.presets().items():
-            if genotype.key not in seen:
-                seen.add(genotype.key)
-                networks.append((name, genotype, "eval"))
+    named = {**(plugin.presets() if include_presets else {}), **(networks or {})}
+    for name, genotype in named.items():
+        if genotype.key not in seen:
+            seen.add(genotype.key)
+            chosen.append((name, genotype, "eval"))
     for i, genotype in enumerate(_sample(plugin, samples, rng, seen)):
-        networks.append((f"random-{i}", genotype, "eval"))
+        chosen.append((f"random-{i}", genotype, "eval"))
     for i, genotype in enumerate(_sample(plugin, fit, rng, seen)):
-        networks.append((f"fit-{i}", genotype, "fit"))
+        chosen.append((f"fit-{i}", genotype, "fit"))
     size_metric = "macs" if "macs" in plugin.metrics else plugin.metrics[0]
-    # Networks are measured in a seeded random order, in PASSES passes, each keeping
-    # the fastest pass's median: a shared machine's slow spells then hit the evaluated
-    # and the fitted networks alike instead of whichever came last.
-    timings: dict[int, list[tuple[float, float, int]]] = {i: [] for i in range(len(networks))}
+    # Passes in seeded random orders: a slow spell of the machine hits evaluated and
+    # fitted networks alike instead of whichever came last.
+    timings: dict[int, list[Timing]] = {i: [] for i in range(len(chosen))}
     started = time.perf_counter()
-    with progress_bar(len(networks) * PASSES, "networks", 0, progress) as bar:
+    with progress_bar(len(chosen) * PASSES, "networks", 0, progress) as bar:
         for _ in range(PASSES):
-            order = list(range(len(networks)))
+            order = list(range(len(chosen)))
             rng.shuffle(order)
             for i in order:
                 timing = measure_network(
                     plugin,
-                    networks[i][1],
+                    chosen[i][1],
                     device,
                     here["batch"],
                     here["threads"],
                     here["dtype"],
                     min_run_time,
+                    reference,
                 )
                 timings[i].append(timing)
-                bar.update(1, ms=timing[0])
-    rows: list[dict[str, Any]] = []
-    for i, (name, genotype, role) in enumerate(networks):
-        parts = plugin.latency_parts(genotype) or []
-        raw = table.raw(parts)
-        median, iqr, runs = min(timings[i])
-        rows.append(
-            {
-                "network": name,
-                "set": role,
-                "key": genotype.key,
-                "parts": len(parts),
-                "sum_ms": raw,
-                "predicted_ms": float(table.corrected(raw)),
-                "measured_ms": median,
-                "iqr_ms": iqr,
-                "runs": runs,
-                "pass_medians_ms": [t[0] for t in timings[i]],
-                size_metric: float(plugin.cost(genotype)[size_metric]),
-            }
-        )
+                bar.update(1, ms=timing.median_ms)
+    rows = [
+        _check_row(name, role, genotype, plugin, table, timings[i], speed, size_metric)
+        for i, (name, genotype, role) in enumerate(chosen)
+    ]
     evaluated = [r for r in rows if r["set"] == "eval"]
     names = [r["network"] for r in evaluated]
     measured = [r["measured_ms"] for r in evaluated]
+    predicted = [r["predicted_ms"] for r in evaluated]
     report: dict[str, Any] = {
         "table": str(table.path) if table.path else None,
         "measured_on": {**table.settings},
@@ -381,7 +490,11 @@ def check_table(
         "networks_evaluated": len(evaluated),
         "prediction": "sum of the parts' medians"
         + (" with the table's correction" if table.correction else ""),
-        "table_predictor": accuracy(names, [r["predicted_ms"] for r in evaluated], measured),
+        "measured": "at the build's machine speed (speed reference)"
+        if speed
+        else "wall time, the faster pass",
+        "speed_reference": None,
+        "table_predictor": accuracy(names, predicted, measured),
         "size_metric": size_metric,
         "size_predictor": _ranks([r[size_metric] for r in evaluated], measured),
         "table_correction": table.correction,
@@ -389,6 +502,15 @@ def check_table(
         "seconds": time.perf_counter() - started,
         "networks": rows,
     }
+    if speed:
+        now = float(np.median([t.reference_ms for ts in timings.values() for t in ts]))
+        report["speed_reference"] = {
+            "network": table.reference["network"],
+            "build_ms": speed,
+            "check_ms": now,
+            "slower_now_pct": (now / speed - 1.0) * 100.0,
+        }
+        report["wall_predictor"] = accuracy(names, predicted, [r["wall_ms"] for r in evaluated])
     if table.correction:
         report["sum_predictor"] = accuracy(names, [r["sum_ms"] for r in evaluated], measured)
     fitted = [r for r in rows if r["set"] == "fit"]
@@ -406,6 +528,40 @@ def check_table(
             "fit_accuracy": accuracy(names, [r["fitted_ms"] for r in evaluated], measured),
         }
     return report
+
+
+def _check_row(
+    name: str,
+    role: str,
+    genotype: Genotype,
+    plugin: Any,
+    table: LatencyTable,
+    timings: Sequence[Timing],
+    speed: float | None,
+    size_metric: str,
+) -> dict[str, Any]:
+    """One network of a check: its prediction and what its passes measured."""
+    parts = plugin.latency_parts(genotype) or []
+    raw = table.raw(parts)
+    fastest = min(timings, key=lambda t: t.median_ms)
+    row: dict[str, Any] = {
+        "network": name,
+        "set": role,
+        "key": genotype.key,
+        "parts": len(parts),
+        "sum_ms": raw,
+        "predicted_ms": float(table.corrected(raw)),
+        "measured_ms": fastest.median_ms,
+        "wall_ms": fastest.median_ms,
+        "iqr_ms": fastest.iqr_ms,
+        "runs": fastest.blocks,
+        "pass_wall_ms": [t.median_ms for t in timings],
+        size_metric: float(plugin.cost(genotype)[size_metric]),
+    }
+    if speed:
+        ratios = [float(t.ratio or 0.0) for t in timings]
+        row.update(measured_ms=float(np.mean(ratios)) * speed, pass_ratios=ratios)
+    return row
 
 
 def fit_correction(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:

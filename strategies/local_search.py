@@ -10,37 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-
 from archspace import Genotype, Space
-from archspace.batch import active
 from strategies.asktell import AskTellSearcher, SearchContext
-from strategies.regularized_evolution import feasible_rows, fresh_samples, positive_int
-
-
-def neighbour_rows(space: Space, genotype: Genotype) -> np.ndarray:
-    """Canonical rows of every genotype one choice away from `genotype`, deduplicated.
-
-    One active free (unpinned, more than one option) choice moves to each of its other
-    options; choices the move activates keep their default (so the neighbourhood is
-    deterministic) and choices it deactivates drop to theirs. Sorted, without
-    `genotype` itself; feasibility is not checked.
-    """
-    row = np.array(genotype.indices, dtype=np.int64)
-    is_active = active(space, row[None, :])[0]
-    moves = []
-    for position in space.free:
-        if not is_active[position]:
-            continue
-        for option in range(int(space.counts[position])):
-            if option != row[position]:
-                moved = row.copy()
-                moved[position] = option
-                moves.append(moved)
-    if not moves:
-        return np.empty((0, len(space)), dtype=np.int64)
-    rows = np.unique(space.canonicalize_batch(np.stack(moves)), axis=0)
-    return rows[(rows != row).any(axis=1)]
+from strategies.sampling import feasible_mask, fresh_samples, neighbour_rows, require_at_least
 
 
 def neighbours(space: Space, genotype: Genotype) -> list[Genotype]:
@@ -69,7 +41,7 @@ class LocalSearch(AskTellSearcher):
     default_evaluations: int = 1000
 
     def __init__(self, initial: int = 10, restart: int = 1) -> None:
-        positive_int(self.name, initial=initial, restart=restart)
+        require_at_least(self.name, 1, initial=initial, restart=restart)
         self.initial = initial
         self.restart = restart
 
@@ -122,7 +94,7 @@ class LocalSearch(AskTellSearcher):
 
     def _move(self, genotype: Genotype, fitness: float) -> None:
         rows = neighbour_rows(self.context.space, genotype)
-        rows = rows[feasible_rows(self.context, rows)]
+        rows = rows[feasible_mask(self.context.space, self.context.constraint, rows)]
         rows = rows[self.context.rng.permutation(len(rows))]
         self.current = (genotype, fitness)
         self.neighbourhood = self.context.space.from_array(rows)

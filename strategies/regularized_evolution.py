@@ -1,85 +1,16 @@
-"""Regularized (aging) evolution, as ask/tell (Real et al. 2019).
-
-Also the small genotype helpers the other ask/tell searchers share: the one-choice
-mutation, batched feasibility and fresh (not yet seen) feasible samples.
-"""
+"""Regularized (aging) evolution, as ask/tell (Real et al. 2019)."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from archspace import Genotype, Space
-from archspace.batch import active, repair
 from strategies.asktell import AskTellSearcher, SearchContext
-
-# ---- shared helpers -----------------------------------------------------------------------
-
-
-def feasible_rows(context: SearchContext, rows: np.ndarray) -> np.ndarray:
-    """Boolean mask: which canonical rows satisfy the context's constraint (one batched
-    call when the constraint is a `Budget` with a batched cost)."""
-    rows = np.asarray(rows, dtype=np.int64).reshape(-1, len(context.space))
-    constraint = context.constraint
-    if constraint is None or len(rows) == 0:
-        return np.ones(len(rows), dtype=bool)
-    if getattr(constraint, "cost_batch", None) is not None and hasattr(constraint, "allows_batch"):
-        return np.asarray(constraint.allows_batch(rows), dtype=bool)
-    return np.array([context.feasible(g) for g in context.space.from_array(rows)], dtype=bool)
-
-
-def mutate_one_rows(space: Space, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each row with exactly one active free choice moved to a different option.
-
-    The choice is uniform over the row's active free choices and the new option uniform
-    over the others; choices the change activates get uniform draws (as `Space.mutate`
-    does) and the result is canonical. A row without an active free choice is returned
-    unchanged.
-    """
-    rows = np.array(rows, dtype=np.int64, copy=True).reshape(-1, len(space))
-    if len(rows) == 0:
-        return rows
-    was_active = active(space, rows)
-    free = np.zeros(len(space), dtype=bool)
-    free[list(space.free)] = True
-    movable = was_active & free
-    scores = np.where(movable, rng.random(rows.shape), -1.0)
-    column = scores.argmax(axis=1)
-    ok = movable[np.arange(len(rows)), column]
-    counts = space.counts[column]
-    shift = rng.integers(1, np.maximum(counts, 2))
-    where = np.arange(len(rows))[ok]
-    rows[where, column[ok]] = (rows[where, column[ok]] + shift[ok]) % counts[ok]
-    return repair(space, rows, was_active, rng=rng)
-
-
-def fresh_samples(
-    context: SearchContext, n: int, avoid: Collection[str], retries: int = 10
-) -> list[Genotype]:
-    """Up to `n` distinct feasible samples whose keys are not in `avoid`.
-
-    Fewer (possibly none) come back only when `retries` rounds of draws found nothing
-    new: the (feasible part of the) space is nearly exhausted.
-    """
-    chosen: dict[str, Genotype] = {}
-    for _ in range(retries + 1):
-        if len(chosen) >= n:
-            break
-        for genotype in context.sample(max(n - len(chosen), 8)):
-            key = genotype.key
-            if key not in avoid and key not in chosen and len(chosen) < n:
-                chosen[key] = genotype
-    return list(chosen.values())
-
-
-def positive_int(owner: str, **values: Any) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{owner}: option {name} must be a positive int, got {value!r}")
-
+from strategies.sampling import feasible_mask, fresh_samples, mutate_one_rows, require_at_least
 
 # ---- the searcher -------------------------------------------------------------------------
 
@@ -110,8 +41,9 @@ class RegularizedEvolution(AskTellSearcher):
     def __init__(
         self, population: int = 30, tournament: int = 10, batch_size: int = 1, retries: int = 10
     ) -> None:
-        positive_int(
+        require_at_least(
             self.name,
+            1,
             population=population,
             tournament=tournament,
             batch_size=batch_size,
@@ -166,7 +98,7 @@ class RegularizedEvolution(AskTellSearcher):
     ) -> Genotype | None:
         # the `retries` tries are drawn at once (one batched call) and taken in order
         rows = mutate_one_rows(space, np.tile(parent.indices, (self.retries, 1)), rng)
-        ok = feasible_rows(self.context, rows)
+        ok = feasible_mask(space, self.context.constraint, rows)
         for child, feasible in zip(space.from_array(rows), ok):
             if feasible and child.key not in self.seen and child.key not in taken:
                 return child

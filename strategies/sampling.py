@@ -1,13 +1,19 @@
-"""Helpers for searchers: feasible uniform samples in batches, novelty, option checks."""
+"""Helpers for searchers: feasible uniform samples in batches, novelty, the one-choice
+moves (mutation and neighbourhood) on canonical rows, option checks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection, Container
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from archspace import Constraint, Genotype, InfeasibleError, Space
+from archspace.batch import active, repair
 from archspace.constraints import describe_cost_range
+
+if TYPE_CHECKING:
+    from strategies.asktell import SearchContext
 
 
 class Avoid:
@@ -116,8 +122,78 @@ def fresh_candidates(
     return chosen
 
 
-def require_at_least(owner: str, minimum: float, **values: float) -> None:
-    """Raise a ValueError naming the option when an option is below `minimum`."""
+def fresh_samples(
+    context: SearchContext, n: int, avoid: Collection[str], retries: int = 10
+) -> list[Genotype]:
+    """Up to `n` distinct feasible samples whose keys are not in `avoid` (for ask/tell
+    searchers; unlike `fresh_candidates`, never pads with seen ones).
+
+    Fewer (possibly none) come back only when `retries` rounds of draws found nothing
+    new: the (feasible part of the) space is nearly exhausted.
+    """
+    chosen: dict[str, Genotype] = {}
+    for _ in range(retries + 1):
+        if len(chosen) >= n:
+            break
+        for genotype in context.sample(max(n - len(chosen), 8)):
+            key = genotype.key
+            if key not in avoid and key not in chosen and len(chosen) < n:
+                chosen[key] = genotype
+    return list(chosen.values())
+
+
+def mutate_one_rows(space: Space, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each row with exactly one active free choice moved to a different option.
+
+    The choice is uniform over the row's active free choices and the new option uniform
+    over the others; choices the change activates get uniform draws (as `Space.mutate`
+    does) and the result is canonical. A row without an active free choice is returned
+    unchanged.
+    """
+    rows = np.array(rows, dtype=np.int64, copy=True).reshape(-1, len(space))
+    if len(rows) == 0:
+        return rows
+    was_active = active(space, rows)
+    free = np.zeros(len(space), dtype=bool)
+    free[list(space.free)] = True
+    movable = was_active & free
+    scores = np.where(movable, rng.random(rows.shape), -1.0)
+    column = scores.argmax(axis=1)
+    ok = movable[np.arange(len(rows)), column]
+    counts = space.counts[column]
+    shift = rng.integers(1, np.maximum(counts, 2))
+    where = np.arange(len(rows))[ok]
+    rows[where, column[ok]] = (rows[where, column[ok]] + shift[ok]) % counts[ok]
+    return repair(space, rows, was_active, rng=rng)
+
+
+def neighbour_rows(space: Space, genotype: Genotype) -> np.ndarray:
+    """Canonical rows of every genotype one choice away from `genotype`, deduplicated.
+
+    One active free (unpinned, more than one option) choice moves to each of its other
+    options; choices the move activates keep their default (so the neighbourhood is
+    deterministic) and choices it deactivates drop to theirs. Sorted, without
+    `genotype` itself; feasibility is not checked.
+    """
+    row = np.array(genotype.indices, dtype=np.int64)
+    is_active = active(space, row[None, :])[0]
+    moves = []
+    for position in space.free:
+        if not is_active[position]:
+            continue
+        for option in range(int(space.counts[position])):
+            if option != row[position]:
+                moved = row.copy()
+                moved[position] = option
+                moves.append(moved)
+    if not moves:
+        return np.empty((0, len(space)), dtype=np.int64)
+    rows = np.unique(space.canonicalize_batch(np.stack(moves)), axis=0)
+    return rows[(rows != row).any(axis=1)]
+
+
+def require_at_least(owner: str, minimum: int, **values: int) -> None:
+    """Raise a ValueError naming the option unless each option is an int >= `minimum`."""
     for name, value in values.items():
-        if not isinstance(value, (int, float)) or value < minimum:
-            raise ValueError(f"{owner}: option {name} must be >= {minimum}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{owner}: option {name} must be an int >= {minimum}, got {value!r}")

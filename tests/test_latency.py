@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -152,10 +153,18 @@ def test_build_is_complete_and_resumable(tmp_path) -> None:
     )
     assert measured == 1 and again == [k for k in plugin.latency_part_keys() if k not in seen]
     assert sorted(table.entries) == sorted(plugin.latency_part_keys())
-    for key, entry in kept.entries.items():  # kept entries unchanged
-        assert LatencyTable.load(out).entries[key] == entry
+    measured_fields = ("wall_ms", "iqr_ms", "runs", "ratio", "reference_ms")
+    for key, entry in kept.entries.items():  # what was measured is kept as it was
+        resumed = LatencyTable.load(out).entries[key]
+        assert {f: resumed[f] for f in measured_fields} == {f: entry[f] for f in measured_fields}
     for entry in table.entries.values():
-        assert entry["median_ms"] > 0 and entry["iqr_ms"] >= 0 and entry["runs"] >= 1
+        assert entry["median_ms"] > 0 and entry["iqr_ms"] >= 0 and entry["runs"] >= 3
+    # with the speed reference, median_ms is the ratio at the build's median reference speed
+    speed = float(np.median([e["reference_ms"] for e in table.entries.values()]))
+    assert table.reference["median_ms"] == pytest.approx(speed, rel=1e-5)
+    assert table.reference["network"] == plugin.space.sample(np.random.default_rng(0)).key
+    for entry in table.entries.values():
+        assert entry["median_ms"] == pytest.approx(entry["ratio"] * speed, rel=1e-4)
     saved = json.loads(out.read_text())
     assert saved["measured_on"]["device_kind"] == "cpu" and saved["measured_on"]["threads"] == 1
     assert saved["measured_on"]["batch"] == 2 and saved["measured_on"]["dtype"] == "float32"
@@ -387,6 +396,104 @@ def test_latency_build_and_check_commands(tmp_path, registered) -> None:
     result = runner.invoke(cli, [*check, "--force", "--samples", "2", "--fit", "0"])
     assert result.exit_code == 0, result.output
     assert "forced despite" in result.output
+
+
+def test_check_states_latency_at_the_build_speed_and_measures_named_archs(
+    tmp_path, registered
+) -> None:
+    runner = CliRunner()
+    lut = tmp_path / "lut.json"
+    common = ["--threads", "1", "--batch", "2", "--min-run-time", "0.01", "--out", str(lut)]
+    assert runner.invoke(cli, ["latency", "build", "--space", FAKE, *common]).exit_code == 0
+    inner = FakePlugin()
+    genotype = inner.space.from_values({"layers.0.op": "b", "layers.1.op": "a", "layers.2.op": "b"})
+    arch = tmp_path / "mine.json"
+    arch.write_text(
+        json.dumps(
+            {"space": FAKE, "space_options": inner.options(), "genotype": genotype.to_dict()}
+        )
+    )
+    out = tmp_path / "check"
+    check = ["latency", "check", "--lut", str(lut), "--samples", "2", "--min-run-time", "0.01"]
+    wide = {"COLUMNS": "200"}  # no wrapped table cells
+    result = runner.invoke(cli, [*check, "--arch", str(arch), "--out", str(out)], env=wide)
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "machine speed" in flat and "against plain wall" in flat, result.output
+    report = json.loads((out / "latency_check.json").read_text())
+    speed = report["speed_reference"]
+    assert speed["build_ms"] == LatencyTable.load(lut).reference["median_ms"]
+    rows = {r["network"]: r for r in report["networks"]}
+    assert rows[str(arch)]["key"] == genotype.key
+    for row in rows.values():
+        assert row["measured_ms"] == pytest.approx(np.mean(row["pass_ratios"]) * speed["build_ms"])
+        assert row["wall_ms"] == min(row["pass_wall_ms"])
+    other = tmp_path / "other.json"
+    two = {"layers.0.op": "a", "layers.1.op": "a"}
+    other.write_text(json.dumps({"space": FAKE, "space_options": {"depth": 2}, "genotype": two}))
+    result = runner.invoke(cli, [*check, "--arch", str(other)])
+    assert result.exit_code == 2 and "not of the table's space" in result.output
+    # without the reference: wall time only
+    plain = tmp_path / "plain.json"
+    result = runner.invoke(
+        cli, ["latency", "build", "--space", FAKE, *common[:-1], str(plain), "--no-speed-reference"]
+    )
+    assert result.exit_code == 0, result.output
+    assert LatencyTable.load(plain).reference is None
+    result = runner.invoke(
+        cli,
+        [
+            "latency",
+            "check",
+            "--lut",
+            str(plain),
+            "--samples",
+            "2",
+            "--min-run-time",
+            "0.01",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["speed_reference"] is None and "wall_predictor" not in report
+
+
+class Throttled(nn.Module):
+    """Sleeps `base_ms` times the machine's current slowness (shared by every module)."""
+
+    slowness: ClassVar[list[float]] = [1.0]
+
+    def __init__(self, base_ms: float) -> None:
+        super().__init__()
+        self.base_ms = base_ms
+
+    def forward(self, x):
+        time.sleep(self.base_ms * self.slowness[0] / 1e3)
+        return x
+
+
+def test_the_speed_reference_cancels_a_machine_slowing_down() -> None:
+    from oneshot.latency import SpeedReference, measure
+
+    class ThrottledPlugin(FakePlugin):
+        def build(self, genotype, drop_path_rate=0.0):
+            return Throttled(2.0)  # the reference network: 2 ms at full speed
+
+    plugin = ThrottledPlugin()
+    reference = SpeedReference.for_space(plugin)
+    timings = []
+    for slowness in (1.0, 3.0):
+        Throttled.slowness[0] = slowness
+        timings.append(
+            measure(Throttled(1.0), (4,), threads=1, min_run_time=0.03, reference=reference)
+        )
+    Throttled.slowness[0] = 1.0
+    fast, slow = timings
+    assert slow.median_ms / fast.median_ms > 2.0  # the wall time follows the machine
+    assert slow.reference_ms / fast.reference_ms > 2.0
+    assert fast.ratio == pytest.approx(0.5, rel=0.25) and slow.ratio == pytest.approx(0.5, rel=0.25)
+    assert abs(slow.ratio / fast.ratio - 1) < 0.2  # the ratio does not
 
 
 def test_cost_command_with_a_latency_table(tmp_path, registered) -> None:

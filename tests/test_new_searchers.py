@@ -14,13 +14,9 @@ from archspace import Choice, Genotype, In, Space
 from archspace.synthetic import SyntheticPlugin
 from strategies.asktell import AskTellSearcher, SearchContext
 from strategies.bananas import Bananas, MLPEnsemble, RidgeEnsemble, one_hot
-from strategies.local_search import LocalSearch, neighbour_rows, neighbours
-from strategies.regularized_evolution import (
-    RegularizedEvolution,
-    fresh_samples,
-    mutate_one_rows,
-)
-from strategies.sampling import FeasibleSampler
+from strategies.local_search import LocalSearch, neighbours
+from strategies.regularized_evolution import RegularizedEvolution
+from strategies.sampling import FeasibleSampler, fresh_samples, mutate_one_rows, neighbour_rows
 from strategies.settings import SearchSettings, get_settings
 
 PLUGIN = SyntheticPlugin(depth=6)
