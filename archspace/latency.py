@@ -8,7 +8,7 @@ median entries of its parts (`SpacePlugin.latency_parts`), then, when the table 
 one, a linear correction `a * sum + b` fitted on whole networks measured end to end.
 
 A table with a `speed_reference` states latency at one machine speed: each entry was
-timed in blocks alternating with a fixed reference network of the space, its `ratio`
+timed in blocks alternating with a fixed reference part of the space, its `ratio`
 to the reference is what was measured, and its `median_ms` is that ratio times the
 reference's median over the whole build (its `wall_ms` is the plain wall time).
 
@@ -54,8 +54,8 @@ PREDICTION = (
     "a * sum + b when `correction` is not null"
 )
 SPEED_NOTE = (
-    "entries were timed alternating with this network; median_ms = ratio x this "
-    "network's median_ms over the build (latency at the build's typical machine speed)"
+    "entries were timed alternating with this part; median_ms = ratio x this part's "
+    "median_ms over the build (latency at the build's typical machine speed)"
 )
 #: spaces up to this many canonical genotypes (and 20 times as many option combinations)
 #: get an exact latency range by enumeration
@@ -152,10 +152,10 @@ class LatencyTable:
             )
         reference = data.get("speed_reference")
         if reference is not None and not (
-            isinstance(reference, dict) and isinstance(reference.get("network"), str)
+            isinstance(reference, dict) and isinstance(reference.get("part"), str)
         ):
             raise LatencyTableError(
-                f"latency table {path}: speed_reference must be null or name a network"
+                f"latency table {path}: speed_reference must be null or name a part"
             )
         settings = {
             **measured,

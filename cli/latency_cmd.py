@@ -83,7 +83,7 @@ def latency_group() -> None:
     "--speed-reference/--no-speed-reference",
     default=True,
     show_default=True,
-    help="Time each part alternating with a fixed network of the space and state the "
+    help="Time each part alternating with a fixed part of the space and state the "
     "table at one machine speed (for machines whose speed drifts, e.g. shared VMs).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -109,7 +109,7 @@ def build_command(
     any time: the same command continues, measuring only what is missing.
 
     With the speed reference (the default), each part's timed blocks alternate with a
-    fixed network of the space: the table keeps each part's ratio to it and states
+    fixed part of the space: the table keeps each part's ratio to it and states
     latency at the machine's typical speed during the build, so a machine that slows
     down for a while does not skew the parts measured meanwhile.
     """
@@ -147,7 +147,7 @@ def build_command(
     click.echo(f"space {table.space} {json.dumps(table.space_options, sort_keys=True)}")
     if table.reference:
         click.echo(
-            f"speed reference: network {table.reference['network']}, "
+            f"speed reference: part {table.reference['part']}, "
             f"{_num(table.reference.get('median_ms'))} ms (median over the build)"
         )
     click.echo(
@@ -330,7 +330,7 @@ def _print_check(console: Console, report: dict[str, Any]) -> None:
     speed = report.get("speed_reference")
     if speed:
         console.print(
-            f"measured latency is stated at the table's machine speed: the reference network "
+            f"measured latency is stated at the table's machine speed: the reference part "
             f"took {_num(speed['build_ms'])} ms during the build and {_num(speed['check_ms'])} "
             f"ms now ({speed['slower_now_pct']:+.1f}%)"
         )

@@ -133,8 +133,8 @@ class Timing:
 
 
 class _Clocked:
-    """A module on its device with a random input, warmed up, and a Timer whose block
-    (`number` calls) takes about BLOCK_SECONDS."""
+    """A module on its device with a random input, warmed up, and a Timer; a block is
+    `number` calls in a row (about BLOCK_SECONDS unless `spanning` sets it)."""
 
     def __init__(
         self,
@@ -147,7 +147,6 @@ class _Clocked:
     ) -> None:
         self.module = module.to(device=device, dtype=DTYPES[dtype]).eval()
         self.x = torch.randn(batch, *input_shape, device=device, dtype=DTYPES[dtype])
-        self.device = device
         self.timer = benchmark.Timer(
             stmt="module(x)", globals={"module": self.module, "x": self.x}, num_threads=threads
         )
@@ -156,8 +155,12 @@ class _Clocked:
                 self.module(self.x)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            once = self.timer.timeit(1).mean
-        self.number = max(1, round(BLOCK_SECONDS / max(once, 1e-7)))
+            self.call_seconds = max(self.timer.timeit(1).mean, 1e-7)
+        self.spanning(BLOCK_SECONDS)
+
+    def spanning(self, seconds: float) -> None:
+        """Blocks of about `seconds` (at least one call)."""
+        self.number = max(1, round(seconds / self.call_seconds))
 
     def block(self) -> float:
         """Seconds per call over one block (the Timer synchronises CUDA)."""
@@ -165,34 +168,36 @@ class _Clocked:
 
 
 class SpeedReference:
-    """One fixed network of the space, timed in the blocks between a measurement's blocks.
+    """One fixed part of the space, timed in the blocks between a measurement's blocks.
 
     Why: a shared machine changes speed by tens of percent over seconds (this project's
     2-core VM: the same network's median over 0.15 s windows ranged 2.4-5.2 ms within
     30 s), and every workload slows together, so the ratio of a module's time to the
-    reference's adjacent blocks hardly moves (1-2% for whole networks). Tables and checks
-    state latency at one machine speed: ratio x the reference's median during the build.
+    reference's adjacent blocks moves far less. Tables and checks state latency at one
+    machine speed: ratio x the reference's median during the build. A part (a block of
+    the space), not a whole network, keeps the reference's share of the time small.
     """
 
-    def __init__(self, plugin: Any, genotype: Genotype) -> None:
-        self.plugin, self.genotype = unwrap(plugin), genotype
+    def __init__(self, plugin: Any, key: str) -> None:
+        self.plugin, self.key = unwrap(plugin), key
         self._clocked: dict[tuple[Any, ...], _Clocked] = {}
 
     @classmethod
     def for_space(cls, plugin: Any, key: str | None = None) -> SpeedReference:
-        """The network named by `key`, else a seeded sample of the space (same on every
-        machine, so a table and its check use the same one)."""
-        space = unwrap(plugin).space
-        genotype = space.from_key(key) if key else space.sample(np.random.default_rng(0))
-        return cls(plugin, genotype)
+        """The part `key`, else the middle part of a seeded sample of the space (the same
+        on every machine; the table records it, so its check uses the same one)."""
+        if key is None:
+            plugin = unwrap(plugin)
+            parts = plugin.latency_parts(plugin.space.sample(np.random.default_rng(0))) or []
+            if not parts:
+                raise LatencyTableError(f"space {plugin.name!r} names no latency parts")
+            key = parts[len(parts) // 2]
+        return cls(plugin, key)
 
     def clocked(self, batch: int, device: torch.device, dtype: str, threads: int) -> _Clocked:
         setting = (batch, str(device), dtype, threads)
         if setting not in self._clocked:
-            shape = self.plugin.input_shape()
-            if shape is None:
-                raise ValueError(f"space {self.plugin.name!r} builds no models to measure")
-            module = self.plugin.build(self.genotype)
+            module, shape = self.plugin.latency_module(self.key)
             self._clocked[setting] = _Clocked(module, shape, batch, device, dtype, threads)
         return self._clocked[setting]
 
@@ -216,6 +221,10 @@ def measure(
     threads = threads or torch.get_num_threads()
     target = _Clocked(module, input_shape, batch, resolved, dtype, threads)
     paired = reference.clocked(batch, resolved, dtype, threads) if reference else None
+    if paired is not None:  # blocks of equal length: half the time goes to each
+        span = max(BLOCK_SECONDS, target.call_seconds, paired.call_seconds)
+        target.spanning(span)
+        paired.spanning(span)
     times: list[float] = []
     reference_times: list[float] = []
     with _threads(threads), torch.inference_mode():
@@ -279,8 +288,8 @@ def build_table(
 ) -> tuple[LatencyTable, int]:
     """Measure every key of `plugin.latency_part_keys()` into the table at `out`; an
     existing table with the same settings is resumed (its entries are kept), one with
-    other settings is refused. Saved after each entry. With `speed_reference` (and a
-    space that builds networks), entries are timed alternating with a `SpeedReference`.
+    other settings is refused. Saved after each entry. With `speed_reference`, entries
+    are timed alternating with a `SpeedReference`.
     Returns (table, newly measured)."""
     plugin = unwrap(plugin)
     keys = _check_latency_plugin(plugin)
@@ -297,14 +306,12 @@ def build_table(
                 "to build one for these settings"
             ) from None
     else:
-        reference_key = None
-        if speed_reference and plugin.input_shape() is not None:
-            reference_key = SpeedReference.for_space(plugin).genotype.key
+        reference_key = SpeedReference.for_space(plugin).key if speed_reference else None
         table = LatencyTable(
-            settings, path=out, reference={"network": reference_key} if reference_key else None
+            settings, path=out, reference={"part": reference_key} if reference_key else None
         )
     reference = (
-        SpeedReference.for_space(plugin, table.reference["network"]) if table.reference else None
+        SpeedReference.for_space(plugin, table.reference["part"]) if table.reference else None
     )
     todo = [k for k in keys if k not in table.entries]
     measured = 0
@@ -420,7 +427,7 @@ def check_table(
     settings unless `force`.
 
     With a speed reference in the table, each network is timed alternating with the
-    same reference network, and its measured latency is stated at the build's machine
+    same reference part, and its measured latency is stated at the build's machine
     speed (mean ratio over the passes x the table's reference median); the plain wall
     times and the predictions' accuracy against them are reported beside it."""
     plugin = unwrap(plugin)
@@ -439,7 +446,7 @@ def check_table(
             f"finish it with `archsearch latency build ... --out {table.path}` first"
         )
     speed = table.reference.get("median_ms") if table.reference else None
-    reference = SpeedReference.for_space(plugin, table.reference["network"]) if speed else None
+    reference = SpeedReference.for_space(plugin, table.reference["part"]) if speed else None
     rng = random.Random(seed)
     chosen: list[tuple[str, Genotype, str]] = []
     seen: set[str] = set()
@@ -505,7 +512,7 @@ def check_table(
     if speed:
         now = float(np.median([t.reference_ms for ts in timings.values() for t in ts]))
         report["speed_reference"] = {
-            "network": table.reference["network"],
+            "part": table.reference["part"],
             "build_ms": speed,
             "check_ms": now,
             "slower_now_pct": (now / speed - 1.0) * 100.0,

@@ -162,7 +162,8 @@ def test_build_is_complete_and_resumable(tmp_path) -> None:
     # with the speed reference, median_ms is the ratio at the build's median reference speed
     speed = float(np.median([e["reference_ms"] for e in table.entries.values()]))
     assert table.reference["median_ms"] == pytest.approx(speed, rel=1e-5)
-    assert table.reference["network"] == plugin.space.sample(np.random.default_rng(0)).key
+    middle = plugin.latency_parts(plugin.space.sample(np.random.default_rng(0)))[1]
+    assert table.reference["part"] == middle
     for entry in table.entries.values():
         assert entry["median_ms"] == pytest.approx(entry["ratio"] * speed, rel=1e-4)
     saved = json.loads(out.read_text())
@@ -477,8 +478,8 @@ def test_the_speed_reference_cancels_a_machine_slowing_down() -> None:
     from oneshot.latency import SpeedReference, measure
 
     class ThrottledPlugin(FakePlugin):
-        def build(self, genotype, drop_path_rate=0.0):
-            return Throttled(2.0)  # the reference network: 2 ms at full speed
+        def latency_module(self, key):
+            return Throttled(2.0), (4,)  # the reference part: 2 ms at full speed
 
     plugin = ThrottledPlugin()
     reference = SpeedReference.for_space(plugin)
