@@ -4,7 +4,9 @@
 #   (b) a tiny `archsearch run --device cuda` for each space (glit, autoformer);
 #   (c) supernet / standalone training-step ratio and images/s (benchmarks/step_ratio.py)
 #       at GLiT-Tiny's and AutoFormer-T's widths (224 px, 1000 classes), random batches,
-#       AMP, on the published networks and two random subnets.
+#       AMP, on the published networks and two random subnets;
+#   (d) a latency table of AutoFormer-T's space on the device, checked against networks
+#       measured end to end (issue 16).
 # Without a CUDA GPU it runs the same steps on the CPU at the cpu widths with few steps,
 # so the script itself is tested anywhere. Ends with a compact summary.
 #
@@ -21,9 +23,13 @@ START=$SECONDS
 if "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
     DEVICE=cuda
     RATIO_ARGS=(--width tiny --data synthetic --batch 128 --steps 20 --presets --subnets 2)
+    LATENCY_ARGS=(--batch 32)
+    CHECK_ARGS=(--samples 10 --fit 5)
 else
     DEVICE=cpu
     RATIO_ARGS=(--width cpu --data builtin --batch 64 --steps 4 --subnets 1)
+    LATENCY_ARGS=(--batch 1 --min-run-time 0.05)
+    CHECK_ARGS=(--samples 3 --fit 2 --min-run-time 0.05)
 fi
 echo "gpu_check: device $DEVICE, python $PY, logs in $WORK"
 
@@ -90,6 +96,20 @@ for space in glit autoformer; do
         --skip-cost "${RATIO_ARGS[@]}"
     SUMMARY[-1]+="  $(grep '^summary:' "$WORK/ratio-$space.log" | sed 's/^summary: //')"
 done
+
+# (d) Latency table on the device, then predicted against measured end to end.
+step latency-build "$PY" -c 'from cli.main import main; main()' latency build \
+    --space autoformer --width tiny --device "$DEVICE" "${LATENCY_ARGS[@]}" --out "$WORK/lut.json"
+step latency-check "$PY" -c 'from cli.main import main; main()' latency check \
+    --lut "$WORK/lut.json" "${CHECK_ARGS[@]}" --out "$WORK/latency"
+SUMMARY[-1]+="  $("$PY" - "$WORK/latency/latency_check.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+t, s = d["table_predictor"], d["size_predictor"]
+print(f"{d['measured_on']['device_name']}: MAPE {t['mape_pct']:.1f}%, Spearman "
+      f"{t['spearman']:.3f} (MACs {s['spearman']:.3f}) over {d['networks_evaluated']} networks")
+EOF
+)"
 
 echo "== summary (device $DEVICE, $((SECONDS - START)) s in all)"
 printf '%s\n' "${SUMMARY[@]}"
