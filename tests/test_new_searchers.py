@@ -306,3 +306,27 @@ def test_runs_under_the_driver(name):
                                max_evaluations=80)  # fmt: skip
     assert result.evaluated == 80 == evaluations.fresh
     assert CONSTRAINT(result.best)
+
+
+def test_bananas_candidates_hold_every_new_feasible_neighbour_of_the_best() -> None:
+    rng = np.random.default_rng(0)
+    searcher = Bananas(parents=3, mutations=2, random_candidates=5)
+    searcher.start(
+        SearchContext(SPACE, CONSTRAINT, rng, FeasibleSampler(SPACE, CONSTRAINT, rng), 100)
+    )
+    told = searcher.ask()
+    fitness = [PLUGIN.fitness(g) for g in told]
+    searcher.tell(told, fitness)
+    candidates = {tuple(row) for row in searcher._candidates(list(searcher.fitness))}
+    best = sorted(told, key=lambda g: -PLUGIN.fitness(g))[:3]
+    expected = set()
+    for genotype in best:
+        rows = neighbour_rows(SPACE, genotype)
+        rows = rows[CONSTRAINT.allows_batch(rows)]
+        expected |= {tuple(r) for r in rows} - {g.indices for g in told}
+    assert expected and expected <= candidates
+    assert not candidates & {tuple(g.indices) for g in told}  # nothing already evaluated
+    plain = Bananas(parents=3, mutations=2, random_candidates=5, neighbours=False)
+    plain.start(SearchContext(SPACE, CONSTRAINT, rng, FeasibleSampler(SPACE, CONSTRAINT, rng), 100))
+    plain.tell(told, fitness)
+    assert len(plain._candidates(list(plain.fitness))) < len(candidates)
