@@ -179,8 +179,10 @@ class Bananas(AskTellSearcher):
       (fitness standardised, failures left out); make candidates: with `neighbours`,
       every one-choice neighbour of each of the `parents` best architectures, then
       `mutations` one- or two-choice mutants of each, plus `random_candidates` uniform
-      samples, all feasible, new and distinct; score them by the acquisition and ask
-      the `batch_size` best.
+      samples, all feasible, new and distinct; add the neighbours of the `refine`
+      candidates the model likes best (one step of local search on the predicted mean,
+      so the model can lead the search into another basin); score them all by the
+      acquisition and ask the `batch_size` best.
     * Acquisition "its" (BANANAS's independent Thompson sampling: one draw per candidate
       from a normal with the ensemble's mean and spread), "ucb" (mean + spread) or "mean".
     * Cost per ask at 500 evaluations on a 6-choice x 5-option space: ~0.1 s ("mlp").
@@ -210,6 +212,7 @@ class Bananas(AskTellSearcher):
         mutations: int = 20,
         neighbours: bool = True,
         random_candidates: int = 50,
+        refine: int = 3,
         predictor: str = "mlp",
         acquisition: str = "its",
     ) -> None:
@@ -223,6 +226,7 @@ class Bananas(AskTellSearcher):
             mutations=mutations,
             random_candidates=random_candidates,
         )
+        require_at_least(self.name, 0, refine=refine)
         make_predictor(predictor, 1)  # validates the name
         if acquisition not in ACQUISITIONS:
             raise ValueError(
@@ -235,6 +239,7 @@ class Bananas(AskTellSearcher):
         self.mutations = mutations
         self.neighbours = bool(neighbours)
         self.random_candidates = random_candidates
+        self.refine = refine
         self.predictor = predictor
         self.acquisition = acquisition
 
@@ -267,6 +272,10 @@ class Bananas(AskTellSearcher):
         x = one_hot(space, np.array([self.rows[k] for k in good]))
         model = make_predictor(self.predictor, self.ensemble).fit(x, y, rng)
         predictions = model.predict(one_hot(space, candidates))
+        if self.refine:
+            liked = np.argsort(-predictions.mean(axis=0), kind="stable")[: self.refine]
+            candidates = self._with_neighbours(candidates, candidates[liked])
+            predictions = model.predict(one_hot(space, candidates))
         mean, spread = predictions.mean(axis=0), predictions.std(axis=0)
         if self.acquisition == "its":
             score = mean + spread * rng.standard_normal(len(mean))
@@ -298,6 +307,17 @@ class Bananas(AskTellSearcher):
         rows = rows[np.sort(first)]  # distinct, in order of making (deterministic)
         new = [g.key not in self.fitness for g in space.from_array(rows)]
         return rows[np.array(new, dtype=bool)] if len(rows) else rows
+
+    def _with_neighbours(self, candidates: np.ndarray, around: np.ndarray) -> np.ndarray:
+        """`candidates` plus the feasible unseen one-choice neighbours of `around`."""
+        space = self.context.space
+        near = np.concatenate([neighbour_rows(space, g) for g in space.from_array(around)])
+        near = near[feasible_mask(space, self.context.constraint, near)]
+        rows = np.concatenate([candidates, near])
+        _, first = np.unique(rows, axis=0, return_index=True)
+        rows = rows[np.sort(first)]
+        new = [g.key not in self.fitness for g in space.from_array(rows)]
+        return rows[np.array(new, dtype=bool)]
 
     def tell(self, genotypes: Sequence[Genotype], fitnesses: Sequence[float | None]) -> None:
         for genotype, fitness in zip(genotypes, fitnesses):
