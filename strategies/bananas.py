@@ -186,14 +186,13 @@ class Bananas(AskTellSearcher):
     * Acquisition "its" (BANANAS's independent Thompson sampling: one draw per candidate
       from a normal with the ensemble's mean and spread), "ucb" (mean + spread) or "mean".
     * Cost per ask at 500 evaluations on a 6-choice x 5-option space: ~0.1 s ("mlp").
-    * Defaults: 10 initial samples, then 5 per ask, candidates from 20 mutants of each
-      of the 5 best. On NAS-Bench-201 (mean regret in accuracy points at 100 / 200
-      evaluations; seeds 0-29) batches of 10 gave 0.117 / 0.009, batches of 5 0.071 /
-      0.004, 5 initial samples with batches of 5 0.129 / 0.014; then on fresh seeds
-      100-129, 10 parents x 10 mutants 0.106 / 0.017, 5 parents x 20 mutants 0.072 /
-      0.000; then on fresh seeds 200-259, 5 parents x 20 mutants 0.093 / 0.017 and,
-      adding every neighbour of the 5 best, 0.065 / 0.001 (neighbours of the 2 best:
-      0.093 / 0.010; with 10 predictors instead of 5: 0.075 / 0.001).
+    * Defaults: 10 initial samples, then 5 per ask; candidates from the neighbours and
+      20 mutants of each of the 5 best, refined around the 3 the model likes best. On
+      NAS-Bench-201 (mean regret in accuracy points at 100 / 200 evaluations; batch
+      sizes chosen on seeds 0-29, the rest on seeds outside 0-99, every step in
+      BENCHMARKS.md): 5 best x 20 mutants 0.093 /
+      0.017 (seeds 200-259); adding their neighbours 0.065 / 0.001 there and 0.083 /
+      0.010 on seeds 300-599; adding the refinement 0.075 / 0.006 on seeds 300-599.
     """
 
     name: ClassVar[str] = "bananas"
