@@ -95,6 +95,6 @@ def load_space(name: str, **options: Any) -> Any:
     plugin = spaces.get(name)(**options)
     if table is None or table == "":
         return plugin
-    from archspace.latency import with_latency_table
+    from archspace.latency_plugin import with_latency_table
 
     return with_latency_table(plugin, table)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archspace.latency import METRIC as LATENCY
-from archspace.latency import WithLatency, with_latency_table
+from archspace.latency_plugin import WithLatency, with_latency_table
 from archspace.units import format_count
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.errors import friendly_errors

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from archspace import Genotype, spaces
-from archspace.latency import plain_json, unwrap
+from archspace.latency import plain_json
+from archspace.latency_plugin import unwrap
 from cli.arch import resolve_arch
 from cli.errors import friendly_errors
 from cli.runconfig import DEFAULT_SPACE, parse_sets

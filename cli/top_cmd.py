@@ -12,7 +12,7 @@ from rich.table import Table
 
 from archspace import load_space
 from archspace.latency import METRIC as LATENCY
-from archspace.latency import with_latency_table
+from archspace.latency_plugin import with_latency_table
 from cli.budgets import format_cost
 from cli.errors import friendly_errors
 from strategies.run import load_config
