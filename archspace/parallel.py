@@ -17,6 +17,10 @@ class RankGroup(Protocol):
     """The processes of one job, seen from one of them."""
 
     @property
+    def rank(self) -> int:
+        """This process's place, 0 to world_size - 1."""
+
+    @property
     def is_main(self) -> bool:
         """The one process that writes (rank 0)."""
 
@@ -34,6 +38,7 @@ class SingleProcess:
 
     is_main: bool = True
     world_size: int = 1
+    rank: int = 0
 
     def barrier(self) -> None:
         return None

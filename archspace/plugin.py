@@ -38,7 +38,10 @@ class Workbench(Protocol):
         """Train the standalone architecture from scratch; metrics incl. the test top-1."""
 
     # Optional: `data_summary() -> str`, one line on what the train, search-validation
-    # and test splits hold; a run prints it before any training.
+    # and test splits hold; a run prints it before any training. Ground-truth studies
+    # (`studies.ground_truth`) also call `retrain(genotype, stage, seed=S, alone=True)`:
+    # another training seed on the same data splits, and (under torchrun) a training in
+    # this process only, so that processes share out whole trainings.
 
 
 class SpacePlugin(ABC):
@@ -53,6 +56,7 @@ class SpacePlugin(ABC):
       "quick"), `data_options` (options the data implies, e.g. num_classes);
     - naming: `presets` / `from_preset`, `describe_genotype`, `block_layout`;
     - cost: `cost_batch`, `cost_range`, `cost_breakdown`;
+    - benchmarks: `optimum` (the best reachable metric, for regret);
     - models: `build`, `input_shape`, `export_model` (a standalone module, with a run's
       trained weights when given a run folder);
     - training: `workbench`.
@@ -164,6 +168,14 @@ class SpacePlugin(ABC):
 
     def cost_breakdown(self, genotype: Genotype) -> list[tuple[str, dict[str, float]]] | None:
         """Costs per part (e.g. per block), summing to `cost`; None when not known."""
+        return None
+
+    # ---- benchmarks ----------------------------------------------------------------------
+
+    def optimum(self, budgets: Mapping[str, float] | None = None) -> float | None:
+        """The best final metric any architecture within `budgets` reaches, where the
+        space knows it (tabular and synthetic spaces): comparisons then report regret.
+        None: unknown (every trained space)."""
         return None
 
     # ---- latency tables (optional; see oneshot.latency) ------------------------------------

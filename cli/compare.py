@@ -4,26 +4,16 @@ spaces at one budget)."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import kendalltau
-
 from archspace.parallel import launched_rank
 from archspace.units import format_count
 from strategies.run import RunConfig, start_run
 from strategies.store import RunStore
-
-
-def kendall_tau(xs: list[float], ys: list[float]) -> float | None:
-    """Kendall's tau-b (scipy), None when fewer than 3 pairs or undefined."""
-    if len(xs) < 3:
-        return None
-    tau = kendalltau(xs, ys).statistic
-    return None if math.isnan(tau) else float(tau)
+from studies.rank_stats import kendall_tau
 
 
 def rank_correlation(run_dir: Path) -> float | None:

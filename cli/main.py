@@ -11,6 +11,7 @@ from cli.cost_cmd import cost_command
 from cli.export_cmd import export_command
 from cli.latency_cmd import latency_group
 from cli.listing import spaces_command, strategies_command
+from cli.rank_cmd import rank_command
 from cli.report import report_command
 from cli.run_cmd import compare_command, run_command
 from cli.top_cmd import top_command
@@ -31,6 +32,7 @@ def cli() -> None:
 cli.add_command(run_command)
 cli.add_command(compare_command)
 cli.add_command(report_command)
+cli.add_command(rank_command)
 cli.add_command(top_command)
 cli.add_command(cost_command)
 cli.add_command(export_command)

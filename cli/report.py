@@ -312,7 +312,7 @@ def report_command(run_dir: Path, out_dir: Path | None, as_json: bool) -> None:
       archsearch report runs/my-run
       archsearch report runs/my-run --out reports/my-run --json
     """
-    from cli.study import STUDY_FILE, rewrite_study
+    from studies.seeds import STUDY_FILE, rewrite_study
 
     if (run_dir / STUDY_FILE).exists():  # a comparison over seeds: its table and plot
         paths = rewrite_study(run_dir, out_dir or run_dir)

@@ -348,8 +348,8 @@ def _arm_label(arm: tuple, arms: list[tuple]) -> str:
 def _study(
     configs: dict[str, RunConfig], seeds: int, jobs: int, folder: Path, say, as_json: bool
 ) -> None:
-    """Every arm over `seeds` seeds, then the statistics (see cli.study)."""
-    from cli.study import run_study, space_optimum, summarise, write_study
+    """Every arm over `seeds` seeds, then the statistics (see studies.seeds)."""
+    from studies.seeds import run_study, space_optimum, summarise, write_study
 
     first = next(iter(configs.values()))
     if len({c.space for c in configs.values()}) > 1:

@@ -150,9 +150,12 @@ class OneShotWorkbench:
         checkpoint: Path,
         label: str,
         min_lr_ratio: float = 0.0,
+        seed: int | None = None,
+        ranks: Ranks | None = None,
         **extra,
     ) -> Loop:
-        """A resumable loop with the recipe's schedule: warm-up, then cosine."""
+        """A resumable loop with the recipe's schedule: warm-up, then cosine (data order
+        and augmentation from `seed`, by default the run's)."""
         loop = Loop(
             model=model,
             dataset=data.train,
@@ -161,14 +164,14 @@ class OneShotWorkbench:
             runtime=self.runtime,
             epochs=recipe.epochs,
             batch_size=recipe.batch_size,
-            seed=self.seed,
+            seed=self.seed if seed is None else seed,
             criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
             checkpoint=checkpoint,
             max_steps_per_epoch=recipe.max_steps_per_epoch,
             num_workers=self.num_workers,
             log=self.log,
             label=label,
-            ranks=self.ranks,
+            ranks=self.ranks if ranks is None else ranks,
             **extra,
         )
         steps = loop.steps_per_epoch
@@ -237,15 +240,21 @@ class OneShotWorkbench:
 
     # ---- retraining ---------------------------------------------------------------------
 
-    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
+    def retrain(
+        self, genotype: Genotype, stage: str, *, seed: int | None = None, alone: bool = False
+    ) -> dict[str, float]:
         """Train the standalone subnet from scratch.
 
         Reports `val_top1` (search-validation split: what pipelines rank retrained
         candidates by) and `test_top1` (the test split: reported, never used to choose).
+        `seed` (default: the run's) sets the initial weights, data order and augmentation;
+        the splits stay the run's. `alone` trains in this process only, also under
+        torchrun (for jobs that give each process whole trainings).
         """
         recipe = self.recipe.retrain
         data = self.data(recipe.augment)
-        torch.manual_seed(self.seed)
+        seed = self.seed if seed is None else seed
+        torch.manual_seed(seed)
         model = self.runtime.prepare(self.plugin.build(genotype, drop_path_rate=recipe.drop_path))
         optimizer = torch.optim.AdamW(param_groups(model, recipe.weight_decay), lr=recipe.scaled_lr)
         mix = mixup_cutmix(data.num_classes, recipe.mixup, recipe.cutmix)
@@ -257,6 +266,8 @@ class OneShotWorkbench:
             retrain_checkpoint(self.run_dir, stage, genotype.key),
             f"retrain {stage}",
             min_lr_ratio=recipe.min_lr / recipe.scaled_lr,
+            seed=seed,
+            ranks=Ranks() if alone else None,
             batch_transform=mix,
             clip_grad=recipe.clip_grad,
         )

@@ -96,6 +96,13 @@ class Pipeline(ABC):
     def execute(self) -> StageOutcome:
         """Run the stages; return the final stage's outcome."""
 
+    @classmethod
+    def supernet_spaces(cls, plugin: SpacePlugin, store: RunStore) -> dict[str, Space]:
+        """The (sub-)space each supernet of a run of this pipeline was trained over, by
+        stage, for the supernets that finished training (what a ranking study samples
+        from and scores with)."""
+        return {}
+
     def run(self) -> PipelineResult:
         started = time.monotonic()
         outcome = self.execute()
@@ -271,6 +278,10 @@ class SposPipeline(Pipeline):
     def execute(self) -> StageOutcome:
         return self.search_and_retrain("flat", self.plugin.space)
 
+    @classmethod
+    def supernet_spaces(cls, plugin: SpacePlugin, store: RunStore) -> dict[str, Space]:
+        return {"flat": plugin.space} if _supernet_trained(store, "flat") else {}
+
 
 class HierarchicalPipeline(Pipeline):
     """GLiT's hierarchical search, for any number of levels: one stage per level of the
@@ -298,6 +309,21 @@ class HierarchicalPipeline(Pipeline):
         assert outcome is not None
         return outcome
 
+    @classmethod
+    def supernet_spaces(cls, plugin: SpacePlugin, store: RunStore) -> dict[str, Space]:
+        """Each level's sub-space, rebuilt the way `execute` built it: the levels before
+        at the previous stage's winner, the later ones at their defaults."""
+        space = plugin.space
+        best, found = space.default(), {}
+        for level in space.levels:
+            if _supernet_trained(store, level):
+                found[level] = space.restrict(level, best)
+            record = store.stage_result(level)
+            if record is None:
+                break
+            best = space.from_dict(record["genotype"])
+        return found
+
 
 def check_budget(
     plugin: SpacePlugin, constraint: Constraint | None, space: Space, stage: str | None = None
@@ -323,6 +349,10 @@ def check_budget(
 PIPELINES: dict[str, type[Pipeline]] = {
     p.name: p for p in (RandomPipeline, SposPipeline, HierarchicalPipeline)
 }
+
+
+def _supernet_trained(store: RunStore, stage: str) -> bool:
+    return store.meta(f"supernet:{stage}") is not None
 
 
 def _stage_seed(seed: int, stage: str) -> int:

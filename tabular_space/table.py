@@ -225,7 +225,8 @@ class TablePlugin(SpacePlugin):
         for column in choice_names:
             cells = [row.get(column) for row in rows]
             as_numbers = [_number(v) for v in cells]
-            if all(n is not None for n in as_numbers) and not all(
+            from_text = self.file.suffix.lower() not in JSON_SUFFIXES  # JSON keeps its types
+            if from_text and all(n is not None for n in as_numbers) and not all(
                 isinstance(v, str) and v == "" for v in cells
             ):
                 # numeric column: ints where every value is whole, else floats

@@ -1,12 +1,19 @@
-"""`archsearch compare --seeds N`: every arm (strategy x searcher) over N seeds.
+"""Comparisons over seeds (`archsearch compare --seeds N`): every arm (strategy x
+searcher) over N seeds.
 
-Each (arm, seed) is a complete run in its own folder (`ARM/seed-S`), so a killed
+Each (arm, seed) is a complete run in its own folder (`ARM/sS`), so a killed
 comparison resumes where it stopped: a finished run leaves `trajectory.json` (every
-evaluation's fitness in order, the final metrics) and is never rerun. The summary
-treats results as distributions: per arm mean, standard deviation and 95% confidence
-interval of the final metric (regret when the space knows its optimum) and of the best
-found after 50, 100, 200 and 500 evaluations, tests against the best arm (Welch's t
-and Mann-Whitney U), and a plot of best-so-far against evaluations with bands.
+evaluation's fitness in order, the final metrics and costs) and is never rerun. The
+summary treats results as distributions: per arm mean, standard deviation and 95%
+confidence interval, tests against the best arm and the random baseline (Welch's t and
+Mann-Whitney U).
+
+What is summarised depends on the space. Where it knows its optimum (tabular and
+synthetic spaces) the quantity is regret, at the end and after 50, 100, 200 and 500
+evaluations, plotted as best-so-far curves with bands. A one-shot space knows no
+optimum and its arms' fitnesses come from different supernets (random has none), so
+the quantities are the chosen architecture's retrained test and search-val top-1 and
+its costs, plotted per arm and against cost.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from archspace import load_space
+from archspace.units import format_count
 from strategies.run import RunConfig, start_run
 from strategies.statistics import Summary, best_of, best_so_far, compare_to
 from strategies.store import RunStore
@@ -91,18 +99,27 @@ def run_study(
     return records
 
 
+#: final metrics summarised when the space knows no optimum (the first one leads)
+RETRAINED_METRICS = ("test_top1", "val_top1")
+
+
 def summarise(
     records: Sequence[dict[str, Any]],
     optimum: float | None,
     metric: str = "test_top1",
     baseline: str | None = "random",
 ) -> dict[str, Any]:
-    """Per arm statistics of the final metric and of best-so-far at the checkpoints,
-    tested against the best arm and against `baseline` (when it is an arm)."""
+    """Per arm statistics of the final metric and, where the space knows its optimum, of
+    best-so-far at the checkpoints; without one, of every retrained metric and the
+    chosen costs. Each is tested against the best arm and against `baseline` (when it
+    is an arm)."""
     arms = list(dict.fromkeys(r["arm"] for r in records))
     baseline = baseline if baseline in arms else None
     longest = max(len(r["fitnesses"]) for r in records)
-    points = [n for n in CHECKPOINTS if n <= longest] or [longest]
+    if optimum is None:  # supernet fitnesses of different arms are not comparable
+        points: list[int] = []
+    else:
+        points = [n for n in CHECKPOINTS if n <= longest] or [longest]
 
     def value(record: dict[str, Any], at: int | None) -> float:
         if at is None:
@@ -120,27 +137,16 @@ def summarise(
     table: dict[str, Any] = {}
     for at in [None, *points]:
         samples = {arm: [value(r, at) for r in records if r["arm"] == arm] for arm in arms}
-        best = best_of(samples, lower_is_better=lower)
-        table["final" if at is None else str(at)] = {
-            "best": best,
-            "arms": {
-                arm: {
-                    **dataclasses.asdict(Summary.of(values)),
-                    **dataclasses.asdict(compare_to(values, samples[best])),
-                    **(
-                        {
-                            f"{name}_vs_baseline": value
-                            for name, value in dataclasses.asdict(
-                                compare_to(values, samples[baseline])
-                            ).items()
-                        }
-                        if baseline
-                        else {}
-                    ),
+        table["final" if at is None else str(at)] = _section(samples, lower, baseline)
+    if optimum is None:
+        for other in RETRAINED_METRICS:
+            if other != metric and all(other in r["metrics"] for r in records):
+                samples = {
+                    arm: [float(r["metrics"][other]) for r in records if r["arm"] == arm]
+                    for arm in arms
                 }
-                for arm, values in samples.items()
-            },
-        }
+                table[f"final:{other}"] = _section(samples, False, baseline)
+    costs = sorted({name for r in records for name in r.get("costs") or {}})
     return {
         "quantity": "regret" if lower else metric,
         "baseline": baseline,
@@ -151,6 +157,41 @@ def summarise(
         "seeds": sorted({r["seed"] for r in records}),
         "checkpoints": points,
         "table": table,
+        "costs": {
+            name: {
+                arm: dataclasses.asdict(
+                    Summary.of([r["costs"][name] for r in records if r["arm"] == arm])
+                )
+                for arm in arms
+                if all(name in (r.get("costs") or {}) for r in records if r["arm"] == arm)
+            }
+            for name in costs
+        },
+    }
+
+
+def _section(samples: dict[str, list[float]], lower: bool, baseline: str | None) -> dict[str, Any]:
+    """One table: per arm summary, tests against the best arm and the baseline."""
+    best = best_of(samples, lower_is_better=lower)
+    return {
+        "best": best,
+        "arms": {
+            arm: {
+                **dataclasses.asdict(Summary.of(values)),
+                **dataclasses.asdict(compare_to(values, samples[best])),
+                **(
+                    {
+                        f"{name}_vs_baseline": value
+                        for name, value in dataclasses.asdict(
+                            compare_to(values, samples[baseline])
+                        ).items()
+                    }
+                    if baseline
+                    else {}
+                ),
+            }
+            for arm, values in samples.items()
+        },
     }
 
 
@@ -162,6 +203,18 @@ def write_study(records: Sequence[dict[str, Any]], summary: dict[str, Any], fold
     plot = folder / "study.png"
     _plot(records, summary, plot)
     return [markdown, folder / STUDY_FILE, plot]
+
+
+METRIC_TITLES = {"test_top1": "retrained test top-1", "val_top1": "retrained search-val top-1"}
+
+
+def _title(point: str, summary: dict[str, Any]) -> str:
+    if point == "final" or point.startswith("final:"):
+        metric = point.partition(":")[2] or summary["metric"]
+        if summary["optimum"] is not None:
+            return "Final (chosen architecture)"
+        return f"Final: {METRIC_TITLES.get(metric, metric)} of the chosen architecture"
+    return f"After {point} evaluations"
 
 
 def _markdown(summary: dict[str, Any]) -> str:
@@ -182,11 +235,10 @@ def _markdown(summary: dict[str, Any]) -> str:
         "",
     ]
     for point, block in summary["table"].items():
-        title = "Final (chosen architecture)" if point == "final" else f"After {point} evaluations"
         baseline = summary.get("baseline")
         extra = f" Welch p vs {baseline} | Mann-Whitney p vs {baseline} |" if baseline else ""
         lines += [
-            f"## {title}",
+            f"## {_title(point, summary)}",
             "",
             "| arm | mean | sd | 95% CI | Welch p vs best | Mann-Whitney p vs best |" + extra,
             "|---|---|---|---|---|---|" + ("---|---|" if baseline else ""),
@@ -204,6 +256,25 @@ def _markdown(summary: dict[str, Any]) -> str:
                 )
             )
         lines.append("")
+    costs = summary.get("costs") or {}
+    if costs:
+        lines += [
+            "## Costs of the chosen architectures",
+            "",
+            "| arm | " + " | ".join(f"{name}, mean ± sd" for name in costs) + " |",
+            "|---|" + "---|" * len(costs),
+        ]
+        for arm in summary["table"]["final"]["arms"]:
+            cells = []
+            for per_arm in costs.values():
+                row = per_arm.get(arm)
+                cells.append(
+                    "n/a"
+                    if row is None
+                    else f"{format_count(row['mean'])} ± {format_count(row['sd'])}"
+                )
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -217,14 +288,26 @@ def _plot(records: Sequence[dict[str, Any]], summary: dict[str, Any], path: Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if summary["optimum"] is None:
+        figure = _plot_final(records, summary, plt)
+    else:
+        figure = _plot_curves(records, summary, plt)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _plot_curves(records: Sequence[dict[str, Any]], summary: dict[str, Any], plt) -> Any:
+    """Best-so-far (regret) against evaluations, mean with a 95% band per arm."""
     optimum = summary["optimum"]
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
     for arm in dict.fromkeys(r["arm"] for r in records):
         curves = [best_so_far(r["fitnesses"]) for r in records if r["arm"] == arm]
         length = min(len(c) for c in curves)
+        if length == 0:
+            continue
         data = np.array([[math.nan if v is None else v for v in c[:length]] for c in curves])
-        if optimum is not None:
-            data = (optimum - data) * summary.get("scale", 1.0)
+        data = (optimum - data) * summary.get("scale", 1.0)
         mean = np.nanmean(data, axis=0)
         spread = np.nanstd(data, axis=0, ddof=1) if len(curves) > 1 else np.zeros(length)
         half = 1.96 * spread / math.sqrt(len(curves))
@@ -232,18 +315,56 @@ def _plot(records: Sequence[dict[str, Any]], summary: dict[str, Any], path: Path
         axes.plot(xs, mean, label=f"{arm} (n={len(curves)})")
         axes.fill_between(xs, mean - half, mean + half, alpha=0.2)
     axes.set_xlabel("evaluations")
-    axes.set_ylabel(f"regret, {summary.get('unit')}" if optimum is not None else "best so far")
-    if optimum is not None:
-        axes.set_yscale("symlog", linthresh=1e-2 * summary.get("scale", 1.0) / 100)
+    axes.set_ylabel(f"regret, {summary.get('unit')}")
+    axes.set_yscale("symlog", linthresh=1e-2 * summary.get("scale", 1.0) / 100)
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    return figure
+
+
+def _plot_final(records: Sequence[dict[str, Any]], summary: dict[str, Any], plt) -> Any:
+    """Per arm: each seed's final metric with the mean and its 95% interval; beside it,
+    the final metric against the first cost of the chosen architectures."""
+    metric = summary["metric"]
+    arms = list(summary["table"]["final"]["arms"])
+    cost = next(iter(summary.get("costs") or {}), None)
+    figure, axes = plt.subplots(1, 2 if cost else 1, figsize=(10 if cost else 6, 4.2), dpi=120)
+    axes = np.atleast_1d(axes)
+    for i, arm in enumerate(arms):
+        values = [r["metrics"].get(metric) for r in records if r["arm"] == arm]
+        row = summary["table"]["final"]["arms"][arm]
+        axes[0].scatter([i] * len(values), values, alpha=0.6)
+        axes[0].errorbar(
+            [i + 0.15],
+            [row["mean"]],
+            yerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]],
+            fmt="o",
+            color="black",
+            capsize=4,
+        )
+        if cost:
+            chosen = [r for r in records if r["arm"] == arm and cost in (r.get("costs") or {})]
+            axes[1].scatter(
+                [r["costs"][cost] for r in chosen],
+                [r["metrics"].get(metric) for r in chosen],
+                label=arm,
+                alpha=0.7,
+            )
+    axes[0].set_xticks(range(len(arms)), arms)
+    axes[0].set_ylabel(METRIC_TITLES.get(metric, metric))
+    axes[0].set_title("each seed; mean with 95% CI", fontsize=9)
+    axes[0].grid(alpha=0.3)
+    if cost:
+        axes[1].set_xlabel(f"{cost} of the chosen architecture")
+        axes[1].set_ylabel(METRIC_TITLES.get(metric, metric))
+        axes[1].legend(fontsize=8)
+        axes[1].grid(alpha=0.3)
+    return figure
 
 
 def space_optimum(config: RunConfig) -> float | None:
-    """The best fitness the space knows (tabular spaces), for regret."""
+    """The best fitness the space knows (tabular and synthetic spaces), for regret; None
+    for spaces that cannot know it (one-shot spaces)."""
     return load_space(config.space, **config.space_options).optimum(config.budgets or None)
 
 

@@ -1,0 +1,120 @@
+"""`archsearch rank RUN_FOLDER [RUN_FOLDER...]`: a ground-truth ranking study of the
+runs' supernets (see studies.ground_truth)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from archspace.parallel import launched_rank
+from cli.errors import friendly_errors
+from cli.run_cmd import _console, _say
+from cli.runconfig import parse_sets
+
+
+@click.command("rank")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--archs",
+    default=30,
+    show_default=True,
+    type=int,
+    help="Architectures sampled from each space a supernet of the first run was trained over.",
+)
+@click.option(
+    "--seeds",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Retraining seeds per architecture (2 or more give the seed-vs-seed ceiling).",
+)
+@click.option(
+    "--bins",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Equal-width cost bins the sample is spread over (the budget's first metric).",
+)
+@click.option("--sample-seed", default=0, show_default=True, type=int, help="Seed of the draw.")
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the runs').")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change the retraining recipe only, e.g. recipe.retrain.max_steps_per_epoch=80.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Study folder (default: FIRST_RUN/ground-truth); the same --out resumes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@friendly_errors
+def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_json) -> None:
+    """Does the supernet rank architectures the way training them does?
+
+    Samples architectures from each space the first run's supernets were trained over
+    (hierarchical-ea: each stage's; spos: the whole space), spread over the cost range
+    under its budget; retrains each standalone with the run's retraining recipe for
+    every seed; scores each with every supernet of the named runs that covers it, as a
+    search scores a candidate. Reports Kendall tau and Spearman against the retrained
+    search-val and test top-1, top-k agreement, bootstrap 95% intervals, the
+    seed-vs-seed ceiling and the cost metrics as baselines (ground-truth.md and .json,
+    a scatter plot per supernet) and writes truth.jsonl, which `--space table --set
+    space.file=...` searches. Every retraining is kept as it finishes: a killed study
+    resumes with the same command. Under torchrun the processes share the retrainings.
+
+    \b
+    Examples:
+      archsearch rank runs/glit-hier --archs 30 --seeds 2
+      archsearch rank runs/glit-hier runs/glit-spos --out runs/premise
+      torchrun --nproc-per-node 2 -m cli rank runs/glit-spos --out runs/spos-truth
+    """
+    from studies.ground_truth import GroundTruthStudy
+    from studies.ground_truth_report import headline, summarise_study, write_report
+
+    study = GroundTruthStudy(
+        list(runs),
+        out or Path(runs[0]) / "ground-truth",
+        archs=archs,
+        seeds=seeds,
+        bins=bins,
+        sample_seed=sample_seed,
+        overrides=parse_sets(sets),
+        device=device,
+    )
+    say = _say(_console())
+    say(f"ground-truth study in {study.folder}")
+    main = launched_rank() == 0
+    with Progress(
+        TextColumn("retraining"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=_console(),
+        disable=not main or not _console().is_terminal,
+    ) as progress:
+        task = progress.add_task("retraining", total=None, info="")
+
+        def advance(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, info=what)
+
+        plan = study.run(say=say, progress=advance)
+    if not main:
+        return
+    paths = write_report(study.folder, study.plugin)
+    summary = summarise_study(study.results(plan))
+    if as_json:
+        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
+        return
+    console = Console()
+    for line in headline(summary):
+        console.print(line)
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")

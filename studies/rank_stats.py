@@ -1,0 +1,139 @@
+"""How well one score ranks architectures against another: rank correlations and top-k
+agreement, each with a bootstrap 95% interval over the architectures.
+
+A ranking study has a few dozen architectures, so a point estimate alone says little
+(the standard error of Kendall's tau at n = 30 is about 0.13): every figure here comes
+with a percentile bootstrap interval (scipy.stats.bootstrap, paired resampling of the
+architectures, seeded).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+#: the statistics `agreement` reports, in order
+MEASURES = ("kendall", "spearman", "top5", "top10pct")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its bootstrap 95% interval (None where undefined)."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def kendall_tau(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Kendall's tau-b (scipy), None with fewer than 3 pairs or when undefined (a
+    constant side)."""
+    if len(xs) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant input: scipy warns and returns nan
+        tau = stats.kendalltau(xs, ys).statistic
+    return None if math.isnan(tau) else float(tau)
+
+
+def spearman_rho(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (scipy), None where undefined."""
+    if len(xs) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rho = stats.spearmanr(xs, ys).statistic
+    return None if math.isnan(rho) else float(rho)
+
+
+def top_k_overlap(predicted: Sequence[float], truth: Sequence[float], k: int) -> float | None:
+    """The share of the predictor's k best that are among the truth's k best (1 = the
+    same set; k/n is what a random predictor gets on average). Ties are broken by
+    position, the same way for both."""
+    n = len(predicted)
+    if n < 2 or k < 1:
+        return None
+    k = min(k, n)
+    best_predicted = set(np.argsort(-np.asarray(predicted, float), kind="stable")[:k].tolist())
+    best_truth = set(np.argsort(-np.asarray(truth, float), kind="stable")[:k].tolist())
+    return len(best_predicted & best_truth) / k
+
+
+def top_fraction(n: int, fraction: float = 0.1) -> int:
+    """How many architectures 'the top 10%' of n holds (at least one)."""
+    return max(1, math.ceil(fraction * n))
+
+
+def _statistics(n: int) -> dict[str, Callable[[np.ndarray, np.ndarray], float | None]]:
+    k10 = top_fraction(n)
+    return {
+        "kendall": kendall_tau,
+        "spearman": spearman_rho,
+        "top5": lambda a, b: top_k_overlap(a, b, 5),
+        "top10pct": lambda a, b: top_k_overlap(a, b, k10),
+    }
+
+
+def bootstrap(
+    statistic: Callable[[np.ndarray, np.ndarray], float | None],
+    predicted: Sequence[float],
+    truth: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """The statistic on the data and its percentile bootstrap 95% interval, resampling
+    (predicted, truth) pairs together."""
+    a, b = np.asarray(predicted, dtype=float), np.asarray(truth, dtype=float)
+    value = statistic(a, b)
+    if value is None or len(a) < 4:
+        return Estimate(value, None, None)
+
+    def defined(x: np.ndarray, y: np.ndarray) -> float:
+        result = statistic(x, y)
+        return math.nan if result is None else result
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples (all ties) give nan
+        result = stats.bootstrap(
+            (a, b),
+            defined,
+            paired=True,
+            vectorized=False,
+            n_resamples=resamples,
+            method="percentile",
+            random_state=np.random.default_rng(seed),
+        )
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    if math.isnan(low) or math.isnan(high):  # some resample undefined: use the defined ones
+        values = np.asarray(result.bootstrap_distribution, dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) < resamples // 2:
+            return Estimate(value, None, None)
+        low, high = (float(v) for v in np.percentile(values, [2.5, 97.5]))
+    return Estimate(value, low, high)
+
+
+def agreement(
+    predicted: Sequence[float],
+    truth: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Estimate]:
+    """Kendall tau-b, Spearman, top-5 and top-10% overlap of `predicted` against
+    `truth`, each with a bootstrap 95% interval."""
+    if len(predicted) != len(truth):
+        raise ValueError(f"{len(predicted)} predictions for {len(truth)} true values")
+    return {
+        name: bootstrap(function, predicted, truth, resamples=resamples, seed=seed)
+        for name, function in _statistics(len(predicted)).items()
+    }
