@@ -278,12 +278,14 @@ def compare_command(
 
     Writes comparison.md and comparison.json: space, strategy, MACs, params, search-val
     top-1, retrained test top-1, supernet rank correlation where known, wall time.
+    `--set ARM:KEY=VALUE` changes one arm only (e.g. to give arms equal training).
 
     \b
     Examples:
       archsearch compare --space glit --strategies hierarchical-ea,spos,random
       archsearch compare --strategies spos,random --seed 1 --out runs/table5
       archsearch compare --spaces glit,autoformer --strategies spos --budget macs=20M
+      archsearch compare --seeds 5 --set spos:recipe.supernet.max_steps_per_epoch=320
     """
     from cli.compare import compare_runs, write_comparison
 
@@ -304,18 +306,20 @@ def compare_command(
         for name in names
         for searcher in (searcher_names or [None])
     ]
+    labels = [_arm_label(arm, arms) for arm in arms]
+    common, per_arm = _arm_sets(sets, labels)
     configs = {
-        _arm_label(arm, arms): _resolve(
+        label: _resolve(
             {
                 **flags,
                 "space": arm[0] or flags.get("space"),
                 "searcher": arm[2] or flags.get("searcher"),
             },
-            sets,
+            (*common, *per_arm[label]),
             config_file,
             strategy=arm[1],
         )
-        for arm in arms
+        for label, arm in zip(labels, arms)
     }
     if len(space_names) > 1:
         configs = _one_budget(configs, explicit=_names_budget(flags, config_file))
@@ -336,6 +340,26 @@ def compare_command(
         click.echo(json.dumps({"table": rows, "files": [str(p) for p in paths]}, indent=2))
     else:
         Console().print(paths[0].read_text())
+
+
+def _arm_sets(sets: tuple[str, ...], labels: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """`--set` items for every arm, and those for one arm (`ARM:KEY=VALUE`, e.g.
+    `spos:recipe.supernet.max_steps_per_epoch=320`, to give arms equal budgets)."""
+    common: list[str] = []
+    per_arm: dict[str, list[str]] = {label: [] for label in labels}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        arm, colon, name = key.rpartition(":")
+        if not sep or not colon:
+            common.append(item)
+        elif arm.strip() in per_arm:
+            per_arm[arm.strip()].append(f"{name}={value}")
+        else:
+            raise click.BadParameter(
+                f"{item!r} names arm {arm.strip()!r}; the arms are {', '.join(labels)}",
+                param_hint="--set",
+            )
+    return common, per_arm
 
 
 def _arm_label(arm: tuple, arms: list[tuple]) -> str:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from strategies.store import RunStore
+from tests.conftest import TINY_GLIT
 
 SYNTHETIC = [
     "--space",
@@ -27,39 +28,6 @@ SYNTHETIC = [
     "search.samples=16",
     "--budget",
     "40",
-]
-#: a GLiT search small enough for a test: 2 blocks, a few steps per stage
-TINY_GLIT = [
-    "--set",
-    "space.depth=2",
-    "--set",
-    "recipe.supernet.epochs=1",
-    "--set",
-    "recipe.supernet.max_steps_per_epoch=3",
-    "--set",
-    "recipe.retrain.epochs=1",
-    "--set",
-    "recipe.retrain.max_steps_per_epoch=3",
-    "--set",
-    "recipe.eval.max_images=64",
-    "--set",
-    "recipe.eval.bn_batches=1",
-    "--set",
-    "search.population=4",
-    "--set",
-    "search.parents=2",
-    "--set",
-    "search.mutants=1",
-    "--set",
-    "search.crossovers=1",
-    "--set",
-    "search.generations=1",
-    "--set",
-    "search.top_k=1",
-    "--set",
-    "search.random_architectures=1",
-    "--device",
-    "cpu",
 ]
 
 

@@ -41,7 +41,7 @@ def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
 
 def test_a_whole_run_under_torchrun_writes_once_and_resumes(tmp_path) -> None:
     """`archsearch run` as 2 gloo processes: one answer, one log, a resumable folder."""
-    from test_cli import TINY_GLIT
+    from tests.conftest import TINY_GLIT
 
     out = tmp_path / "run"
     command = [

@@ -25,26 +25,10 @@ from studies.ground_truth import GroundTruthStudy, covers, stratified_sample
 from studies.ground_truth_report import summarise_study, write_report
 from studies.rank_stats import agreement, bootstrap, kendall_tau, top_k_overlap
 from tabular_space.table import TablePlugin
+from tests.conftest import TINY_GLIT
 
 ROOT = Path(__file__).resolve().parents[1]
-#: a GLiT search small enough for a test (2 blocks, a few steps per stage)
-TINY = [
-    "--set=space.depth=2",
-    "--set=recipe.supernet.epochs=1",
-    "--set=recipe.supernet.max_steps_per_epoch=3",
-    "--set=recipe.retrain.epochs=1",
-    "--set=recipe.retrain.max_steps_per_epoch=2",
-    "--set=recipe.retrain.batch_size=32",
-    "--set=recipe.eval.max_images=64",
-    "--set=recipe.eval.bn_batches=1",
-    "--set=search.population=4",
-    "--set=search.parents=2",
-    "--set=search.mutants=1",
-    "--set=search.crossovers=1",
-    "--set=search.generations=1",
-    "--set=search.top_k=1",
-    "--device=cpu",
-]
+TINY = TINY_GLIT
 
 
 def invoke(*args: str):
@@ -101,8 +85,7 @@ def glit_runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     folders = {name: root / name for name in ("hier", "spos", "random")}
     for name, strategy in (("hier", "hierarchical-ea"), ("spos", "spos"), ("random", "random")):
-        extra = ["--set=search.random_architectures=1"] if name == "random" else []
-        result = invoke("run", f"--strategy={strategy}", *TINY, *extra, f"--out={folders[name]}")
+        result = invoke("run", f"--strategy={strategy}", *TINY, f"--out={folders[name]}")
         assert result.exit_code == 0, result.output
     return folders
 

@@ -11,6 +11,7 @@ from scipy import stats
 
 from cli.main import cli
 from strategies.statistics import Summary, best_of, best_so_far, compare_to
+from tests.conftest import TINY_GLIT
 
 ARGS = [
     "compare",
@@ -70,3 +71,42 @@ def test_compare_over_seeds_is_stored_resumable_and_reported(tmp_path) -> None:
     assert report.exit_code == 0, report.output
     assert "Comparison over 3 seeds" in (tmp_path / "rendered" / "study.md").read_text()
     assert (tmp_path / "rendered" / "study.png").stat().st_size > 0
+
+
+def test_compare_over_seeds_on_a_one_shot_space(tmp_path) -> None:
+    """Table 5 with statistics on a tiny GLiT: no optimum, so retrained test and
+    search-val top-1 and the chosen MACs; random (no supernet) is an arm like the
+    others, and the end of the command (summary, plot, report) is reached."""
+    out = tmp_path / "table5"
+    result = invoke(
+        "compare",
+        "--space=glit",
+        "--strategies=hierarchical-ea,spos,random",
+        "--seeds=2",
+        *TINY_GLIT,
+        "--set=spos:search.top_k=2",
+        f"--out={out}",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["quantity"] == "test_top1" and summary["optimum"] is None
+    assert set(summary["table"]) == {"final", "final:val_top1"}  # no evaluation checkpoints
+    for block in summary["table"].values():
+        assert set(block["arms"]) == {"hierarchical-ea", "spos", "random"}
+        assert all(row["n"] == 2 and 0 <= row["mean"] <= 1 for row in block["arms"].values())
+    assert set(summary["costs"]["macs"]) == {"hierarchical-ea", "spos", "random"}
+    configs = {
+        p.parent.parent.name: json.loads(p.read_text()) for p in out.glob("*/s0/config.json")
+    }
+    assert configs["spos"]["search"]["top_k"] == 2 and configs["random"]["search"]["top_k"] == 1
+    text = (out / "study.md").read_text()
+    assert "retrained test top-1" in text and "macs, mean" in text
+    assert (out / "study.png").stat().st_size > 0
+
+
+def test_an_arm_setting_must_name_an_arm(tmp_path) -> None:
+    result = CliRunner().invoke(
+        cli, [*ARGS, "--set=evolutoin:search.generations=3", f"--out={tmp_path}"]
+    )
+    assert result.exit_code == 2 and "the arms are random, evolution" in result.output
