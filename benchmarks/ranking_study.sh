@@ -61,11 +61,15 @@ case "${1:-premise}" in
       "${COMMON[@]}" > "$OUT/af-spos.log" 2>&1
     rank "$OUT/af-spos" --out "$OUT/af-truth"
     ;;
-  table5)
+  table5)  # equal training per run, S + 2R images: spos one supernet of S and its
+    # top 2 retrained; hierarchical-ea two supernets of S/2 and the top 1 of each stage;
+    # random 4 architectures retrained
     OMP_NUM_THREADS=1 "$BIN/archsearch" compare --space glit \
       --strategies hierarchical-ea,spos,random --seeds "${TABLE5_SEEDS:-5}" --jobs "$NPROC" \
-      --set search.top_k=2 --set search.random_architectures=4 \
-      "${COMMON[@]}" --out "$OUT/table5"
+      "${COMMON[@]}" \
+      --set hierarchical-ea:recipe.supernet.max_steps_per_epoch=160 \
+      --set hierarchical-ea:search.top_k=1 --set spos:search.top_k=2 \
+      --set random:search.random_architectures=4 --out "$OUT/table5"
     ;;
   *)
     echo "usage: $0 premise|autoformer|table5" >&2
