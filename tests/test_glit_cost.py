@@ -196,11 +196,8 @@ def test_batch_rejects_bad_input():
         cost_batch(TINY, g, k, e, q, f + 0.001)
 
 
-def test_batch_speed():
-    """Cheap enough to score whole populations: far above 100k genotypes/s."""
-    import time
-
+def test_batch_of_a_large_population():
+    """Whole populations are scored in one call (its speed: benchmarks/, not a test)."""
     arrays = population(np.random.default_rng(0), 100_000, 12)
-    start = time.perf_counter()
-    cost_batch(TINY, *arrays)
-    assert time.perf_counter() - start < 1.0
+    macs, params = cost_batch(TINY, *arrays)
+    assert macs.shape == params.shape == (100_000,) and (macs > 0).all()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 from functools import cache
 
 import numpy as np
@@ -369,10 +368,8 @@ def test_optuna_resumes_a_persistent_study(tmp_path) -> None:
 def test_infeasible_budget_fails_fast(make) -> None:
     cheapest = PLUGIN.cost_range("cost")[0]
     evaluations = Evaluations(true_fitness)
-    start = time.perf_counter()
     with pytest.raises(InfeasibleError, match="ranged from"):
         run_search(make(), SPACE, evaluations, PLUGIN.budget(cheapest - 1))
-    assert time.perf_counter() - start < 5.0
     assert evaluations.count == 0
 
 
@@ -590,16 +587,12 @@ def test_contract_infeasible_budget_fails_fast(name) -> None:
 
 
 @pytest.mark.parametrize("make", [EvolutionSearcher, RandomSearcher], ids=["evolution", "random"])
-def test_overhead_below_a_millisecond_per_candidate(make) -> None:
+def test_a_thousand_candidates_in_one_search(make) -> None:
     weights = np.random.default_rng(0).normal(size=len(SPACE))
 
     def constant(batch):
         return (SPACE.to_array(batch) @ weights).tolist()
 
-    best = math.inf
-    for _ in range(2):  # the better of two: a loaded machine must not fail the test
-        evaluations = Evaluations(constant)
-        start = time.perf_counter()
-        run_search(make(), SPACE, evaluations, CONSTRAINT, seed=0)
-        best = min(best, (time.perf_counter() - start) / evaluations.fresh)
-    assert evaluations.fresh == 1000 and best < 1e-3, f"{1000 * best:.3f} ms per candidate"
+    evaluations = Evaluations(constant)
+    run_search(make(), SPACE, evaluations, CONSTRAINT, seed=0)
+    assert evaluations.fresh == 1000  # the overhead per candidate: benchmarks/search_overhead.py
