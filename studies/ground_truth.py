@@ -24,7 +24,6 @@ workbench.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from archspace import Genotype, Space, SpacePlugin, load_space, ranks_of
 from archspace import strategies as strategy_registry
 from strategies.run import RunConfig, load_config
 from strategies.store import RunStore
+from studies.files import write_json
 
 PLAN_FILE = "plan.json"
 TRUTH_DIR = "truth"
@@ -89,14 +89,6 @@ class Plan:
         return cls(
             data["settings"], data["samples"], data["genotypes"], data["supernets"], data["seeds"]
         )
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a kill leaves the old file or the new one, never half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def scores_path(folder: Path, label: str) -> Path:

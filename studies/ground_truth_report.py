@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from archspace import SpacePlugin
-from studies.ground_truth import Plan, collect_results, write_json
+from studies.files import write_json, write_text
+from studies.ground_truth import Plan, collect_results
 from studies.rank_stats import agreement, top_fraction
 
 REPORT_FILE = "ground-truth.md"
@@ -210,9 +211,7 @@ def write_table(results: Mapping[str, Any], path: Path) -> int:
             for seed, metrics in archs[key]["truth"].items():
                 row[f"{metric}_seed{seed}"] = metrics[metric]
         lines.append(json.dumps(row))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines))
-    tmp.replace(path)
+    write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
 
 
@@ -225,7 +224,7 @@ def write_report(folder: Path, plugin: SpacePlugin, out: Path | None = None) -> 
     out = out or folder
     out.mkdir(parents=True, exist_ok=True)
     report, data, table = out / REPORT_FILE, out / DATA_FILE, out / TABLE_FILE
-    report.write_text(markdown(summary))
+    write_text(report, markdown(summary))
     write_json(data, {"summary": summary, "archs": results["archs"]})
     write_table(results, table)
     paths = [report, data, table]

@@ -22,7 +22,6 @@ import concurrent.futures
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,16 +33,11 @@ from archspace.units import format_count
 from strategies.run import RunConfig, start_run
 from strategies.statistics import Summary, best_of, best_so_far, compare_to
 from strategies.store import RunStore
+from studies.files import write_json
 
 STUDY_FILE = "study.json"
 TRAJECTORY_FILE = "trajectory.json"
 CHECKPOINTS = (50, 100, 200, 500)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def run_one(label: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
@@ -63,7 +57,7 @@ def run_one(label: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
         "costs": result.costs,
         "key": result.genotype.key,
     }
-    _write_json(done, record)
+    write_json(done, record)
     return record
 
 
@@ -197,7 +191,7 @@ def _section(samples: dict[str, list[float]], lower: bool, baseline: str | None)
 
 def write_study(records: Sequence[dict[str, Any]], summary: dict[str, Any], folder: Path):
     """study.json (summary and every trajectory), study.md and study.png."""
-    _write_json(folder / STUDY_FILE, {"summary": summary, "runs": list(records)})
+    write_json(folder / STUDY_FILE, {"summary": summary, "runs": list(records)})
     markdown = folder / "study.md"
     markdown.write_text(_markdown(summary))
     plot = folder / "study.png"
