@@ -226,8 +226,10 @@ class TablePlugin(SpacePlugin):
             cells = [row.get(column) for row in rows]
             as_numbers = [_number(v) for v in cells]
             from_text = self.file.suffix.lower() not in JSON_SUFFIXES  # JSON keeps its types
-            if from_text and all(n is not None for n in as_numbers) and not all(
-                isinstance(v, str) and v == "" for v in cells
+            if (
+                from_text
+                and all(n is not None for n in as_numbers)
+                and not all(isinstance(v, str) and v == "" for v in cells)
             ):
                 # numeric column: ints where every value is whole, else floats
                 whole = all(float(n).is_integer() for n in as_numbers if n is not None)
