@@ -10,6 +10,7 @@
 #   bash benchmarks/ranking_study.sh autoformer   # AutoFormer: its flat supernet
 #   bash benchmarks/ranking_study.sh table5       # compare --seeds 5 on GLiT
 #
+# Needs the data: `apt-get install dataset-fashion-mnist` (or DATA=fashion-mnist:DIR).
 # Everything resumes: a finished run is skipped, a stopped one continues, and the
 # ranking study keeps every finished retraining. NPROC processes share the ranking
 # study's retrainings (torchrun, one thread each); runs of one study go in parallel.
