@@ -91,6 +91,11 @@ class Plan:
         )
 
 
+def truth_path(folder: Path, key: str, seed: int) -> Path:
+    """Where a study keeps one retraining's result."""
+    return folder / TRUTH_DIR / f"{key}-s{seed}.json"
+
+
 def scores_path(folder: Path, label: str) -> Path:
     """Where a study keeps one supernet's scores ({key: fitness})."""
     return folder / SCORES_DIR / (label.replace("/", "_").replace(":", "-") + ".json")
@@ -325,7 +330,7 @@ class GroundTruthStudy:
     # ---- work ---------------------------------------------------------------------------
 
     def truth_file(self, key: str, seed: int) -> Path:
-        return self.folder / TRUTH_DIR / f"{key}-s{seed}.json"
+        return truth_path(self.folder, key, seed)
 
     def scores_file(self, label: str) -> Path:
         return scores_path(self.folder, label)
@@ -415,7 +420,7 @@ def collect_results(folder: Path, plan: Plan, plugin: SpacePlugin) -> dict[str, 
         genotype = space.from_dict(data)
         truth = {}
         for seed in plan.seeds:
-            path = folder / TRUTH_DIR / f"{key}-s{seed}.json"
+            path = truth_path(folder, key, seed)
             if path.exists():
                 truth[seed] = json.loads(path.read_text())["metrics"]
         archs[key] = {"costs": plugin.cost(genotype), "truth": truth, "scores": {}}

@@ -17,9 +17,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-#: the statistics `agreement` reports, in order
-MEASURES = ("kendall", "spearman", "top5", "top10pct")
-
 
 @dataclass(frozen=True)
 class Estimate:
