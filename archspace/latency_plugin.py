@@ -181,6 +181,15 @@ class WithLatency(SpacePlugin):
     def latency_part_keys(self) -> list[str]:
         return self.inner.latency_part_keys()
 
+    def build_latency_table(self, out: Any, **settings: Any) -> tuple[Any, int]:
+        return self.inner.build_latency_table(out, **settings)
+
+    def check_latency_table(self, table: Any, **settings: Any) -> dict[str, Any]:
+        return self.inner.check_latency_table(table, **settings)
+
+    def optimum(self, budgets: Mapping[str, float] | None = None) -> float | None:
+        return self.inner.optimum(budgets)
+
     def input_shape(self) -> tuple[int, ...] | None:
         return self.inner.input_shape()
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from archspace.constraints import Budget, Budgets
 from archspace.genotype import Genotype
+from archspace.latency import LatencyTableError
 from archspace.space import Space
 
 
@@ -178,7 +179,7 @@ class SpacePlugin(ABC):
         None: unknown (every trained space)."""
         return None
 
-    # ---- latency tables (optional; see oneshot.latency) ------------------------------------
+    # ---- latency tables (optional; measured by oneshot.latency) ------------------------------
 
     def latency_parts(self, genotype: Genotype) -> list[str] | None:
         """The building blocks a genotype's network runs, as keys of a latency table, in
@@ -191,6 +192,22 @@ class SpacePlugin(ABC):
         """Every distinct key `latency_parts` can give for this plugin's space: what a
         table measures."""
         return []
+
+    def build_latency_table(self, out: str | Path, **settings: Any) -> tuple[Any, int]:
+        """Measure every part into the latency table at `out` (resuming it): the table
+        and how many parts this call measured. `settings`: device, batch, threads,
+        dtype, min_run_time, speed_reference, progress."""
+        raise LatencyTableError(
+            f"space {self.name!r} has no latency table: it builds no networks to measure"
+        )
+
+    def check_latency_table(self, table: Any, **settings: Any) -> dict[str, Any]:
+        """Measure whole networks and report how well `table` predicts them (errors,
+        rank correlations, MACs as a predictor). `settings`: samples, seed,
+        include_presets, fit, force, min_run_time, progress, networks."""
+        raise LatencyTableError(
+            f"space {self.name!r} has no latency table: it builds no networks to measure"
+        )
 
     # ---- models --------------------------------------------------------------------------
 

@@ -31,22 +31,10 @@ class RunFailed(click.ClickException):
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input (data errors are ValueErrors, caught with those)."""
     from strategies.store import RunInUseError
 
-    types: list[type[BaseException]] = [
-        ArchSpaceError,
-        UnknownNameError,
-        RunInUseError,
-        FileNotFoundError,
-        KeyError,
-    ]
-    try:
-        from oneshot.datasets import DataError
-
-        types.append(DataError)
-    except ImportError:  # the one-shot layer (torch) is optional for other spaces
-        pass
-    return tuple(types)
+    return (ArchSpaceError, UnknownNameError, RunInUseError, FileNotFoundError, KeyError)
 
 
 def friendly_errors(command: F) -> F:

@@ -114,18 +114,15 @@ def build_command(
     latency at the machine's typical speed during the build, so a machine that slows
     down for a while does not skew the parts measured meanwhile.
     """
-    from oneshot.latency import build_table
-
     if min_run_time <= 0:
         raise click.BadParameter("must be positive", param_hint="--min-run-time")
     plugin = spaces.get(space)(**_plugin_options(width, sets))
     started = time.perf_counter()
-    table, measured = build_table(
-        plugin,
-        device,
-        batch,
-        threads,
+    table, measured = plugin.build_latency_table(
         out,
+        device=device,
+        batch=batch,
+        threads=threads,
         dtype=dtype,
         min_run_time=min_run_time,
         speed_reference=speed_reference,
@@ -217,7 +214,7 @@ def check_command(
     device, CPU model, torch version or with more threads than here, unless --force.
     """
     from archspace.latency import LatencyTable
-    from oneshot.latency import check_table, plot_check
+    from cli.plots import plot_latency_check
 
     for name, value, low in (("--samples", samples, 0), ("--fit", fit, 0)):
         if value < low:
@@ -229,9 +226,8 @@ def check_command(
     table = LatencyTable.load(lut)
     plugin = spaces.get(str(table.space))(**table.space_options)
     named = {arch: _arch_of(arch, plugin) for arch in archs}
-    report = check_table(
+    report = plugin.check_latency_table(
         table,
-        plugin,
         samples=samples,
         seed=seed,
         include_presets=not no_presets,
@@ -246,7 +242,7 @@ def check_command(
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "latency_check.json"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
-    plot_path = plot_check(report, out_dir / "latency_check.png")
+    plot_path = plot_latency_check(report, out_dir / "latency_check.png")
     if save_fit and report["fit"]:
         fitted = report["fit"]
         table.correction = {

@@ -358,3 +358,57 @@ def plot_architecture(data: RunData, path: Path) -> Path:
     if labels:
         axes.legend(fontsize=8, loc="upper right", ncols=2)
     return _save(figure, path)
+
+
+# ---- latency table checks -------------------------------------------------------------
+
+
+def plot_latency_check(report: Mapping[str, Any], path: str | Path) -> Path:
+    """Predicted (table) vs measured, and the size metric (MACs) vs measured, side by side."""
+    rows = [r for r in report["networks"] if r["set"] == "eval"]
+    metric = report["size_metric"]
+    figure = Figure(figsize=(11, 4.6), layout="constrained")
+    FigureCanvasAgg(figure)  # no pyplot: no window, no global state
+    left, right = figure.subplots(1, 2)
+    measured = [r["measured_ms"] for r in rows]
+    predicted = [r["predicted_ms"] for r in rows]
+    table = report["table_predictor"]
+    left.scatter(predicted, measured, s=18, label="table")
+    if report.get("fit"):
+        left.scatter(
+            [r["fitted_ms"] for r in rows], measured, s=14, marker="x", label="table + fit"
+        )
+    if measured:
+        low = min(min(measured), min(predicted))
+        high = max(max(measured), max(predicted))
+        left.plot([low, high], [low, high], color="grey", linewidth=1, label="y = x")
+    left.set_xlabel("predicted latency (ms)")
+    left.set_ylabel("measured latency (ms)")
+    left.set_title(
+        f"table: MAPE {_maybe(table['mape_pct'])}%, Spearman {_maybe(table['spearman'])}, "
+        f"Kendall {_maybe(table['kendall'])}",
+        fontsize=10,
+    )
+    left.legend(fontsize=8)
+    size = report["size_predictor"]
+    right.scatter([r[metric] for r in rows], measured, s=18, color="tab:green")
+    right.set_xlabel(metric)
+    right.set_ylabel("measured latency (ms)")
+    right.set_title(
+        f"{metric} only: Spearman {_maybe(size['spearman'])}, Kendall {_maybe(size['kendall'])}",
+        fontsize=10,
+    )
+    settings = report["measured_on"]
+    figure.suptitle(
+        f"latency table check on {settings.get('device_name')} ({settings.get('device_kind')}), "
+        f"batch {settings.get('batch')}, {settings.get('threads')} threads",
+        fontsize=11,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    return path
+
+
+def _maybe(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"

@@ -27,7 +27,23 @@ def retrain_checkpoint(run_dir: str | Path, stage: str, key: str) -> Path:
     return Path(run_dir) / "retrain" / f"{stage}-{key}.pt"
 
 
-class OneShotPlugin(SpacePlugin):
+class MeasuresLatency:
+    """Latency tables measured with torch (`oneshot.latency`) for a plugin whose parts
+    build alone (`latency_part_keys`, `latency_module`): mix it into any torch space;
+    `OneShotPlugin` has it."""
+
+    def build_latency_table(self, out: str | Path, **settings: Any):
+        from oneshot.latency import build_table
+
+        return build_table(self, out=out, **settings)
+
+    def check_latency_table(self, table: Any, **settings: Any) -> dict[str, Any]:
+        from oneshot.latency import check_table
+
+        return check_table(table, self, **settings)
+
+
+class OneShotPlugin(MeasuresLatency, SpacePlugin):
     """Base of the torch spaces: subclasses add `model_input`, `supernet` and `build`."""
 
     def model_input(self) -> ModelInput:

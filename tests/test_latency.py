@@ -25,6 +25,7 @@ from archspace.latency_plugin import WithLatency
 from cli.budgets import budget_text, format_cost, parse_budgets, parse_time_ms
 from cli.main import cli
 from cli.runconfig import build_config
+from oneshot.plugin import MeasuresLatency
 from strategies.driver import run_search
 from strategies.evaluations import Evaluations
 from strategies.searchers import searchers
@@ -34,7 +35,7 @@ HIDDEN = {"a": 8, "b": 32, "c": 128}
 FAKE = "fake-latency"
 
 
-class FakePlugin(SpacePlugin):
+class FakePlugin(MeasuresLatency, SpacePlugin):
     """`depth` parts in a chain, each a Linear-ReLU-Linear of hidden width a, b or c."""
 
     name = FAKE
