@@ -33,6 +33,7 @@ from strategies.sampling import (
     neighbour_rows,
     require_at_least,
 )
+from strategies.settings import SearchSettings
 
 PREDICTORS = ("mlp", "ridge", "features")
 ACQUISITIONS = ("its", "ucb", "mean")
@@ -243,14 +244,15 @@ class Bananas(AskTellSearcher):
         self.acquisition = acquisition
 
     @classmethod
-    def from_settings(cls, settings: Any, **context: Any) -> Bananas:
-        defaults = cls()
-        return cls(
-            **{
-                name: getattr(settings, f"bananas_{name}", None) or getattr(defaults, name)
-                for name in ("initial", "batch_size", "ensemble", "predictor", "acquisition")
-            }
-        )
+    def from_settings(cls, settings: SearchSettings, **context: Any) -> Bananas:
+        chosen = {
+            "initial": settings.bananas_initial,
+            "batch_size": settings.bananas_batch_size,
+            "ensemble": settings.bananas_ensemble,
+            "predictor": settings.bananas_predictor,
+            "acquisition": settings.bananas_acquisition,
+        }
+        return cls(**{name: value for name, value in chosen.items() if value is not None})
 
     def start(self, context: SearchContext) -> None:
         super().start(context)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from archspace import Genotype, Space
 from strategies.asktell import AskTellSearcher, SearchContext
 from strategies.sampling import feasible_mask, fresh_samples, neighbour_rows, require_at_least
+from strategies.settings import SearchSettings
 
 
 def neighbours(space: Space, genotype: Genotype) -> list[Genotype]:
@@ -46,11 +47,9 @@ class LocalSearch(AskTellSearcher):
         self.restart = restart
 
     @classmethod
-    def from_settings(cls, settings: Any, **context: Any) -> LocalSearch:
-        return cls(
-            initial=int(getattr(settings, "local_initial", None) or cls().initial),
-            restart=int(getattr(settings, "local_restart", None) or cls().restart),
-        )
+    def from_settings(cls, settings: SearchSettings, **context: Any) -> LocalSearch:
+        chosen = {"initial": settings.local_initial, "restart": settings.local_restart}
+        return cls(**{name: value for name, value in chosen.items() if value is not None})
 
     def start(self, context: SearchContext) -> None:
         super().start(context)

@@ -108,8 +108,8 @@ def check_config(config: RunConfig, plugin: SpacePlugin, workbench: bool = True)
     (with `workbench`) the plugin's workbench settings. Raises with the value at fault
     and what is allowed."""
     strategy_registry.get(config.strategy)
-    get_settings(config.profile).override(**config.search)
-    check_searcher(config.searcher, config.storage)
+    settings = get_settings(config.profile).override(**config.search)
+    check_searcher(config.searcher, config.storage, settings)
     if config.budgets:
         plugin.budgets(config.budgets)
     if workbench:

@@ -51,10 +51,15 @@ STORAGE_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql
 _STORAGE_FORMS = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB or mysql://USER@HOST/DB"
 
 
-def check_searcher(name: str, storage: str | None = None) -> None:
-    """Refuse, before any work, an unknown searcher (naming the known ones), a storage
-    given to a searcher that does not use one, and a storage URL of the wrong form."""
-    searchers.get(name)  # unknown: an error listing the known searchers
+def check_searcher(
+    name: str, storage: str | None = None, settings: SearchSettings | None = None
+) -> None:
+    """Refuse, before any work, an unknown searcher (naming the known ones), settings
+    it cannot be built from (e.g. an unknown BANANAS predictor), a storage given to a
+    searcher that does not use one, and a storage URL of the wrong form."""
+    searcher = searchers.get(name)  # unknown: an error listing the known searchers
+    if settings is not None:
+        searcher.from_settings(settings)  # builds nothing heavy: a searcher starts later
     if storage is None:
         return
     if name not in STORAGE_SEARCHERS:

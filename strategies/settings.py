@@ -28,21 +28,30 @@ class SearchSettings:
     max_consecutive_failures: int = 10
     evaluation_chunk: int = 1  # genotypes per workbench.evaluate call, recorded after each
     selection_metric: str = "val_top1"  # the retrained metric that picks a stage's winner
+    # searcher knobs; None: the searcher's own default (see its class)
+    local_initial: int | None = None  # local search: random samples per (re)start
+    local_restart: int | None = None  # local search: samples of each restart
+    bananas_initial: int | None = None  # BANANAS: random evaluations before the model
+    bananas_batch_size: int | None = None  # BANANAS: proposals per ask
+    bananas_ensemble: int | None = None  # BANANAS: predictors in the ensemble
+    bananas_predictor: str | None = None  # BANANAS: the predictor's kind
+    bananas_acquisition: str | None = None  # BANANAS: the acquisition function
 
     def __post_init__(self) -> None:
         """Refuse a bad value by name before any work (a typo must not cost a supernet)."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             kind = str(f.type).replace(" ", "")
-            if kind in ("int|None", "None|int", "Optional[int]"):
+            optional = kind.endswith("|None")
+            if optional:
                 if value is None:
                     continue
-                kind = "int"
+                kind = kind.removesuffix("|None")
             if kind == "int":
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ValueError(
                         f"search.{f.name} must be a positive int"
-                        + (" (or absent)" if f.name == "max_evaluations" else "")
+                        + (" (or absent)" if optional else "")
                         + f", got {value!r}"
                     )
             elif kind == "float":

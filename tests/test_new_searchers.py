@@ -330,3 +330,26 @@ def test_bananas_candidates_hold_every_new_feasible_neighbour_of_the_best() -> N
     plain.start(SearchContext(SPACE, CONSTRAINT, rng, FeasibleSampler(SPACE, CONSTRAINT, rng), 100))
     plain.tell(told, fitness)
     assert len(plain._candidates(list(plain.fitness))) < len(candidates)
+
+
+def test_searcher_knobs_are_search_settings(tmp_path) -> None:
+    """BANANAS' and local search's own knobs are reachable with --set and checked
+    before any work."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    settings = get_settings("quick").override(
+        bananas_ensemble=3, bananas_acquisition="ucb", local_initial=4, local_restart=2
+    )
+    bananas, local = Bananas.from_settings(settings), LocalSearch.from_settings(settings)
+    assert (bananas.ensemble, bananas.acquisition, bananas.initial) == (3, "ucb", 10)
+    assert (local.initial, local.restart) == (4, 2)
+    base = ["run", "--space=synthetic", "--strategy=spos", "--searcher=bananas"]
+    for setting, message in (
+        ("search.bananas_predictor=nope", "nope"),
+        ("search.local_restart=0", "search.local_restart must be a positive int"),
+    ):
+        result = CliRunner().invoke(cli, [*base, f"--set={setting}", f"--out={tmp_path / 'r'}"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "r").exists()
