@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -153,19 +152,35 @@ def test_rank_scores_stage_and_flat_supernets_on_the_same_architectures(
     assert refused.exit_code == 2 and "archs" in refused.output
 
 
+#: the study `archsearch rank RUN --archs=3 --seeds=2 --out=OUT` starts, killed with
+#: SIGKILL (no clean-up, as kill -9) right after its first retraining is recorded
+KILLED_AFTER_FIRST_RETRAINING = """
+import os, signal, sys
+from pathlib import Path
+from studies.ground_truth import GroundTruthStudy
+
+def progress(done, total, what):
+    if what:  # told after a retraining's result file is written
+        os.kill(os.getpid(), signal.SIGKILL)
+
+GroundTruthStudy([Path(sys.argv[1])], Path(sys.argv[2]), archs=3, seeds=2).run(progress=progress)
+"""
+
+
 def test_rank_resumes_after_kill_9_with_nothing_repeated(glit_runs, tmp_path) -> None:
     out = tmp_path / "study"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_FIRST_RETRAINING, str(glit_runs["spos"]), str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     command = [
         sys.executable, "-m", "cli", "rank", str(glit_runs["spos"]),
         "--archs=3", "--seeds=2", f"--out={out}",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not list((out / "truth").glob("*.json")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
     first = {p.name: p.stat().st_mtime_ns for p in (out / "truth").glob("*.json")}
     assert 1 <= len(first) < 6, "the study should have been stopped in the middle"
     finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
