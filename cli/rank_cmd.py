@@ -77,7 +77,7 @@ def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_js
       torchrun --nproc-per-node 2 -m cli rank runs/glit-spos --out runs/spos-truth
     """
     from studies.ground_truth import GroundTruthStudy
-    from studies.ground_truth_report import headline, summarise_study, write_report
+    from studies.ground_truth_report import headline, write_report
 
     study = GroundTruthStudy(
         list(runs),
@@ -89,7 +89,8 @@ def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_js
         overrides=parse_sets(sets),
         device=device,
     )
-    say = _say(_console())
+    console = _console()
+    say = _say(console)
     say(f"ground-truth study in {study.folder}")
     main = launched_rank() == 0
     with Progress(
@@ -98,23 +99,22 @@ def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_js
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
-        console=_console(),
-        disable=not main or not _console().is_terminal,
+        console=console,
+        disable=not main or not console.is_terminal,
     ) as progress:
         task = progress.add_task("retraining", total=None, info="")
 
         def advance(done: int, total: int, what: str) -> None:
             progress.update(task, completed=done, total=total, info=what)
 
-        plan = study.run(say=say, progress=advance)
+        study.run(say=say, progress=advance)
     if not main:
         return
-    paths = write_report(study.folder, study.plugin)
-    summary = summarise_study(study.results(plan))
+    summary, paths = write_report(study.folder, study.plugin)
     if as_json:
         click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
         return
-    console = Console()
+    out = Console()
     for line in headline(summary):
-        console.print(line)
-    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+        out.print(line)
+    out.print(f"wrote {', '.join(str(p) for p in paths)}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +58,6 @@ class Source:
     spaces: dict[str, Space]  # stage -> the space its supernet was trained over
 
 
-@dataclass(frozen=True)
-class Supernet:
-    source: int  # index into the study's sources
-    stage: str
-    label: str  # "RUN:stage", unique within the study
-
-
 @dataclass
 class Plan:
     """What a study measures; written once and checked on every resume."""
@@ -73,22 +66,14 @@ class Plan:
     samples: dict[str, list[str]]  # sample name -> architecture keys
     genotypes: dict[str, dict[str, Any]]  # key -> genotype dict
     supernets: list[dict[str, Any]]  # label, source, stage, covered keys
-    seeds: list[int] = field(default_factory=list)  # retraining seeds
+    seeds: list[int]  # retraining seeds
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "settings": self.settings,
-            "samples": self.samples,
-            "genotypes": self.genotypes,
-            "supernets": self.supernets,
-            "seeds": self.seeds,
-        }
+        return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        return cls(
-            data["settings"], data["samples"], data["genotypes"], data["supernets"], data["seeds"]
-        )
+    def read(cls, folder: Path) -> Plan:
+        return cls(**json.loads((folder / PLAN_FILE).read_text()))
 
 
 def truth_path(folder: Path, key: str, seed: int) -> Path:
@@ -99,6 +84,12 @@ def truth_path(folder: Path, key: str, seed: int) -> Path:
 def scores_path(folder: Path, label: str) -> Path:
     """Where a study keeps one supernet's scores ({key: fitness})."""
     return folder / SCORES_DIR / (label.replace("/", "_").replace(":", "-") + ".json")
+
+
+def _as_json(data: Any) -> Any:
+    """`data` as it reads back from JSON (tuples become lists), so saved and asked-for
+    settings compare equal."""
+    return json.loads(json.dumps(data))
 
 
 def covers(space: Space, genotype: Genotype) -> bool:
@@ -153,29 +144,26 @@ def load_sources(folders: Sequence[Path]) -> tuple[SpacePlugin, list[Source]]:
         raise StudyError("name at least one run folder")
     sources: list[Source] = []
     plugin: SpacePlugin | None = None
-    labels: set[str] = set()
-    for folder in folders:
-        folder = Path(folder)
+    for folder in map(Path, folders):
         config = load_config(folder)  # FileNotFoundError / ValueError name the folder
         run_plugin = load_space(config.space, **config.space_options)
         if plugin is None:
-            plugin, first = run_plugin, config
+            plugin = run_plugin
         elif (config.space, run_plugin.options()) != (plugin.name, plugin.options()):
             raise StudyError(
                 f"run {folder} searched space {config.space} {run_plugin.options()}, but "
                 f"{folders[0]} searched {plugin.name} {plugin.options()}: a study compares "
                 "supernets of one space"
             )
-        elif config.workbench.get("data") != first.workbench.get("data"):
+        elif (data := config.workbench.get("data")) != sources[0].config.workbench.get("data"):
             raise StudyError(
-                f"run {folder} used data {config.workbench.get('data')!r}, but {folders[0]} "
-                f"used {first.workbench.get('data')!r}: a study needs the same data"
+                f"run {folder} used data {data!r}, but {folders[0]} used "
+                f"{sources[0].config.workbench.get('data')!r}: a study needs the same data"
             )
-        pipeline = strategy_registry.get(config.strategy)
         with RunStore(folder, readonly=True) as store:
-            spaces = pipeline.supernet_spaces(run_plugin, store)
-        label = folder.name if folder.name not in labels else f"{folder.parent.name}/{folder.name}"
-        labels.add(label)
+            spaces = strategy_registry.get(config.strategy).supernet_spaces(run_plugin, store)
+        taken = {s.label for s in sources}
+        label = folder.name if folder.name not in taken else f"{folder.parent.name}/{folder.name}"
         sources.append(Source(label, folder, config, spaces))
     if not any(s.spaces for s in sources):
         raise StudyError(
@@ -234,16 +222,18 @@ class GroundTruthStudy:
         self.recipe = check_overrides(overrides or {})
         self.device = device
         primary = self.sources[0].config
-        self.settings = {
-            "runs": [str(s.folder) for s in self.sources],
-            "archs": archs,
-            "seeds": seeds,
-            "bins": bins,
-            "sample_seed": sample_seed,
-            "retrain_overrides": dict(overrides or {}),
-            "metric": primary.budget_metric or self.plugin.metrics[0],
-            "budgets": primary.budgets,
-        }
+        self.settings = _as_json(
+            {
+                "runs": [str(s.folder) for s in self.sources],
+                "archs": archs,
+                "seeds": seeds,
+                "bins": bins,
+                "sample_seed": sample_seed,
+                "retrain_overrides": dict(overrides or {}),
+                "metric": primary.budget_metric or self.plugin.metrics[0],
+                "budgets": primary.budgets,
+            }
+        )
         self.plugin.check_run_settings(self._workbench_config(0, retrain=True))
         self._workbenches: dict[Any, Any] = {}
 
@@ -272,14 +262,13 @@ class GroundTruthStudy:
     def plan(self) -> Plan:
         """The plan in the folder, or a new one; refused when the folder holds a study
         with other settings."""
-        path = self.folder / PLAN_FILE
-        if path.exists():
-            plan = Plan.from_dict(json.loads(path.read_text()))
-            if plan.settings != json.loads(json.dumps(self.settings)):
+        if (self.folder / PLAN_FILE).exists():
+            plan = Plan.read(self.folder)
+            if plan.settings != self.settings:
                 differs = sorted(
                     k
                     for k in {*plan.settings, *self.settings}
-                    if plan.settings.get(k) != json.loads(json.dumps(self.settings)).get(k)
+                    if plan.settings.get(k) != self.settings.get(k)
                 )
                 raise StudyError(
                     f"{self.folder} holds a study with other settings (differing: "
@@ -320,7 +309,7 @@ class GroundTruthStudy:
                 )
         seed = primary.config.seed
         return Plan(
-            json.loads(json.dumps(self.settings)),
+            self.settings,
             samples,
             {k: g.to_dict() for k, g in genotypes.items()},
             supernets,
@@ -328,12 +317,6 @@ class GroundTruthStudy:
         )
 
     # ---- work ---------------------------------------------------------------------------
-
-    def truth_file(self, key: str, seed: int) -> Path:
-        return truth_path(self.folder, key, seed)
-
-    def scores_file(self, label: str) -> Path:
-        return scores_path(self.folder, label)
 
     def run(
         self,
@@ -345,11 +328,11 @@ class GroundTruthStudy:
         trainer = self.workbench(None)
         ranks = ranks_of(trainer)
         if ranks.is_main:
-            self.folder.mkdir(parents=True, exist_ok=True)
             plan = self.plan()
             write_json(self.folder / PLAN_FILE, plan.to_dict())
-        ranks.barrier()
-        plan = self.plan()
+        ranks.barrier()  # the others read the plan the main process wrote
+        if not ranks.is_main:
+            plan = self.plan()
         space = self.plugin.space
         genotypes = {k: space.from_dict(d) for k, d in plan.genotypes.items()}
         say(
@@ -363,7 +346,7 @@ class GroundTruthStudy:
 
     def _score(self, plan: Plan, genotypes: dict[str, Genotype], ranks: Any, say) -> None:
         for supernet in plan.supernets:
-            path = self.scores_file(supernet["label"])
+            path = scores_path(self.folder, supernet["label"])
             scores = json.loads(path.read_text()) if path.exists() else {}
             pending = [k for k in supernet["keys"] if k not in scores]
             if not pending:
@@ -382,7 +365,7 @@ class GroundTruthStudy:
         self, plan: Plan, genotypes: dict[str, Genotype], trainer: Any, ranks: Any, say, progress
     ) -> None:
         jobs = [(key, seed) for key in genotypes for seed in plan.seeds]
-        pending = [job for job in jobs if not self.truth_file(*job).exists()]
+        pending = [job for job in jobs if not truth_path(self.folder, *job).exists()]
         ranks.barrier()  # every process has seen the same finished files
         done = len(jobs) - len(pending)
         say(f"retraining: {done} of {len(jobs)} done before, {len(pending)} to go")
@@ -397,7 +380,7 @@ class GroundTruthStudy:
                 "metrics": {k: float(v) for k, v in metrics.items()},
                 "costs": self.plugin.cost(genotypes[key]),
             }
-            write_json(self.truth_file(key, seed), record)
+            write_json(truth_path(self.folder, key, seed), record)
             done += ranks.world_size if alone else 1
             progress(min(done, len(jobs)), len(jobs), f"{key} seed {seed}")
         ranks.barrier()
@@ -407,7 +390,7 @@ class GroundTruthStudy:
     def results(self, plan: Plan | None = None) -> dict[str, Any]:
         """Everything measured so far: per architecture its costs, per-seed metrics and
         supernet scores."""
-        plan = plan or Plan.from_dict(json.loads((self.folder / PLAN_FILE).read_text()))
+        plan = plan or Plan.read(self.folder)
         return collect_results(self.folder, plan, self.plugin)
 
 

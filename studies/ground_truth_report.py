@@ -215,10 +215,12 @@ def write_table(results: Mapping[str, Any], path: Path) -> int:
     return len(lines)
 
 
-def write_report(folder: Path, plugin: SpacePlugin, out: Path | None = None) -> list[Path]:
+def write_report(
+    folder: Path, plugin: SpacePlugin, out: Path | None = None
+) -> tuple[dict[str, Any], list[Path]]:
     """Read a study folder and write the report, JSON, plots and table file into `out`
-    (default: the folder itself)."""
-    plan = Plan.from_dict(json.loads((folder / "plan.json").read_text()))
+    (default: the folder itself); the summary and the files written."""
+    plan = Plan.read(folder)
     results = collect_results(folder, plan, plugin)
     summary = summarise_study(results)
     out = out or folder
@@ -234,7 +236,7 @@ def write_report(folder: Path, plugin: SpacePlugin, out: Path | None = None) -> 
             plot = out / f"scatter-{name}.png"
             plot_scatter(results, supernet["label"], plot)
             paths.append(plot)
-    return paths
+    return summary, paths
 
 
 def headline(summary: Mapping[str, Any]) -> list[str]:

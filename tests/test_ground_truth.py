@@ -229,7 +229,7 @@ def test_study_on_the_example_torch_space_through_the_library(tmp_path) -> None:
         study = GroundTruthStudy([tmp_path / "run"], tmp_path / "study", archs=3, seeds=2)
         plan = study.run()
         summary = summarise_study(study.results(plan))
-        paths = write_report(study.folder, study.plugin)
+        _, paths = write_report(study.folder, study.plugin)
     finally:
         spaces.unregister("tiny-mlp")
     sample = summary["samples"]["flat"]
