@@ -53,8 +53,9 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     per_strategy = {
         "spos": ({"top_k": 2}, {"supernet.max_steps_per_epoch": supernet_steps}),
         "hierarchical-ea": ({"top_k": 1}, {"supernet.max_steps_per_epoch": supernet_steps // 2}),
-        "random": ({"random_architectures": 2 + args.supernet_images // args.retrain_images}, {}),
+        "random": ({}, {}),
     }
+    random_architectures = 2 + args.supernet_images // args.retrain_images
     configs = []
     for seed in range(args.seeds):
         for strategy in STRATEGIES:
@@ -71,6 +72,9 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
                         "budget_metric": "macs",
                         "seed": seed,
                         "search": search,
+                        "strategy_options": {"architectures": random_architectures}
+                        if strategy == "random"
+                        else {},
                         "workbench": {
                             "data": args.data,
                             "device": "cpu",

@@ -112,12 +112,16 @@ def _say(console: Console):
 
 
 def _resolve(
-    flags: dict[str, Any], sets: tuple[str, ...], config_file: Path | None, **fixed: Any
+    flags: dict[str, Any],
+    sets: tuple[str, ...],
+    config_file: Path | None,
+    only_declared: bool = False,
+    **fixed: Any,
 ) -> RunConfig:
     values = read_toml(config_file) if config_file else {}
     values.update({k: v for k, v in flags.items() if v is not None})
     values.update({k: v for k, v in fixed.items() if v is not None})
-    return build_config(values, parse_sets(sets))
+    return build_config(values, parse_sets(sets), only_declared=only_declared)
 
 
 def summary(config: RunConfig, result: PipelineResult, run_dir: Path) -> dict[str, Any]:
@@ -317,10 +321,12 @@ def compare_command(
             },
             (*common, *per_arm[label]),
             config_file,
+            only_declared=True,
             strategy=arm[1],
         )
         for label, arm in zip(labels, arms)
     }
+    _require_used_options(configs, common, per_arm)
     if len(space_names) > 1:
         configs = _one_budget(configs, explicit=_names_budget(flags, config_file))
     first = next(iter(configs.values()))
@@ -360,6 +366,37 @@ def _arm_sets(sets: tuple[str, ...], labels: list[str]) -> tuple[list[str], dict
                 param_hint="--set",
             )
     return common, per_arm
+
+
+def _require_used_options(
+    configs: dict[str, RunConfig], common: list[str], per_arm: dict[str, list[str]]
+) -> None:
+    """A searcher or strategy option shared by the arms applies to the arms whose
+    searcher or pipeline declares it; one that no arm (or not its own arm) uses is an
+    error, not silently dropped."""
+    for label, config in configs.items():
+        for item in (*common, *per_arm[label]):
+            key = item.partition("=")[0].strip()
+            section, _, name = key.partition(".")
+            if section not in ("searcher", "strategy"):
+                continue
+            own = item in per_arm[label]
+            scope = [config] if own else list(configs.values())
+            used = [
+                c
+                for c in scope
+                if name in (c.searcher_options if section == "searcher" else c.strategy_options)
+            ]
+            if used:
+                continue
+            owner = config.searcher if section == "searcher" else config.strategy
+            kind = "searcher" if section == "searcher" else "strategy"
+            raise click.BadParameter(
+                f"{key!r} is an option of no {kind} "
+                + (f"of arm {label!r} ({owner!r})" if own else "of the compared arms")
+                + "; `archsearch strategies` lists each one's options",
+                param_hint="--set",
+            )
 
 
 def _arm_label(arm: tuple, arms: list[tuple]) -> str:

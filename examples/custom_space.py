@@ -84,7 +84,8 @@ def main(folder: Path) -> dict[str, Genotype]:
             strategy=strategy,
             budgets={"macs": 6000},
             seed=0,
-            search={"population": 8, "generations": 3, "top_k": 2},
+            search={"top_k": 2},
+            searcher_options={"population": 8, "generations": 3},
         )
         results[strategy] = start_run(config, folder / strategy).genotype
         print(strategy, results[strategy].to_json())

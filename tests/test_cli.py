@@ -21,11 +21,9 @@ SYNTHETIC = [
     "--set",
     "space.depth=4",
     "--set",
-    "search.generations=2",
+    "searcher.generations=2",
     "--set",
-    "search.population=8",
-    "--set",
-    "search.samples=16",
+    "searcher.population=8",
     "--budget",
     "40",
 ]
@@ -45,11 +43,14 @@ def test_listings() -> None:
     result = invoke("spaces", "--json")
     names = {row["name"] for row in json.loads(result.output)}
     assert {"glit", "synthetic"} <= names
-    assert set(json.loads(invoke("strategies", "--json").output)) >= {
-        "random",
-        "spos",
-        "hierarchical-ea",
-    }
+    listed = json.loads(invoke("strategies", "--json").output)
+    assert {row["name"] for row in listed["strategies"]} >= {"random", "spos", "hierarchical-ea"}
+    searchers = {row["name"]: row for row in listed["searchers"]}
+    assert set(searchers) >= {"evolution", "random", "optuna", "bananas", "local"}
+    ensemble = next(o for o in searchers["bananas"]["options"] if o["name"] == "ensemble")
+    assert ensemble["default"] == 5 and ensemble["allowed"] == "an int >= 1"
+    population = next(o for o in searchers["evolution"]["options"] if o["name"] == "population")
+    assert (population["default"], population["profiles"]) == (50, {"quick": 8})
 
 
 def test_cost_of_presets_and_per_block_view() -> None:
@@ -82,7 +83,7 @@ def test_a_toml_config_equals_the_flags(tmp_path) -> None:
     toml.write_text(
         'space = "synthetic"\nstrategy = "spos"\nbudget = "40"\nseed = 2\n'
         "[space_options]\ndepth = 4\n"
-        "[search]\ngenerations = 2\npopulation = 8\nsamples = 16\n"
+        '[searcher]\nname = "evolution"\ngenerations = 2\npopulation = 8\n'
     )
     by_file = invoke("run", "--config", str(toml), "--out", str(tmp_path / "a"), "--json")
     by_flags = invoke(
@@ -104,6 +105,12 @@ def test_a_toml_config_equals_the_flags(tmp_path) -> None:
     bad.write_text("speed = 3\n")
     result = CliRunner().invoke(cli, ["run", "--config", str(bad)])
     assert result.exit_code == 2 and "unknown key(s) speed" in result.output
+    old = tmp_path / "old.toml"  # an earlier version's spelling is answered with the new
+    old.write_text('space = "synthetic"\n[search]\npopulation = 8\n')
+    result = CliRunner().invoke(cli, ["run", "--config", str(old)])
+    assert result.exit_code == 2, result.output
+    assert "search.population is now an option of the searcher" in result.output
+    assert "--set searcher.population=8" in result.output and "[searcher]" in result.output
 
 
 def test_compare_writes_a_table(tmp_path) -> None:

@@ -29,7 +29,7 @@ from oneshot.plugin import MeasuresLatency
 from strategies.driver import run_search
 from strategies.evaluations import Evaluations
 from strategies.searchers import searchers
-from strategies.settings import SearchSettings
+from tests.conftest import small_searcher
 
 HIDDEN = {"a": 8, "b": 32, "c": 128}
 FAKE = "fake-latency"
@@ -311,10 +311,7 @@ def test_a_latency_budget_constrains_every_searcher(searcher_name) -> None:
     plugin = WithLatency(inner, synthetic_table(inner))
     bound = 12.0  # of 6 (all a) .. 21 (all c) ms
     constraint = plugin.budgets({"latency": bound})
-    settings = SearchSettings(
-        population=10, parents=4, mutants=5, crossovers=5, generations=3, samples=30
-    )
-    searcher = searchers.get(searcher_name).from_settings(settings, storage=None, study_name=None)
+    searcher = small_searcher(searcher_name, generations=3, samples=30, trials=30)
     evaluated: list[Genotype] = []
 
     def fitness(batch):

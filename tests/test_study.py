@@ -20,7 +20,7 @@ ARGS = [
     "--searchers=random,evolution",
     "--seeds=3",
     "--budget=60",
-    "--set=search.generations=2",
+    "--set=searcher.generations=2",
 ]
 
 
@@ -107,6 +107,6 @@ def test_compare_over_seeds_on_a_one_shot_space(tmp_path) -> None:
 
 def test_an_arm_setting_must_name_an_arm(tmp_path) -> None:
     result = CliRunner().invoke(
-        cli, [*ARGS, "--set=evolutoin:search.generations=3", f"--out={tmp_path}"]
+        cli, [*ARGS, "--set=evolutoin:searcher.generations=3", f"--out={tmp_path}"]
     )
     assert result.exit_code == 2 and "the arms are random, evolution" in result.output
