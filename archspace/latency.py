@@ -26,10 +26,22 @@ from typing import Any
 import numpy as np
 
 from archspace.errors import ArchSpaceError
+from archspace.metrics import Metric, declare
 
 FORMAT = "archsearch-latency-table"
 VERSION = 1
-METRIC = "latency"
+#: what a latency table adds to a space's costs, in milliseconds
+LATENCY = declare(
+    Metric(
+        "latency",
+        unit="ms",
+        scales={"s": 1000.0, "us": 1e-3, "µs": 1e-3},
+        note="predicted by a latency table",
+        how_to_get="latency needs a latency table: build one with `archsearch latency build` "
+        "and add --set space.latency_table=lut.json",
+    )
+)
+METRIC = LATENCY.name
 #: the settings of a measurement that must agree for two latencies to be comparable
 MEASUREMENT_SETTINGS = ("device_kind", "device_name", "torch", "threads", "batch", "dtype")
 SETTING_NAMES = {

@@ -18,6 +18,7 @@ import numpy as np
 from archspace.constraints import Budget, Budgets
 from archspace.genotype import Genotype
 from archspace.latency import LatencyTableError
+from archspace.metrics import Metric, declare
 from archspace.space import Space
 
 
@@ -66,8 +67,18 @@ class SpacePlugin(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
-    #: cost metrics reported by `cost`, the first being the default budget metric
+    #: cost metrics reported by `cost`, the first being the default budget metric; a
+    #: metric beyond the well-known ones (`archspace.metrics`) is declared here with its
+    #: unit, e.g. `(Metric("energy", unit="mJ"), "macs")`, and kept as its name
     metrics: ClassVar[tuple[str, ...]] = ("cost",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        metrics = cls.__dict__.get("metrics")
+        if isinstance(metrics, tuple):
+            cls.metrics = tuple(
+                declare(m).name if isinstance(m, Metric) else str(m) for m in metrics
+            )
 
     @property
     @abstractmethod

@@ -16,12 +16,12 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cli.budgets import TIME_METRICS, format_cost
+from archspace.metrics import metric as metric_of
+from cli.budgets import format_cost
 from cli.rundata import (
     DETAIL_ABBREVIATIONS,
     DPI,
     FITNESS_LABEL,
-    METRIC_NAMES,
     SCALES,
     RunData,
     _ok,
@@ -51,10 +51,10 @@ def _scale(values: Sequence[float]) -> tuple[str, float]:
 
 
 def _axis_label(metric: str, suffix: str) -> str:
-    name = METRIC_NAMES.get(metric, metric)
-    if metric in TIME_METRICS:
-        return f"{name} (ms)"
-    return f"{name} ({suffix})" if suffix else name
+    declared = metric_of(metric)
+    if declared.unit:
+        return declared.axis_label()
+    return f"{declared.title} ({suffix})" if suffix else declared.title
 
 
 def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -95,12 +95,11 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
     retrained_costs = [float(r["costs"][metric]) for r in data.retrains if metric in r["costs"]]
     suffix, divisor = (
         ("", 1.0)
-        if metric in TIME_METRICS  # milliseconds, unscaled
+        if metric_of(metric or "cost").unit  # in its unit, unscaled
         else _scale([*costs, *retrained_costs, *([budget] if budget is not None else [])])
     )
     axes.set_title(
-        f"Fitness vs {METRIC_NAMES.get(metric or '', metric or 'cost')} "
-        f"({len(ok)} evaluated candidates)"
+        f"Fitness vs {metric_of(metric or 'cost').title} ({len(ok)} evaluated candidates)"
     )
     axes.set_xlabel(_axis_label(metric or "cost", suffix))
     axes.set_ylabel(FITNESS_LABEL)
@@ -137,7 +136,7 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
             color="crimson",
             linestyle="--",
             linewidth=1.2,
-            label=f"budget: {METRIC_NAMES.get(metric or '', metric)} ≤ "
+            label=f"budget: {metric_of(metric or 'cost').title} ≤ "
             f"{format_cost(metric or '', budget)}",
         )
     by_stage_key = {(e["stage"], e["key"]): e for e in ok}
@@ -171,7 +170,7 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
         )
         if not ok:  # e.g. the random baseline: no supernet, so no fitness at all
             axes.set_ylabel("val top-1 after retraining (nothing searched)")
-            axes.set_title(f"Retrained val top-1 vs {METRIC_NAMES.get(metric or '', metric)}")
+            axes.set_title(f"Retrained val top-1 vs {metric_of(metric or 'cost').title}")
     chosen, _ = data.chosen()
     if chosen is not None:
         key = chosen.get("key")

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from archspace.metrics import metric as metric_of
 from archspace.units import format_count
 from cli.budgets import format_cost
 from cli.errors import BadInput, friendly_errors
@@ -23,7 +24,6 @@ from cli.plots import (
 )
 from cli.rundata import (
     ARCHITECTURE_FILE,
-    METRIC_NAMES,
     PLOT_FILES,
     REPORT_FILE,
     NotARunFolder,
@@ -49,9 +49,7 @@ def _fmt(value: Any) -> str:
 def _costs(costs: Mapping[str, Any] | None) -> str:
     if not costs:
         return "–"
-    return ", ".join(
-        f"{METRIC_NAMES.get(k, k)} {format_cost(k, float(v))}" for k, v in costs.items()
-    )
+    return ", ".join(f"{metric_of(k).title} {format_cost(k, float(v))}" for k, v in costs.items())
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
@@ -68,7 +66,7 @@ def _summary_lines(data: RunData) -> list[str]:
     config = data.config
     budget_text = (
         " and ".join(
-            f"{METRIC_NAMES.get(metric, metric)} ≤ {format_cost(metric, bound)}"
+            f"{metric_of(metric).title} ≤ {format_cost(metric, bound)}"
             for metric, bound in data.budgets.items()
         )
         or "none"

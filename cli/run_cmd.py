@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archspace import load_space
+from archspace.metrics import metric as metric_of
 from archspace.parallel import launched_rank, launched_world_size
 from archspace.units import format_count
 from cli.budgets import budget_text, format_cost
@@ -146,7 +147,8 @@ def print_summary(console: Console, info: dict[str, Any]) -> None:
     table.add_column()
     table.add_row("key", info["key"])
     for metric, value in info["costs"].items():
-        label = "MACs (the papers' FLOPs)" if metric == "macs" else metric
+        declared = metric_of(metric)
+        label = f"{declared.title} ({declared.note})" if declared.note else declared.title
         table.add_row(label, format_cost(metric, value, long=True))
     for metric, bound in info["budgets"].items():
         table.add_row(f"budget ({metric})", format_cost(metric, bound))

@@ -29,7 +29,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archspace import Constraint, Genotype, InfeasibleError, Space
-from archspace.units import format_count
+from archspace.metrics import metric as metric_of
 from strategies.asktell import AskTellSearcher, SearchContext
 from strategies.options import Option
 from strategies.sampling import require_at_least
@@ -280,10 +280,8 @@ class OptunaSearcher(AskTellSearcher):
         )
         if costs:
             metric = getattr(constraint, "metric", "cost")
-            text += (
-                f"; their {metric} ranged from {format_count(min(costs))} to "
-                f"{format_count(max(costs))}"
-            )
+            shown = metric_of(metric).format
+            text += f"; their {metric} ranged from {shown(min(costs))} to {shown(max(costs))}"
         return text + "; raise the budget or max_infeasible"
 
 

@@ -32,8 +32,8 @@ from archspace import (
     budgets_of,
     ranks_of,
 )
+from archspace.metrics import metric as metric_of
 from archspace.space import as_rng
-from archspace.units import format_count
 from strategies.asktell import AskTellSearcher
 from strategies.driver import run_search
 from strategies.evaluations import Evaluations
@@ -364,13 +364,14 @@ def check_budget(
             continue
         bounds = plugin.cost_range(budget.metric, space)
         if bounds is not None and bounds[0] > budget.maximum:
+            shown = metric_of(budget.metric).format
             raise InfeasibleError(
                 f"budget {budget} is infeasible"
                 + (f" for stage {stage!r} of" if stage else " in")
                 + f" space {plugin.name!r}: "
-                f"the cheapest architecture there costs {format_count(bounds[0])} "
-                f"{budget.metric} (the dearest {format_count(bounds[1])}); raise the budget "
-                f"to at least {format_count(bounds[0])}"
+                f"the cheapest architecture there costs {shown(bounds[0])} "
+                f"{budget.metric} (the dearest {shown(bounds[1])}); raise the budget "
+                f"to at least {shown(bounds[0])}"
             )
 
 

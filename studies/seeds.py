@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from archspace import load_space
-from archspace.units import format_count
+from archspace.metrics import metric as metric_of
 from strategies.run import RunConfig, start_run
 from strategies.statistics import Summary, best_of, best_so_far, compare_to
 from strategies.store import RunStore
@@ -255,18 +255,15 @@ def _markdown(summary: dict[str, Any]) -> str:
         lines += [
             "## Costs of the chosen architectures",
             "",
-            "| arm | " + " | ".join(f"{name}, mean ± sd" for name in costs) + " |",
+            "| arm | " + " | ".join(f"{metric_of(name).title}, mean ± sd" for name in costs) + " |",
             "|---|" + "---|" * len(costs),
         ]
         for arm in summary["table"]["final"]["arms"]:
             cells = []
-            for per_arm in costs.values():
+            for name, per_arm in costs.items():
                 row = per_arm.get(arm)
-                cells.append(
-                    "n/a"
-                    if row is None
-                    else f"{format_count(row['mean'])} ± {format_count(row['sd'])}"
-                )
+                shown = metric_of(name).format
+                cells.append("n/a" if row is None else f"{shown(row['mean'])} ± {shown(row['sd'])}")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
