@@ -101,7 +101,7 @@ def test_compare_over_seeds_on_a_one_shot_space(tmp_path) -> None:
     }
     assert configs["spos"]["search"]["top_k"] == 2 and configs["random"]["search"]["top_k"] == 1
     text = (out / "study.md").read_text()
-    assert "retrained test top-1" in text and "macs, mean" in text
+    assert "retrained test top-1" in text and "MACs, mean" in text
     assert (out / "study.png").stat().st_size > 0
 
 
