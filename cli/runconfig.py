@@ -15,12 +15,12 @@ from typing import Any
 import tomllib
 
 from archspace import load_space, spaces
+from archspace.plugin import DEFAULT_DATA
 from cli.budgets import parse_budgets
 from strategies.run import RunConfig, check_config
 from strategies.settings import SETTINGS, get_settings
 
 DEFAULT_SPACE = "glit"
-DEFAULT_DATA = "builtin:fashion-mnist"
 FLAG_KEYS = (
     "space",
     "strategy",
