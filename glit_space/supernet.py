@@ -166,6 +166,9 @@ class GLiTSupernet(nn.Module):
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(init_weights)
 
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
     def check(self, blocks: Sequence[BlockArch]) -> tuple[BlockArch, ...]:
         """Validate a path (depth, whole sizes, supernet bounds); return it as a tuple."""
         blocks = check_blocks(self.width, blocks)
