@@ -33,6 +33,7 @@ from glit_space.space import blocks_of
 from oneshot.batchnorm import SlicedBatchNorm1d
 from oneshot.vit import (
     PatchEmbed,
+    TokensSkipDecay,
     drop_path_rates,
     init_weights,
     multi_head_attention,
@@ -137,7 +138,7 @@ class SupernetBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x), arch))
 
 
-class GLiTSupernet(nn.Module):
+class GLiTSupernet(TokensSkipDecay, nn.Module):
     """SPOS supernet over per-block BlockArch choices; `activate` (a genotype) or
     `set_active` (block descriptions) picks the path."""
 
@@ -165,9 +166,6 @@ class GLiTSupernet(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(init_weights)
-
-    def no_weight_decay(self) -> set[str]:
-        return {"pos_embed", "cls_token"}
 
     def check(self, blocks: Sequence[BlockArch]) -> tuple[BlockArch, ...]:
         """Validate a path (depth, whole sizes, supernet bounds); return it as a tuple."""
