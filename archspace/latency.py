@@ -17,7 +17,6 @@ reference's median over the whole build (its `wall_ms` is the plain wall time).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from archspace.errors import ArchSpaceError
+from archspace.files import write_text
 from archspace.metrics import Metric, declare
 
 FORMAT = "archsearch-latency-table"
@@ -198,10 +198,7 @@ class LatencyTable:
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.extra.setdefault("created", now)
         self.extra["updated"] = now
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         self.path = path
         return path
 

@@ -21,6 +21,9 @@ from archspace.latency import LatencyTableError
 from archspace.metrics import Metric, declare
 from archspace.space import Space
 
+#: the data spec a run trains on when it names none (`data_options`, the workbench)
+DEFAULT_DATA = "builtin:fashion-mnist"
+
 
 class Workbench(Protocol):
     """Training hooks of a plugin: supernet training, fitness evaluation, retraining.

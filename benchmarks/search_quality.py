@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from archspace.files import write_text
+
 STRATEGIES = ("hierarchical-ea", "spos", "random")
 BATCH = 128
 
@@ -99,9 +101,7 @@ def _remembered(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, 
     if path.exists():
         return json.loads(path.read_text())
     record = compute()
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(record))
-    os.replace(partial, path)
+    write_text(path, json.dumps(record))
     return record
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from archspace.files import write_text
 from archspace.metrics import metric as metric_of
 from archspace.units import format_count
 from cli.budgets import format_cost
@@ -258,13 +258,6 @@ def render_markdown(
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write via a temporary file so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     """Write report.md and its PNG plots for `run_dir`; return the Markdown's path."""
     data = load_run(Path(run_dir))
@@ -277,7 +270,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
         plot_architecture(data, out / PLOT_FILES[2]),
     ]
     report = out / REPORT_FILE
-    _write_text(report, render_markdown(data, plots, layout, why))
+    write_text(report, render_markdown(data, plots, layout, why))
     return report
 
 

@@ -17,6 +17,7 @@ import tomllib
 
 from archspace import load_space, spaces
 from archspace import strategies as strategy_registry
+from archspace.plugin import DEFAULT_DATA
 from cli.budgets import parse_budgets
 from strategies.options import Option
 from strategies.run import RunConfig, check_config
@@ -26,7 +27,6 @@ from strategies.settings import SETTINGS
 #: the `--set SECTION.NAME=VALUE` sections (TOML: the [SECTION] tables; space: [space_options])
 SECTIONS = ("search", "searcher", "strategy", "recipe", "space", "workbench")
 DEFAULT_SPACE = "glit"
-DEFAULT_DATA = "builtin:fashion-mnist"
 FLAG_KEYS = (
     "space",
     "strategy",

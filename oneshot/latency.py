@@ -10,10 +10,8 @@ separate set of networks.
 
 from __future__ import annotations
 
-import math
 import random
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import numpy as np
 from archspace import Genotype
 from archspace.latency import LatencyTable, LatencyTableError
 from archspace.latency_plugin import unwrap
+from archspace.ranks import rank_correlations as _ranks
 from oneshot.progress import progress_bar
 from oneshot.timing import (
     DEFAULT_MIN_RUN_TIME,
@@ -143,21 +142,6 @@ def measure_network(
 
 
 # ---- checking a table ------------------------------------------------------------------------
-
-
-def _ranks(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float | None]:
-    from scipy import stats
-
-    if len(predicted) < 3:
-        return {"spearman": None, "kendall": None}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant input: nan, reported as None
-        spearman = stats.spearmanr(predicted, measured).statistic
-        kendall = stats.kendalltau(predicted, measured).statistic
-    return {
-        "spearman": None if math.isnan(spearman) else float(spearman),
-        "kendall": None if math.isnan(kendall) else float(kendall),
-    }
 
 
 def accuracy(

@@ -16,7 +16,6 @@ and is skipped on resume when already finished.
 from __future__ import annotations
 
 import time
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from archspace import (
     ranks_of,
 )
 from archspace.metrics import metric as metric_of
+from archspace.seeds import stage_seed32
 from archspace.space import as_rng
 from strategies.asktell import AskTellSearcher
 from strategies.driver import run_search
@@ -197,7 +197,7 @@ class Pipeline(ABC):
             space,
             evaluations,
             self.constraint,
-            seed=_stage_seed(self.seed, stage),
+            seed=stage_seed32(self.seed, stage),
             max_evaluations=self.settings.max_evaluations,
             top_k=self.settings.top_k,
             on_generation=generation,
@@ -279,7 +279,7 @@ class RandomPipeline(Pipeline):
             return done
         space = self.plugin.space
         self.check_budget(space, "random")
-        rng = as_rng(_stage_seed(self.seed, "random"))
+        rng = as_rng(stage_seed32(self.seed, "random"))
         chosen: dict[str, Genotype] = {}
         attempts = 0
         while len(chosen) < self.options["architectures"] and attempts < 100:
@@ -382,10 +382,6 @@ PIPELINES: dict[str, type[Pipeline]] = {
 
 def _supernet_trained(store: RunStore, stage: str) -> bool:
     return store.meta(f"supernet:{stage}") is not None
-
-
-def _stage_seed(seed: int, stage: str) -> int:
-    return (seed * 1_000_003 + zlib.crc32(stage.encode())) % 2**32
 
 
 def _plain(obj: Any) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from archspace import RankGroup, SpacePlugin, Workbench, load_space, ranks_of
 from archspace import strategies as strategy_registry
+from archspace.files import write_json
 from strategies.pipelines import PipelineResult, check_budget
 from strategies.searchers import check_searcher, make_searcher_factory, searcher_options
 from strategies.settings import SearchSettings, get_settings, migrate
@@ -143,12 +143,6 @@ def check_config(config: RunConfig, plugin: SpacePlugin, workbench: bool = True)
         )
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def start_run(
     config: RunConfig,
     run_dir: str | Path,
@@ -207,7 +201,7 @@ def start_run(
                 "evaluations": result.evaluations,
                 "retrains": result.retrains,
             }
-            _write_json(run_dir / ARCHITECTURE_FILE, answer)
+            write_json(run_dir / ARCHITECTURE_FILE, answer)
             store.set_meta("result", answer)
     return result
 
@@ -240,7 +234,7 @@ def _open_store(
                 )
             say(f"resuming the run in {run_dir}")
         else:
-            _write_json(config_path, config.to_dict())
+            write_json(config_path, config.to_dict())
         store.set_meta("config", config.to_dict())
         store.set_meta("plugin_options", plugin_options)
     except BaseException:
