@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from archspace.genotype import Genotype
+from archspace.plugin import Workbench
 from archspace.space import Space
 
 
-class KnownResultsWorkbench:
+class KnownResultsWorkbench(Workbench):
     """A `Workbench` over `plugin`, which has `fitness(genotype) -> float`; subclasses
     give `estimates`."""
 
@@ -30,7 +31,9 @@ class KnownResultsWorkbench:
         self._record("evaluate", stage)
         return self.estimates(genotypes) if genotypes else []
 
-    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
+    def retrain(
+        self, genotype: Genotype, stage: str, *, seed: int | None = None, alone: bool = False
+    ) -> dict[str, float]:
         self._record("retrain", stage)
         value = self.plugin.fitness(genotype)
         return {"val_top1": value, "test_top1": value}

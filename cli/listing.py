@@ -121,6 +121,6 @@ def _describe(registry: Registry) -> list[dict[str, Any]]:
             }
             for option in declared
         ]
-        summary = getattr(cls, "summary", "") or (doc[0] if doc else "")
+        summary = cls.summary or (doc[0] if doc else "")
         rows.append({"name": name, "summary": summary, "options": options})
     return rows

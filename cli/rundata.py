@@ -73,7 +73,7 @@ class RunData:
         the first seen."""
         if self.budgets:
             return next(iter(self.budgets))
-        if self.plugin is not None and getattr(self.plugin, "metrics", None):
+        if self.plugin is not None and self.plugin.metrics:
             return str(self.plugin.metrics[0])
         for row in [*self.evaluations, *self.retrains]:
             if row.get("costs"):

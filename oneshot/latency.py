@@ -55,10 +55,9 @@ def space_settings(plugin: Any) -> dict[str, Any]:
 
 def _check_latency_plugin(plugin: Any) -> list[str]:
     keys = list(dict.fromkeys(plugin.latency_part_keys()))
-    if not keys or not callable(getattr(plugin, "latency_module", None)):
+    if not keys:
         raise LatencyTableError(
-            f"space {plugin.name!r} has no latency table: it names no parts "
-            "(latency_part_keys) or cannot build them alone (latency_module)"
+            f"space {plugin.name!r} has no latency table: it names no parts (latency_part_keys)"
         )
     return keys
 

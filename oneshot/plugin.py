@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from archspace import Genotype, SpacePlugin
+from archspace.latency import LatencyTableError
 from archspace.plugin import DEFAULT_DATA
 from oneshot.interface import ModelInput
 
@@ -52,6 +53,14 @@ class MeasuresLatency:
         from oneshot.latency import check_table
 
         return check_table(table, self, **settings)
+
+    def latency_module(self, key: str) -> tuple[Any, tuple[int, ...]]:
+        """The part `key` of `latency_part_keys` built alone, with its input's shape
+        (batch excluded): what a latency table times. Default: the space cannot."""
+        raise LatencyTableError(
+            f"space {self.name!r} cannot build its latency "
+            "parts alone: implement latency_module(key) -> (module, input shape)"
+        )
 
 
 class OneShotPlugin(MeasuresLatency, SpacePlugin):

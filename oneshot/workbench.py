@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
-from archspace import Genotype, Space
+from archspace import Genotype, Space, Workbench
 from archspace.seeds import stage_entropy, stage_seed
 from oneshot.checkpoint import load_checkpoint
 from oneshot.datasets import (
@@ -42,7 +42,7 @@ from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
 from oneshot.transforms import mixup_cutmix
 
 
-class OneShotWorkbench:
+class OneShotWorkbench(Workbench):
     """Supernet training, supernet evaluation and retraining for one run folder."""
 
     def __init__(

@@ -165,9 +165,15 @@ def start_run(
     ranks = ranks_of(workbench)
     if not ranks.is_main:
         say = _quiet
-    data_summary = getattr(workbench, "data_summary", None)
-    if data_summary is not None:  # what train, search-val and test hold, before any work
-        say(data_summary())
+    if not isinstance(workbench, Workbench):
+        raise TypeError(
+            f"space {plugin.name!r} gave a workbench of type {type(workbench).__name__}, "
+            "which is not an archspace.Workbench: subclass it (train_supernet, evaluate "
+            "and retrain are required)"
+        )
+    summary = workbench.data_summary()
+    if summary:  # what train, search-val and test hold, before any work
+        say(summary)
     with _open_store(config, plugin.options(), run_dir, ranks, say) as store:
         pipeline = pipeline_class(
             plugin,
