@@ -7,7 +7,7 @@ notebooks). Unknown names get an error listing what is known and the closest mat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from difflib import get_close_matches
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -18,15 +18,30 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 
+def plural(noun: str) -> str:
+    """The English plural of a registry's kind ("strategy" -> "strategies", "space" ->
+    "spaces"), so error messages read right for any kind a registry is given."""
+    if noun.endswith("y") and noun[-2:-1] not in ("", *"aeiou"):
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
+
+
+def unknown_name(kind: str, name: str, known: Sequence[str]) -> UnknownNameError:
+    """The error for an unknown `name` of `kind`: the closest known name and all of them."""
+    close = get_close_matches(name, list(known), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return UnknownNameError(
+        f"unknown {kind} {name!r}.{hint} Known {plural(kind)}: {', '.join(known) or 'none'}"
+    )
+
+
 def lookup(table: Mapping[str, V], name: str, kind: str) -> V:
     """`table[name]`, or an UnknownNameError naming the closest entry and all of them."""
     if name in table:
         return table[name]
-    close = get_close_matches(name, list(table), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise UnknownNameError(
-        f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(table) or 'none'}"
-    )
+    raise unknown_name(kind, name, list(table))
 
 
 class Registry(Generic[T]):
@@ -62,13 +77,7 @@ class Registry(Generic[T]):
             return self._registered[name]
         point = self._entry_points().get(name)
         if point is None:
-            known = self.names()
-            close = get_close_matches(name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: "
-                + (", ".join(known) or "none")
-            )
+            raise unknown_name(self.kind, name, self.names())
         try:
             return point.load()
         except Exception as error:  # a broken third-party package: say which

@@ -20,7 +20,9 @@ from archspace import (
     condition_from_dict,
     load_space,
     spaces,
+    strategies,
 )
+from archspace.registry import plural
 from archspace.synthetic import SyntheticPlugin, synthetic_space
 from tests.conftest import flat_space, nested_space
 
@@ -146,6 +148,19 @@ def test_registry_finds_entry_points_and_suggests_names() -> None:
         assert load_space("mine").name == "synthetic"
     finally:
         spaces.unregister("mine")
+
+
+def test_registry_errors_use_the_plural_of_their_kind() -> None:
+    with pytest.raises(UnknownNameError, match=r"Known strategies: hierarchical-ea"):
+        strategies.get("nope")
+    assert [plural(k) for k in ("strategy", "space", "searcher", "key", "class", "day")] == [
+        "strategies",
+        "spaces",
+        "searchers",
+        "keys",
+        "classes",
+        "days",
+    ]
 
 
 def test_archspace_does_not_import_torch() -> None:
