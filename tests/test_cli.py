@@ -138,6 +138,14 @@ def test_compare_writes_a_table(tmp_path) -> None:
         (["run", "--data", "imagefolder:/no/such/folder"], "/no/such/folder"),
         (["run", "--data", "mnist:/tmp"], "Did you mean 'fashion-mnist'?"),
         (["run", *SYNTHETIC, "--set", "search.populaton=3"], "unknown search setting(s) populaton"),
+        (
+            ["run", *SYNTHETIC[:-2], "--budget", "cost=40,cost=50"],
+            "bounds the metric 'cost' more than once",
+        ),
+        (
+            ["run", *SYNTHETIC[:-2], "--budget", "40,cost=50"],  # a bare bound is the first metric
+            "bounds the metric 'cost' more than once",
+        ),
     ],
 )
 def test_bad_input_is_one_paragraph_with_exit_code_2(tmp_path, args, message) -> None:
