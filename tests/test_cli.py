@@ -176,6 +176,7 @@ def test_a_run_folder_in_use_is_refused(tmp_path) -> None:
     assert result.exit_code == 2 and "is in use by process" in result.output
 
 
+@pytest.mark.slow
 def test_default_command_in_a_subprocess_then_export(tmp_path) -> None:
     """The real console script end to end on GLiT, reduced to a few steps per stage."""
     out = tmp_path / "glit"
