@@ -186,6 +186,18 @@ def test_the_table_side_is_torch_free() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_measuring_does_not_import_cpp_extension() -> None:
+    """torch.utils.cpp_extension (imported by torch.utils.benchmark) logs "No CUDA runtime
+    is found" on CPU-only machines; the measuring side must not pull it in."""
+    code = (
+        "import oneshot.latency, oneshot.timing, cli.latency_cmd, sys; "
+        "assert 'torch.utils.cpp_extension' not in sys.modules, 'cpp_extension'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "No CUDA runtime" not in done.stderr
+
+
 # ---- prediction ----------------------------------------------------------------------
 
 
