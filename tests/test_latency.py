@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -477,7 +476,8 @@ def test_check_states_latency_at_the_build_speed_and_measures_named_archs(
 
 
 class Throttled(nn.Module):
-    """Sleeps `base_ms` times the machine's current slowness (shared by every module)."""
+    """A module whose time per call is `base_ms` times the machine's current slowness
+    (shared by every module), on the simulated clock of `simulated_seconds`."""
 
     slowness: ClassVar[list[float]] = [1.0]
 
@@ -486,17 +486,24 @@ class Throttled(nn.Module):
         self.base_ms = base_ms
 
     def forward(self, x):
-        time.sleep(self.base_ms * self.slowness[0] / 1e3)
         return x
 
 
-def test_the_speed_reference_cancels_a_machine_slowing_down() -> None:
+def simulated_seconds(module: nn.Module, x, number: int) -> float:
+    """Stands in for `oneshot.timing.seconds_per_call`: no wall clock, so the test is
+    exact on a loaded machine."""
+    return module.base_ms * Throttled.slowness[0] / 1e3
+
+
+def test_the_speed_reference_cancels_a_machine_slowing_down(monkeypatch) -> None:
     from oneshot.timing import SpeedReference, measure
 
     class ThrottledPlugin(FakePlugin):
         def latency_module(self, key):
             return Throttled(2.0), (4,)  # the reference part: 2 ms at full speed
 
+    monkeypatch.setattr("oneshot.timing.seconds_per_call", simulated_seconds)
+    monkeypatch.setattr(Throttled, "slowness", [1.0])
     plugin = ThrottledPlugin()
     reference = SpeedReference.for_space(plugin)
     timings = []
@@ -505,12 +512,10 @@ def test_the_speed_reference_cancels_a_machine_slowing_down() -> None:
         timings.append(
             measure(Throttled(1.0), (4,), threads=1, min_run_time=0.03, reference=reference)
         )
-    Throttled.slowness[0] = 1.0
     fast, slow = timings
-    assert slow.median_ms / fast.median_ms > 2.0  # the wall time follows the machine
-    assert slow.reference_ms / fast.reference_ms > 2.0
-    assert fast.ratio == pytest.approx(0.5, rel=0.25) and slow.ratio == pytest.approx(0.5, rel=0.25)
-    assert abs(slow.ratio / fast.ratio - 1) < 0.2  # the ratio does not
+    assert fast.median_ms == pytest.approx(1.0) and slow.median_ms == pytest.approx(3.0)
+    assert fast.reference_ms == pytest.approx(2.0) and slow.reference_ms == pytest.approx(6.0)
+    assert fast.ratio == pytest.approx(0.5) and slow.ratio == pytest.approx(0.5)  # unmoved
 
 
 def test_cost_command_with_a_latency_table(tmp_path, registered) -> None:
