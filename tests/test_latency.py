@@ -541,6 +541,79 @@ def test_cost_command_with_a_latency_table(tmp_path, registered) -> None:
     assert result.exit_code == 2 and "latency build" in result.output
 
 
+# ---- a machine whose speed moved too much -------------------------------------------------
+
+
+class ReferenceAt:
+    """Stands in for `oneshot.timing.measure` with no clock: every part and network takes
+    half the reference part's time, and the reference takes the next of `reference_ms`
+    (the last one repeats)."""
+
+    def __init__(self, *reference_ms: float) -> None:
+        self.reference_ms = list(reference_ms)
+
+    def __call__(self, module, shape, batch, device, threads, dtype, min_run_time, reference):
+        from oneshot.timing import Timing
+
+        ms = self.reference_ms.pop(0) if len(self.reference_ms) > 1 else self.reference_ms[0]
+        if reference is None:
+            return Timing(median_ms=ms / 2, iqr_ms=0.0, blocks=3)
+        return Timing(median_ms=ms / 2, iqr_ms=0.0, blocks=3, ratio=0.5, reference_ms=ms)
+
+
+def test_a_check_on_a_machine_far_slower_than_at_the_build_warns_and_strict_fails(
+    tmp_path, registered, monkeypatch
+) -> None:
+    runner = CliRunner()
+    lut = tmp_path / "lut.json"
+    monkeypatch.setattr("oneshot.latency.measure", ReferenceAt(2.0))
+    build = ["latency", "build", "--space", FAKE, "--threads", "1", "--out", str(lut)]
+    result = runner.invoke(cli, [*build, "--strict"])
+    assert result.exit_code == 0 and "WARNING" not in result.output, result.output
+    check = ["latency", "check", "--lut", str(lut), "--samples", "2", "--out", str(tmp_path)]
+    monkeypatch.setattr("oneshot.latency.measure", ReferenceAt(2.5))  # 1.25x: within the limit
+    result = runner.invoke(cli, [*check, "--strict"])
+    assert result.exit_code == 0 and "WARNING" not in result.output, result.output
+    monkeypatch.setattr("oneshot.latency.measure", ReferenceAt(28.0))  # 14x slower
+    result = runner.invoke(cli, check)
+    assert result.exit_code == 0, result.output  # warned, not failed
+    flat = " ".join(result.stderr.split())
+    assert "WARNING" in flat and "14.0x slower than during the build" in flat
+    assert "unreliable" in flat and "idle machine" in flat and "rebuild the table" in flat
+    report = json.loads((tmp_path / "latency_check.json").read_text())
+    assert report["speed_reference"]["factor"] == pytest.approx(14.0)
+    assert len(report["warnings"]) == 1
+    monkeypatch.setattr("oneshot.latency.measure", ReferenceAt(0.5))  # 4x faster, --json
+    result = runner.invoke(cli, [*check, "--strict", "--json"])
+    assert result.exit_code == 1, result.output
+    assert "4.0x faster" in " ".join(result.stderr.split()) and "--strict" in result.stderr
+    assert json.loads(result.stdout[result.stdout.index("{") :])["warnings"]
+
+
+def test_a_build_during_which_the_speed_moved_warns_and_strict_fails(
+    tmp_path, registered, monkeypatch
+) -> None:
+    runner = CliRunner()
+    build = ["latency", "build", "--space", FAKE, "--threads", "1", "--out"]
+    monkeypatch.setattr("oneshot.latency.measure", ReferenceAt(2.0, 2.0, 1.6))  # within 1.5x
+    result = runner.invoke(cli, [*build, str(tmp_path / "steady.json"), "--strict"])
+    assert result.exit_code == 0 and "WARNING" not in result.output, result.output
+    busy = tmp_path / "busy.json"
+    monkeypatch.setattr("oneshot.latency.measure", ReferenceAt(2.0, 2.0, 9.0))
+    result = runner.invoke(cli, [*build, str(busy), "--strict"])
+    assert result.exit_code == 1, result.output
+    flat = " ".join(result.stderr.split())
+    assert "1 of 3 entries" in flat and "4.5x slower" in flat and "Rebuild it" in flat
+    assert len(LatencyTable.load(busy).entries) == 3  # the measurements are kept
+    result = runner.invoke(cli, [*build, str(busy)])  # resumed: still unreliable, warned
+    assert result.exit_code == 0 and "1 of 3 entries" in " ".join(result.stderr.split())
+    # a check of that table says so too, though its own speed matches the build's
+    monkeypatch.setattr("oneshot.latency.measure", ReferenceAt(2.0))
+    check = ["latency", "check", "--lut", str(busy), "--samples", "2", "--strict"]
+    result = runner.invoke(cli, [*check, "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "during the build" in result.stderr, result.output
+
+
 # ---- GLiT, when its plugin names latency parts --------------------------------------------
 
 
