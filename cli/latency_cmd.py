@@ -23,6 +23,7 @@ from archspace.latency_plugin import unwrap
 from archspace.speed_drift import SPEED_DRIFT_LIMIT, build_warning
 from cli.arch import resolve_arch
 from cli.errors import RunFailed, friendly_errors
+from cli.names_help import NamesHelp, space_names
 from cli.runconfig import DEFAULT_SPACE, parse_sets
 
 MIN_RUN_TIME_HELP = "Seconds of timed runs per measurement (after a warm-up)."
@@ -60,7 +61,14 @@ def latency_group() -> None:
 
 
 @latency_group.command("build")
-@click.option("--space", default=DEFAULT_SPACE, show_default=True, help="Registered space.")
+@click.option(
+    "--space",
+    default=DEFAULT_SPACE,
+    show_default=True,
+    cls=NamesHelp,
+    names=space_names,
+    help="Registered space: {names}.",
+)
 @click.option("--width", default=None, help="The space's width option (tiny, small, cpu, ...).")
 @click.option(
     "--set",

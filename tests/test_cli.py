@@ -41,6 +41,32 @@ def test_every_command_has_help_with_examples() -> None:
         assert result.exit_code == 0 and "Example" in result.output, command
 
 
+def test_help_lists_what_the_registries_hold() -> None:
+    """--space, --strategy and --searcher list every registered name, one added from
+    code included: their help is generated, not written by hand."""
+    from archspace import spaces, strategies
+    from archspace.synthetic import SyntheticPlugin
+    from strategies.searchers import searchers
+
+    spaces.register("my-space", SyntheticPlugin)
+    strategies.register("my-strategy", strategies.get("spos"))
+    searchers.register("my-searcher", searchers.get("random"))
+
+    def unwrapped(*args: str) -> str:  # help is wrapped at 80 columns, also at hyphens
+        return " ".join(invoke(*args, "--help").output.split()).replace("- ", "-")
+
+    try:
+        run_help, compare_help = unwrapped("run"), unwrapped("compare")
+        latency_help = unwrapped("latency", "build")
+    finally:
+        spaces.unregister("my-space")
+        strategies.unregister("my-strategy")
+        searchers.unregister("my-searcher")
+    for name in (*searchers.names(), "my-searcher", "my-strategy", "my-space", "nb201"):
+        assert name in run_help and name in compare_help, name
+    assert "my-space" in latency_help and "{names}" not in run_help + latency_help
+
+
 def test_listings() -> None:
     result = invoke("spaces", "--json")
     names = {row["name"] for row in json.loads(result.output)}
