@@ -14,12 +14,15 @@ from typing import Any
 
 import tomllib
 
-from archspace import load_space, spaces
+from archspace import load_space, spaces, strategies
 from cli.budgets import parse_budgets
 from strategies.run import RunConfig, check_config
+from strategies.searchers import searchers
 from strategies.settings import SETTINGS, get_settings
 
 DEFAULT_SPACE = "glit"
+DEFAULT_STRATEGY = "hierarchical-ea"
+DEFAULT_SEARCHER = "evolution"
 DEFAULT_DATA = "builtin:fashion-mnist"
 FLAG_KEYS = (
     "space",
@@ -113,11 +116,20 @@ def _seed(value: Any) -> int:
     return value
 
 
+def _check_names(values: Mapping[str, Any]) -> None:
+    """Refuse an unknown space, strategy or searcher by name, loading none: a space's
+    module and its data options may import torch (seconds), and a refused flag should
+    not wait for that."""
+    spaces.check(values.get("space", DEFAULT_SPACE))
+    strategies.check(values.get("strategy", DEFAULT_STRATEGY))
+    searchers.check(values.get("searcher", DEFAULT_SEARCHER))
+
+
 def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig:
     """Resolve flags, file values and --set overrides into a validated RunConfig."""
     values = {k: v for k, v in flags.items() if v is not None}
     space_name = values.get("space", DEFAULT_SPACE)
-    plugin_class = spaces.get(space_name)  # unknown space: error with the closest name
+    _check_names(values)  # unknown names: an error with the closest name, nothing loaded
     profile = values.get("profile", "quick")
     if profile not in SETTINGS:
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(SETTINGS)}")
@@ -137,6 +149,7 @@ def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig
                 "space.<option> or workbench.<option>"
             )
         target[name] = value
+    plugin_class = spaces.get(space_name)
     if values.get("width"):
         space_options.setdefault("width", values["width"])
     for key, value in plugin_class.profile_options(profile).items():
@@ -153,9 +166,9 @@ def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig
     plugin = load_space(space_name, **space_options)
     config = RunConfig(
         space=space_name,
-        strategy=values.get("strategy", "hierarchical-ea"),
+        strategy=values.get("strategy", DEFAULT_STRATEGY),
         space_options=space_options,
-        searcher=values.get("searcher", "evolution"),
+        searcher=values.get("searcher", DEFAULT_SEARCHER),
         profile=profile,
         budgets=_budgets(values, plugin),
         seed=_seed(values.get("seed", 0)),

@@ -184,6 +184,41 @@ def test_bad_input_is_one_paragraph_with_exit_code_2(tmp_path, args, message) ->
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
+BAD_FLAGS = [
+    ["run", "--space", "nope"],
+    ["run", "--strategy", "nope"],
+    ["run", "--searcher", "nope"],
+    ["run", "--set", "nope=1"],
+    ["run", "--space", "glit", "--set", "nope=1"],
+    ["latency", "build", "--space", "nope", "--out", "lut.json"],
+]
+
+
+def test_bad_flags_are_refused_before_torch_optuna_or_matplotlib_is_imported(tmp_path) -> None:
+    """Check first, import later: each import takes seconds on a busy 2-core machine, and
+    a refusal (exit 2) should not wait for them. One process tries every bad flag, so
+    none of them may import the heavy modules."""
+    code = (
+        "import json, sys\n"
+        "from cli.main import cli\n"
+        "codes = []\n"
+        f"for args in {BAD_FLAGS!r}:\n"
+        "    try:\n"
+        "        cli(args, prog_name='archsearch')\n"
+        "    except SystemExit as exit:\n"
+        "        codes.append(exit.code)\n"
+        "heavy = [m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules]\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found == {"codes": [2] * len(BAD_FLAGS), "heavy": []}, done.stderr
+    assert done.stderr.count("Error:") == len(BAD_FLAGS) and not (tmp_path / "lut.json").exists()
+
+
 def test_bad_architecture_files(tmp_path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
