@@ -38,6 +38,7 @@ def parse_budgets(text: Any, metrics: Sequence[str]) -> dict[str, float] | None:
             items.append((metric.strip(), value.strip()) if sep else (metrics[0], metric))
     if not items:
         raise ValueError(f"--budget {text!r} names no bound; write e.g. {metrics[0]}=1.4G")
+    _refuse_repeats(text, items)
     budgets: dict[str, float] = {}
     for metric, value in items:
         if metric not in metrics:
@@ -51,6 +52,19 @@ def parse_budgets(text: Any, metrics: Sequence[str]) -> dict[str, float] | None:
             raise ValueError(f"--budget {metric}={value} must be positive")
         budgets[metric] = bound
     return budgets
+
+
+def _refuse_repeats(text: Any, items: Sequence[tuple[str, Any]]) -> None:
+    """One bound per metric: "macs=1G,macs=2G" (or a bare bound plus the first metric
+    named again) is refused rather than silently keeping the last."""
+    seen: set[str] = set()
+    for metric, _ in items:
+        if metric in seen:
+            raise ValueError(
+                f"--budget {text!r} bounds the metric {metric!r} more than once; give one "
+                f"bound per metric, e.g. {metric}=1.4G"
+            )
+        seen.add(metric)
 
 
 def budget_text(budgets: Mapping[str, float]) -> str:

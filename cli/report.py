@@ -15,13 +15,6 @@ from archspace.metrics import metric as metric_of
 from archspace.units import format_count
 from cli.budgets import format_cost
 from cli.errors import BadInput, friendly_errors
-from cli.plots import (
-    _plain_number,
-    block_layout,
-    plot_accuracy_vs_cost,
-    plot_architecture,
-    plot_fitness_per_generation,
-)
 from cli.rundata import (
     ARCHITECTURE_FILE,
     PLOT_FILES,
@@ -121,6 +114,8 @@ def _chosen_lines(data: RunData, layout: list[dict[str, Any]] | None, why: str |
     if layout is None:
         lines += [f"No per-block table: {why}.", ""]
         return lines
+    from cli.plots import _plain_number  # matplotlib: imported when a report is written
+
     bars = _unique(label for b in layout for label in b.get("bars", {}))
     details = _unique(k for b in layout for k in b if k != "bars")
     rows = [
@@ -260,6 +255,15 @@ def render_markdown(
 
 def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     """Write report.md and its PNG plots for `run_dir`; return the Markdown's path."""
+    # imported here, not at the top: matplotlib takes a second to import, which every
+    # command (a refused flag included) would otherwise pay at start
+    from cli.plots import (
+        block_layout,
+        plot_accuracy_vs_cost,
+        plot_architecture,
+        plot_fitness_per_generation,
+    )
+
     data = load_run(Path(run_dir))
     out = Path(out_dir) if out_dir is not None else data.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)

@@ -19,12 +19,19 @@ from archspace.parallel import launched_rank, launched_world_size
 from archspace.units import format_count
 from cli.budgets import budget_text, format_cost
 from cli.errors import friendly_errors
+from cli.names_help import NamesHelp, searcher_names, space_names, strategy_names
 from cli.runconfig import build_config, parse_sets, read_toml
 from strategies.pipelines import PipelineResult
 from strategies.run import RunConfig, load_config, start_run
 
 RUN_OPTIONS = [
-    click.option("--space", default=None, help="Registered space (default: glit)."),
+    click.option(
+        "--space",
+        default=None,
+        cls=NamesHelp,
+        names=space_names,
+        help="Registered space: {names} (default: glit).",
+    ),
     click.option(
         "--data",
         default=None,
@@ -58,7 +65,9 @@ RUN_OPTIONS = [
     click.option(
         "--searcher",
         default=None,
-        help="Searcher inside spos/hierarchical-ea: evolution (default), random, optuna.",
+        cls=NamesHelp,
+        names=searcher_names,
+        help="Searcher inside spos/hierarchical-ea: {names} (default: evolution).",
     ),
     click.option("--seed", default=None, type=int, help="Seed (default 0)."),
     click.option("--device", default=None, help="auto (default), cpu, cuda or cuda:N."),
@@ -180,7 +189,9 @@ def default_out(config: RunConfig, label: str | None = None) -> Path:
 @click.option(
     "--strategy",
     default=None,
-    help="hierarchical-ea (default), spos, random, or any registered strategy.",
+    cls=NamesHelp,
+    names=strategy_names,
+    help="Registered strategy: {names} (default: hierarchical-ea).",
 )
 @click.option(
     "--out",
@@ -237,13 +248,17 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
 @click.option(
     "--strategies",
     default=None,
-    help="Comma-separated strategies, run with the same space, data, budget, seed "
+    cls=NamesHelp,
+    names=strategy_names,
+    help="Comma-separated strategies ({names}), run with the same space, data, budget, seed "
     "[default: hierarchical-ea,spos,random; spos when --searchers is given].",
 )
 @click.option(
     "--searchers",
     default=None,
-    help="Comma-separated searchers inside the strategies (default: --searcher's); each "
+    cls=NamesHelp,
+    names=searcher_names,
+    help="Comma-separated searchers ({names}) inside the strategies (default: --searcher's); each "
     "strategy runs with each searcher.",
 )
 @click.option(
@@ -264,8 +279,11 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
 @click.option(
     "--spaces",
     default=None,
-    help="Comma-separated spaces to compare at one budget (instead of --space); each runs "
-    "every strategy. Without --budget the budget is the smallest of the spaces' defaults.",
+    cls=NamesHelp,
+    names=space_names,
+    help="Comma-separated spaces ({names}) to compare at one budget (instead of --space); "
+    "each runs every strategy. Without --budget the budget is the smallest of the spaces' "
+    "defaults.",
 )
 @click.option(
     "--out",

@@ -21,12 +21,14 @@ from archspace.plugin import DEFAULT_DATA
 from cli.budgets import parse_budgets
 from strategies.options import Option
 from strategies.run import RunConfig, check_config
-from strategies.searchers import searchers
-from strategies.settings import SETTINGS
+from strategies.searchers import searcher_options, searchers
+from strategies.settings import SETTINGS, get_settings
 
 #: the `--set SECTION.NAME=VALUE` sections (TOML: the [SECTION] tables; space: [space_options])
 SECTIONS = ("search", "searcher", "strategy", "recipe", "space", "workbench")
 DEFAULT_SPACE = "glit"
+DEFAULT_STRATEGY = "hierarchical-ea"
+DEFAULT_SEARCHER = "evolution"
 FLAG_KEYS = (
     "space",
     "strategy",
@@ -129,17 +131,28 @@ def _seed(value: Any) -> int:
     return value
 
 
+def _check_names(values: Mapping[str, Any]) -> None:
+    """Refuse an unknown space, strategy or searcher by name, loading none: a space's
+    module and its data options may import torch (seconds), and a refused flag should
+    not wait for that."""
+    spaces.check(values.get("space", DEFAULT_SPACE))
+    strategy_registry.check(values.get("strategy", DEFAULT_STRATEGY))
+    searchers.check(values.get("searcher", DEFAULT_SEARCHER))
+
+
 def build_config(
     flags: Mapping[str, Any], sets: Mapping[str, Any], *, only_declared: bool = False
 ) -> RunConfig:
-    """Resolve flags, file values and --set overrides into a validated RunConfig.
+    """Resolve flags, file values and --set overrides into a validated RunConfig. The
+    names and the search, searcher and strategy settings are checked before the space
+    is loaded (which may import torch), so a bad flag is refused at once.
 
     `only_declared` (a comparison's settings shared by its arms): a searcher or strategy
     option that this run's searcher or pipeline does not declare is left out instead of
     refused."""
     values = {k: v for k, v in flags.items() if v is not None}
     space_name = values.get("space", DEFAULT_SPACE)
-    plugin_class = spaces.get(space_name)  # unknown space: error with the closest name
+    _check_names(values)  # unknown names: an error with the closest name, nothing loaded
     profile = values.get("profile", "quick")
     if profile not in SETTINGS:
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(SETTINGS)}")
@@ -157,13 +170,17 @@ def build_config(
     search, recipe, space_options, workbench = (
         sections[name] for name in ("search", "recipe", "space", "workbench")
     )
-    searcher = values.get("searcher", "evolution")
-    strategy = values.get("strategy", "hierarchical-ea")
+    searcher = values.get("searcher", DEFAULT_SEARCHER)
+    strategy = values.get("strategy", DEFAULT_STRATEGY)
     if only_declared:
         sections["searcher"] = _declared(sections["searcher"], searchers.get(searcher).options)
         sections["strategy"] = _declared(
             sections["strategy"], strategy_registry.get(strategy).options
         )
+    get_settings(profile).override(**search)  # a bad value: refused by name, before torch
+    searcher_options(searcher, sections["searcher"], profile)
+    strategy_registry.get(strategy).resolve_options(sections["strategy"], profile)
+    plugin_class = spaces.get(space_name)
     if values.get("width"):
         space_options.setdefault("width", values["width"])
     for key, value in plugin_class.profile_options(profile).items():

@@ -22,27 +22,18 @@ from strategies.options import resolve_options
 searchers: Registry[type[AskTellSearcher]] = Registry("archsearch.searchers", "searcher")
 
 
-def _builtin() -> None:
-    from strategies.bananas import Bananas
-    from strategies.evolution import EvolutionSearcher
-    from strategies.local_search import LocalSearch
-    from strategies.optuna_search import OptunaSearcher
-    from strategies.random_search import RandomSearcher
-    from strategies.regularized_evolution import RegularizedEvolution
-
-    builtin: list[type[AskTellSearcher]] = [
-        EvolutionSearcher,
-        RandomSearcher,
-        OptunaSearcher,
-        RegularizedEvolution,
-        LocalSearch,
-        Bananas,
-    ]
-    for cls in builtin:
-        searchers.register(cls.name, cls)
-
-
-_builtin()
+#: the built-in searchers by name, "module:class", imported when first used: optuna and
+#: deap take a third of a second to import, which a refused flag should not wait for
+BUILTIN = {
+    "evolution": "strategies.evolution:EvolutionSearcher",
+    "random": "strategies.random_search:RandomSearcher",
+    "optuna": "strategies.optuna_search:OptunaSearcher",
+    "regularized-evolution": "strategies.regularized_evolution:RegularizedEvolution",
+    "local": "strategies.local_search:LocalSearch",
+    "bananas": "strategies.bananas:Bananas",
+}
+for _name, _target in BUILTIN.items():
+    searchers.register_lazy(_name, _target)
 
 #: the searchers that keep their state in a database (`--storage`); others ignore one
 STORAGE_SEARCHERS = ("optuna",)

@@ -73,6 +73,7 @@ def test_compare_over_seeds_is_stored_resumable_and_reported(tmp_path) -> None:
     assert (tmp_path / "rendered" / "study.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_compare_over_seeds_on_a_one_shot_space(tmp_path) -> None:
     """Table 5 with statistics on a tiny GLiT: no optimum, so retrained test and
     search-val top-1 and the chosen MACs; random (no supernet) is an arm like the
