@@ -47,3 +47,13 @@ class NamesHelp(click.Option):
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
         self.help = self.template.format(names=", ".join(self.names()))
         return super().get_help_record(ctx)
+
+
+#: `--space` of the commands that take an architecture (a preset or a bare genotype)
+arch_space_option = click.option(
+    "--space",
+    default=None,
+    cls=NamesHelp,
+    names=space_names,
+    help="Space of a preset or bare genotype: {names} (default: any).",
+)
