@@ -162,15 +162,15 @@ def start_run(
         workbench = plugin.workbench(
             {**config.workbench, "run_dir": run_dir, "seed": config.seed, "profile": config.profile}
         )
-    ranks = ranks_of(workbench)
-    if not ranks.is_main:
-        say = _quiet
     if not isinstance(workbench, Workbench):
         raise TypeError(
             f"space {plugin.name!r} gave a workbench of type {type(workbench).__name__}, "
             "which is not an archspace.Workbench: subclass it (train_supernet, evaluate "
             "and retrain are required)"
         )
+    ranks = ranks_of(workbench)
+    if not ranks.is_main:
+        say = _quiet
     summary = workbench.data_summary()
     if summary:  # what train, search-val and test hold, before any work
         say(summary)
