@@ -20,6 +20,7 @@ from archspace.errors import (
     UnknownNameError,
 )
 from archspace.genotype import Genotype
+from archspace.metrics import Metric, metric
 from archspace.parallel import RankGroup, SingleProcess, ranks_of
 from archspace.plugin import SpacePlugin, Workbench
 from archspace.registry import Registry, load_space, spaces, strategies
@@ -39,6 +40,7 @@ __all__ = [
     "GenotypeError",
     "In",
     "InfeasibleError",
+    "Metric",
     "Not",
     "RankGroup",
     "Registry",
@@ -53,6 +55,7 @@ __all__ = [
     "condition_from_dict",
     "format_count",
     "load_space",
+    "metric",
     "parse_count",
     "ranks_of",
     "spaces",

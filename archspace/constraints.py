@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from archspace.units import format_count
+from archspace.metrics import metric as metric_of
 
 if TYPE_CHECKING:
     from archspace.genotype import Genotype
@@ -62,14 +62,13 @@ class Budget:
         return mask
 
     def __str__(self) -> str:
+        declared = metric_of(self.metric)
         parts = []
         if self.minimum is not None:
-            parts.append(f"{format_count(self.minimum)} <=")
+            parts.append(f"{declared.format(self.minimum)} <=")
         parts.append(self.metric)
         if self.maximum is not None:
-            parts.append(f"<= {format_count(self.maximum)}")
-        if self.metric == "latency":  # latency tables hold milliseconds
-            parts.append("ms")
+            parts.append(f"<= {declared.format(self.maximum)}")
         return " ".join(parts)
 
 
@@ -130,7 +129,8 @@ def describe_cost_range(constraint: object, seen: Sequence[float]) -> str:
     if not seen:
         return ""
     metric = getattr(constraint, "metric", "cost")
+    shown = metric_of(metric).format
     return (
-        f"; {metric} of the {len(seen)} samples ranged from {format_count(min(seen))} "
-        f"(cheapest) to {format_count(max(seen))} (dearest)"
+        f"; {metric} of the {len(seen)} samples ranged from {shown(min(seen))} "
+        f"(cheapest) to {shown(max(seen))} (dearest)"
     )

@@ -17,7 +17,6 @@ reference's median over the whole build (its `wall_ms` is the plain wall time).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,10 +25,23 @@ from typing import Any
 import numpy as np
 
 from archspace.errors import ArchSpaceError
+from archspace.files import write_text
+from archspace.metrics import Metric, declare
 
 FORMAT = "archsearch-latency-table"
 VERSION = 1
-METRIC = "latency"
+#: what a latency table adds to a space's costs, in milliseconds
+LATENCY = declare(
+    Metric(
+        "latency",
+        unit="ms",
+        scales={"s": 1000.0, "us": 1e-3, "µs": 1e-3},
+        note="predicted by a latency table",
+        how_to_get="latency needs a latency table: build one with `archsearch latency build` "
+        "and add --set space.latency_table=lut.json",
+    )
+)
+METRIC = LATENCY.name
 #: the settings of a measurement that must agree for two latencies to be comparable
 MEASUREMENT_SETTINGS = ("device_kind", "device_name", "torch", "threads", "batch", "dtype")
 SETTING_NAMES = {
@@ -186,10 +198,7 @@ class LatencyTable:
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.extra.setdefault("created", now)
         self.extra["updated"] = now
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         self.path = path
         return path
 

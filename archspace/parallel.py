@@ -45,9 +45,8 @@ class SingleProcess:
 
 
 def ranks_of(workbench: Any) -> RankGroup:
-    """The workbench's process group, or a single process when it has none."""
-    ranks = getattr(workbench, "ranks", None)
-    return ranks if ranks is not None else SingleProcess()
+    """The workbench's process group (a single process unless it says otherwise)."""
+    return workbench.ranks
 
 
 def launched_rank() -> int:

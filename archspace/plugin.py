@@ -11,38 +11,56 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
 from archspace.constraints import Budget, Budgets
 from archspace.genotype import Genotype
 from archspace.latency import LatencyTableError
+from archspace.metrics import Metric, declare
+from archspace.parallel import RankGroup, SingleProcess
 from archspace.space import Space
 
+#: the data spec a run trains on when it names none (`data_options`, the workbench)
+DEFAULT_DATA = "builtin:fashion-mnist"
 
-class Workbench(Protocol):
+
+class Workbench(ABC):
     """Training hooks of a plugin: supernet training, fitness evaluation, retraining.
 
-    A workbench that runs as several processes (torchrun) also has a `ranks` attribute
-    (an `archspace.RankGroup`): every process then runs the same search in step, only
-    the main one writes, and `evaluate` receives `world_size` genotypes at a time.
+    Three are required; the optional ones have defaults here, so the pipelines call
+    them without probing.
     """
 
-    def train_supernet(self, space: Space, stage: str) -> None:
+    #: the process group. A workbench that runs as several processes (torchrun) sets
+    #: its own: every process then runs the same search in step, only the main one
+    #: writes, and `evaluate` receives `world_size` genotypes at a time.
+    ranks: RankGroup = SingleProcess()
+
+    @abstractmethod
+    def train_supernet(self, space: Space, stage: str) -> Any:
         """Train the weight-sharing supernet over (sub-)space `space`, one path per step."""
 
+    @abstractmethod
     def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
         """Fitness (higher is better, e.g. search-validation top-1) with supernet weights."""
 
-    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
-        """Train the standalone architecture from scratch; metrics incl. the test top-1."""
+    @abstractmethod
+    def retrain(
+        self, genotype: Genotype, stage: str, *, seed: int | None = None, alone: bool = False
+    ) -> dict[str, float]:
+        """Train the standalone architecture from scratch; metrics incl. the test top-1.
 
-    # Optional: `data_summary() -> str`, one line on what the train, search-validation
-    # and test splits hold; a run prints it before any training. Ground-truth studies
-    # (`studies.ground_truth`) also call `retrain(genotype, stage, seed=S, alone=True)`:
-    # another training seed on the same data splits, and (under torchrun) a training in
-    # this process only, so that processes share out whole trainings.
+        Ground-truth studies (`studies.ground_truth`) pass `seed` (another training seed
+        on the same data splits) and `alone` (under torchrun: a training in this process
+        only, so that processes share out whole trainings); a workbench whose results
+        are known without training ignores both."""
+
+    def data_summary(self) -> str | None:
+        """One line on what the train, search-validation and test splits hold, printed
+        before any training; None (the default): nothing to say."""
+        return None
 
 
 class SpacePlugin(ABC):
@@ -66,8 +84,18 @@ class SpacePlugin(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
-    #: cost metrics reported by `cost`, the first being the default budget metric
+    #: cost metrics reported by `cost`, the first being the default budget metric; a
+    #: metric beyond the well-known ones (`archspace.metrics`) is declared here with its
+    #: unit, e.g. `(Metric("energy", unit="mJ"), "macs")`, and kept as its name
     metrics: ClassVar[tuple[str, ...]] = ("cost",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        metrics = cls.__dict__.get("metrics")
+        if isinstance(metrics, tuple):
+            cls.metrics = tuple(
+                declare(m).name if isinstance(m, Metric) else str(m) for m in metrics
+            )
 
     @property
     @abstractmethod

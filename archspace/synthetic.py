@@ -20,6 +20,7 @@ from archspace.batch import active
 from archspace.choice import Choice
 from archspace.conditions import In
 from archspace.genotype import Genotype
+from archspace.known import KnownResultsWorkbench
 from archspace.plugin import SpacePlugin
 from archspace.space import Space
 
@@ -170,22 +171,16 @@ class SyntheticPlugin(SpacePlugin):
         return max(best.values()) * self._scale
 
 
-class SyntheticWorkbench:
+class SyntheticWorkbench(KnownResultsWorkbench):
     """The synthetic plugin's `Workbench`: no training; the supernet estimate is the noisy
     fitness and retraining reveals the true one. Records the calls, for tests."""
 
     def __init__(self, plugin: SyntheticPlugin) -> None:
-        self.plugin = plugin
+        super().__init__(plugin)
         self.calls: list[tuple[str, str]] = []
 
-    def train_supernet(self, space: Space, stage: str) -> None:
-        self.calls.append(("train_supernet", stage))
-
-    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
-        self.calls.append(("evaluate", stage))
+    def estimates(self, genotypes: Sequence[Genotype]) -> list[float]:
         return [self.plugin.estimate(g) for g in genotypes]
 
-    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
-        self.calls.append(("retrain", stage))
-        fitness = self.plugin.fitness(genotype)
-        return {"val_top1": fitness, "test_top1": fitness}
+    def _record(self, hook: str, stage: str) -> None:
+        self.calls.append((hook, stage))

@@ -3,23 +3,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from archspace import Genotype, GenotypeError, Space
+from archspace import Genotype, Space
 from autoformer_space import cost as cost_model
-from autoformer_space.config import WIDTHS, Arch, BlockArch, Width
+from autoformer_space.config import WIDTHS, Arch, BlockArch
 from autoformer_space.presets import PRESETS, preset
 from autoformer_space.space import arch_of, autoformer_space, decode_batch, genotype_of
 from oneshot.interface import ModelInput
 from oneshot.plugin import OneShotPlugin
+from oneshot.widths import WidthFamily
 
-WIDTH_FIELDS = tuple(f.name for f in dataclasses.fields(Width))
-#: the width each run profile uses unless the user names one
-PROFILE_WIDTHS = {"quick": "cpu", "paper": "tiny"}
+#: AutoFormer's widths and how `width` and the width fields configure the plugin
+FAMILY = WidthFamily("AutoFormer", WIDTHS, "(then override any of {fields})")
 
 
 class AutoFormerPlugin(OneShotPlugin):
@@ -35,21 +34,8 @@ class AutoFormerPlugin(OneShotPlugin):
     metrics: ClassVar[tuple[str, ...]] = ("macs", "params")
 
     def __init__(self, width: str = "tiny", **overrides: Any) -> None:
-        if width not in WIDTHS:
-            raise ValueError(
-                f"unknown AutoFormer width {width!r}; allowed: {', '.join(WIDTHS)} "
-                f"(then override any of {', '.join(WIDTH_FIELDS)})"
-            )
-        unknown = sorted(set(overrides) - set(WIDTH_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"unknown AutoFormer option(s) {', '.join(unknown)}; allowed: width, "
-                + ", ".join(WIDTH_FIELDS)
-            )
+        self.width = FAMILY.resolve(width, overrides)
         self.base_width = width
-        self.width = dataclasses.replace(
-            WIDTHS[width], **{k: v for k, v in overrides.items() if v is not None}
-        )
         self._space = autoformer_space(self.width, name=f"autoformer-{width}")
 
     @property
@@ -58,18 +44,18 @@ class AutoFormerPlugin(OneShotPlugin):
 
     def options(self) -> dict[str, Any]:
         """Options that rebuild this plugin exactly: the base width plus every field."""
-        fields = dataclasses.asdict(self.width)
-        return {"width": self.base_width, **{k: _plain(v) for k, v in fields.items()}}
+        return FAMILY.options(self.base_width, self.width)
 
     # ---- genotypes <-> networks ----------------------------------------------------------
 
     def arch(self, genotype: Genotype) -> Arch:
         """The network of a genotype of this space (or of a sub-space of it)."""
-        if genotype.space.fingerprint != self._space.fingerprint:
-            raise GenotypeError(
-                f"the genotype belongs to space {genotype.space.name!r}, whose choices differ "
-                f"from this AutoFormer space's ({self.base_width} width with its overrides)"
-            )
+        FAMILY.check(
+            self._space,
+            genotype,
+            "whose choices differ from this AutoFormer space's "
+            f"({self.base_width} width with its overrides)",
+        )
         return arch_of(genotype)
 
     def genotype(self, arch: Arch) -> Genotype:
@@ -77,11 +63,8 @@ class AutoFormerPlugin(OneShotPlugin):
 
     def presets(self) -> Mapping[str, Genotype]:
         """Published networks whose width equals this plugin's width."""
-        return {
-            name: self.genotype(arch)
-            for name, (width, arch) in PRESETS.items()
-            if WIDTHS[width] == self.width
-        }
+        at_width = FAMILY.presets_at(self.width, ((n, w) for n, (w, _) in PRESETS.items()))
+        return {name: self.genotype(PRESETS[name][1]) for name in at_width}
 
     @classmethod
     def preset_names(cls) -> tuple[str, ...]:
@@ -97,7 +80,7 @@ class AutoFormerPlugin(OneShotPlugin):
     @classmethod
     def profile_options(cls, profile: str) -> dict[str, Any]:
         """The CPU width for the quick profile, Tiny for the paper's."""
-        return {"width": PROFILE_WIDTHS[profile]} if profile in PROFILE_WIDTHS else {}
+        return FAMILY.profile_options(profile)
 
     def block_layout(self, genotype: Genotype) -> list[dict[str, Any]]:
         arch = self.arch(genotype)
@@ -202,10 +185,6 @@ def _allowed(space: Space, name: str) -> list[Any]:
     position = space.position(name)
     options = space.choices[position].options
     return [options[space.pins[position]]] if position in space.pins else list(options)
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _span(values) -> str:

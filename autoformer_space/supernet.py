@@ -24,6 +24,7 @@ from autoformer_space.space import arch_of, autoformer_space
 from oneshot.sliced import copy_params, linear_slice, sliced_layer_norm, sliced_linear
 from oneshot.vit import (
     PatchEmbed,
+    TokensSkipDecay,
     check_image_size,
     drop_path_rates,
     init_weights,
@@ -70,7 +71,7 @@ class SupernetBlock(nn.Module):
         return x + self.drop_path(self.mlp(sliced_layer_norm(x, self.norm2), block))
 
 
-class AutoFormerSupernet(nn.Module):
+class AutoFormerSupernet(TokensSkipDecay, nn.Module):
     """SPOS supernet over one AutoFormer width; `activate` picks the network `forward` runs."""
 
     def __init__(self, width: Width, drop_path_rate: float = 0.0) -> None:
@@ -89,9 +90,6 @@ class AutoFormerSupernet(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(init_weights)
-
-    def no_weight_decay(self) -> set[str]:
-        return {"pos_embed", "cls_token"}
 
     def resolve(self, genotype: Genotype | Arch) -> Arch:
         """The network of a genotype of this supernet's space (or of a sub-space of it)."""

@@ -27,7 +27,7 @@ from step_ratio import make_step  # benchmarks/step_ratio.py, beside this script
 from torch import nn
 
 from glit_space import GlitPlugin
-from oneshot.datasets import load_data, make_loader
+from oneshot.datasets import DEFAULT_DATA, load_data, make_loader
 from oneshot.evaluation import supernet_top1, top1
 from oneshot.recipes import get_recipe
 from oneshot.runtime import Runtime, select_runtime
@@ -60,9 +60,7 @@ def main() -> None:
     torch.manual_seed(0)
     plugin = GlitPlugin(width="cpu")
     recipe = get_recipe("quick")
-    data = load_data(
-        "builtin:fashion-mnist", plugin.width, val_size=recipe.val_size, augment="light"
-    )
+    data = load_data(DEFAULT_DATA, plugin.width, val_size=recipe.val_size, augment="light")
     batch = recipe.supernet.batch_size
     loader = make_loader(data.train, batch, shuffle=True, seed=0, drop_last=True)
     supernet = plugin.supernet()

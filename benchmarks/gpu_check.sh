@@ -71,9 +71,8 @@ TINY=(
     --set recipe.supernet.epochs=1 --set recipe.supernet.max_steps_per_epoch=3
     --set recipe.retrain.epochs=1 --set recipe.retrain.max_steps_per_epoch=3
     --set recipe.eval.max_images=64 --set recipe.eval.bn_batches=1
-    --set search.population=4 --set search.parents=2 --set search.mutants=1
-    --set search.crossovers=1 --set search.generations=1 --set search.top_k=1
-    --set search.random_architectures=1
+    --set searcher.population=4 --set searcher.parents=2 --set searcher.mutants=1
+    --set searcher.crossovers=1 --set searcher.generations=1 --set search.top_k=1
 )
 for space in glit autoformer; do
     out="$WORK/run-$space"

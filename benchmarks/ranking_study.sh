@@ -70,7 +70,7 @@ case "${1:-premise}" in
       "${COMMON[@]}" \
       --set hierarchical-ea:recipe.supernet.max_steps_per_epoch=160 \
       --set hierarchical-ea:search.top_k=1 --set spos:search.top_k=2 \
-      --set random:search.random_architectures=4 --out "$OUT/table5"
+      --set random:strategy.architectures=4 --out "$OUT/table5"
     ;;
   *)
     echo "usage: $0 premise|autoformer|table5" >&2

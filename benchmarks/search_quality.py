@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from archspace.files import write_text
+
 STRATEGIES = ("hierarchical-ea", "spos", "random")
 BATCH = 128
 
@@ -53,8 +55,9 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     per_strategy = {
         "spos": ({"top_k": 2}, {"supernet.max_steps_per_epoch": supernet_steps}),
         "hierarchical-ea": ({"top_k": 1}, {"supernet.max_steps_per_epoch": supernet_steps // 2}),
-        "random": ({"random_architectures": 2 + args.supernet_images // args.retrain_images}, {}),
+        "random": ({}, {}),
     }
+    random_architectures = 2 + args.supernet_images // args.retrain_images
     configs = []
     for seed in range(args.seeds):
         for strategy in STRATEGIES:
@@ -71,6 +74,9 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
                         "budget_metric": "macs",
                         "seed": seed,
                         "search": search,
+                        "strategy_options": {"architectures": random_architectures}
+                        if strategy == "random"
+                        else {},
                         "workbench": {
                             "data": args.data,
                             "device": "cpu",
@@ -95,9 +101,7 @@ def _remembered(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, 
     if path.exists():
         return json.loads(path.read_text())
     record = compute()
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(record))
-    os.replace(partial, path)
+    write_text(path, json.dumps(record))
     return record
 
 

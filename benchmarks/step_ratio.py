@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from archspace import Genotype
 from archspace.registry import load_space
-from oneshot.datasets import load_data, make_loader
+from oneshot.datasets import DEFAULT_DATA, load_data, make_loader
 from oneshot.profiling import measure_cost
 from oneshot.recipes import get_recipe
 from oneshot.runtime import Runtime, select_runtime
@@ -64,9 +64,7 @@ def fixed_batches(plugin, data: str, batch: int, count: int, runtime: Runtime) -
     model_input = plugin.model_input()
     if data == "builtin":
         recipe = get_recipe("quick")
-        splits = load_data(
-            "builtin:fashion-mnist", model_input, val_size=recipe.val_size, augment="light"
-        )
+        splits = load_data(DEFAULT_DATA, model_input, val_size=recipe.val_size, augment="light")
         loader = make_loader(splits.train, batch, shuffle=True, seed=0, drop_last=True)
         batches = [b for b, _ in zip(loader, range(count))]
         if len(batches) < count:

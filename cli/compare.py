@@ -9,8 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from archspace.metrics import metric as metric_of
 from archspace.parallel import launched_rank
-from archspace.units import format_count
+from cli.budgets import format_cost
 from strategies.run import RunConfig, start_run
 from strategies.store import RunStore
 from studies.rank_stats import kendall_tau
@@ -47,7 +48,8 @@ def compare_runs(
                 "space": config.space,
                 "strategy": config.strategy,
                 "key": result.genotype.key,
-                **{k: v for k, v in result.costs.items()},
+                **result.costs,
+                "cost_metrics": list(result.costs),
                 "search_val_top1": fitness.get(result.genotype.key),
                 "retrained_val_top1": result.metrics.get("val_top1"),
                 "test_top1": result.metrics.get("test_top1"),
@@ -62,19 +64,19 @@ def compare_runs(
 
 def write_comparison(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    metric_keys = [k for k in ("macs", "params", "cost") if any(k in r for r in rows)]
+    metric_keys = list(dict.fromkeys(m for r in rows for m in r.get("cost_metrics", ())))
 
-    def cell(value: Any, kind: str = "") -> str:
+    def cell(value: Any, metric: str = "") -> str:
         if value is None:
             return "n/a"
-        if kind == "count":
-            return format_count(value)
+        if metric:
+            return format_cost(metric, value)
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     header = [
         "space",
         "strategy",
-        *metric_keys,
+        *(metric_of(k).title for k in metric_keys),
         "search-val top-1 (supernet)",
         "retrained val top-1",
         "retrained test top-1",
@@ -90,7 +92,7 @@ def write_comparison(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
                 [
                     r["space"],
                     r["strategy"],
-                    *(cell(r.get(k), "count") for k in metric_keys),
+                    *(cell(r.get(k), k) for k in metric_keys),
                     cell(r["search_val_top1"]),
                     cell(r["retrained_val_top1"]),
                     cell(r["test_top1"]),

@@ -14,11 +14,12 @@ from archspace.latency_plugin import WithLatency, with_latency_table
 from archspace.units import format_count
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.errors import friendly_errors
+from cli.names_help import arch_space_option
 
 
 @click.command("cost")
 @click.argument("arch")
-@click.option("--space", default=None, help="Space of a preset or bare genotype (default: any).")
+@arch_space_option
 @click.option("--width", default=None, help="Space width of a bare genotype (tiny, small, ...).")
 @click.option(
     "--latency-table",

@@ -12,6 +12,7 @@ import click
 from archspace import Genotype, SpacePlugin
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.errors import friendly_errors
+from cli.names_help import arch_space_option
 from strategies.run import ARCHITECTURE_FILE
 
 
@@ -44,7 +45,7 @@ def _follow_umask(path: Path) -> None:
 @click.option(
     "--onnx", is_flag=True, help="Also write NAME.onnx (needs the onnx package: archsearch[onnx])."
 )
-@click.option("--space", default=None, help="Space of a preset or bare genotype (default: any).")
+@arch_space_option
 @click.option("--width", default=None, help="Space width of a bare genotype.")
 @friendly_errors
 def export_command(arch: str, out: Path, onnx: bool, space: str | None, width: str | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,18 @@ from rich.table import Table
 from archspace import Genotype, spaces
 from archspace.latency import plain_json
 from archspace.latency_plugin import unwrap
+from archspace.speed_drift import SPEED_DRIFT_LIMIT, build_warning
 from cli.arch import resolve_arch
-from cli.errors import friendly_errors
+from cli.errors import RunFailed, friendly_errors
+from cli.names_help import NamesHelp, space_names
 from cli.runconfig import DEFAULT_SPACE, parse_sets
 
 MIN_RUN_TIME_HELP = "Seconds of timed runs per measurement (after a warm-up)."
+STRICT_HELP = (
+    f"Exit 1 when the machine's speed moved more than {SPEED_DRIFT_LIMIT}x either way "
+    "(the speed reference against the build's median), which makes the result unreliable; "
+    "without it, such a result is only warned about."
+)
 
 
 def _plugin_options(width: str | None, sets: tuple[str, ...]) -> dict[str, Any]:
@@ -53,7 +61,14 @@ def latency_group() -> None:
 
 
 @latency_group.command("build")
-@click.option("--space", default=DEFAULT_SPACE, show_default=True, help="Registered space.")
+@click.option(
+    "--space",
+    default=DEFAULT_SPACE,
+    show_default=True,
+    cls=NamesHelp,
+    names=space_names,
+    help="Registered space: {names}.",
+)
 @click.option("--width", default=None, help="The space's width option (tiny, small, cpu, ...).")
 @click.option(
     "--set",
@@ -87,6 +102,7 @@ def latency_group() -> None:
     help="Time each part alternating with a fixed part of the space and state the "
     "table at one machine speed (for machines whose speed drifts, e.g. shared VMs).",
 )
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @friendly_errors
 def build_command(
@@ -100,19 +116,22 @@ def build_command(
     out: Path,
     min_run_time: float,
     speed_reference: bool,
+    strict: bool,
     as_json: bool,
 ) -> None:
     """Measure every building block of a space into a latency table (resumable).
 
     Each part (e.g. a transformer block of one configuration) is built alone and timed
-    on its input with torch.utils.benchmark; the table records the device, torch
+    on its input in timed blocks of calls; the table records the device, torch
     version, threads, batch and dtype, and the space with its options. Interrupt it at
     any time: the same command continues, measuring only what is missing.
 
     With the speed reference (the default), each part's timed blocks alternate with a
     fixed part of the space: the table keeps each part's ratio to it and states
     latency at the machine's typical speed during the build, so a machine that slows
-    down for a while does not skew the parts measured meanwhile.
+    down for a while does not skew the parts measured meanwhile. When the reference ran
+    more than 1.5x off its median for some parts, the machine was busy and the table is
+    unreliable: a warning says so (exit 1 with --strict).
     """
     if min_run_time <= 0:
         raise click.BadParameter("must be positive", param_hint="--min-run-time")
@@ -137,9 +156,11 @@ def build_command(
         "kept": len(table.entries) - measured,
         "seconds": round(seconds, 2),
         "speed_reference": table.reference,
+        "warnings": _build_warnings(table),
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
+        _warn_of_drift(info["warnings"], strict)
         return
     click.echo(f"measured on {table.describe()}")
     click.echo(f"space {table.space} {json.dumps(table.space_options, sort_keys=True)}")
@@ -153,6 +174,26 @@ def build_command(
         f"{out}) in {seconds:.1f} s; "
         + (f"wrote {out}" if measured else f"{out} was complete: nothing left to measure")
     )
+    _warn_of_drift(info["warnings"], strict)
+
+
+def _build_warnings(table: Any) -> list[str]:
+    """Why a built table cannot be trusted, if it cannot (`archspace.speed_drift`)."""
+    median = table.reference.get("median_ms") if table.reference else None
+    found = build_warning(table.entries, median, table.path)
+    return [found] if found else []
+
+
+def _warn_of_drift(warnings: Sequence[str], strict: bool) -> None:
+    """Say loudly, last and on stderr, why a result cannot be trusted; with --strict,
+    fail (exit 1) so that a script does not use it."""
+    for warning in warnings:
+        click.secho(f"WARNING: {warning}", err=True, fg="yellow", bold=True)
+    if warnings and strict:
+        raise RunFailed(
+            "--strict: the machine's speed moved too much to trust this result (see the "
+            "warning above)"
+        )
 
 
 @latency_group.command("check")
@@ -190,6 +231,7 @@ def build_command(
     help="Folder for latency_check.json and latency_check.png [default: LUT's folder].",
 )
 @click.option("--min-run-time", default=0.2, show_default=True, type=float, help=MIN_RUN_TIME_HELP)
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @friendly_errors
 def check_command(
@@ -203,6 +245,7 @@ def check_command(
     force: bool,
     out_dir: Path | None,
     min_run_time: float,
+    strict: bool,
     as_json: bool,
 ) -> None:
     """Measure networks end to end and compare them with the table's predictions.
@@ -212,6 +255,9 @@ def check_command(
     percentage error, the worst case, Spearman and Kendall rank correlations, and the
     same rank correlations for MACs as a predictor. Refuses a table measured on another
     device, CPU model, torch version or with more threads than here, unless --force.
+    When the speed reference ran more than 1.5x slower or faster than during the build
+    (or the table was built so), a warning says the result is unreliable and what to do
+    (exit 1 with --strict).
     """
     from archspace.latency import LatencyTable
     from cli.plots import plot_latency_check
@@ -256,6 +302,7 @@ def check_command(
         table.save()
     if as_json:
         click.echo(json.dumps({**report, "files": [str(json_path), str(plot_path)]}, indent=2))
+        _warn_of_drift(report.get("warnings", []), strict)
         return
     _print_check(Console(), report)
     if report["mismatches_forced"]:
@@ -265,6 +312,7 @@ def check_command(
             f"saved the correction a={report['fit']['a']:.4g} b={report['fit']['b']:.4g} into {lut}"
         )
     click.echo(f"wrote {json_path} and {plot_path}")
+    _warn_of_drift(report.get("warnings", []), strict)
 
 
 def _arch_of(arch: str, plugin: Any) -> Genotype:

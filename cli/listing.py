@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from archspace import load_space, spaces, strategies
+from archspace import Registry, load_space, spaces, strategies
+from strategies.searchers import searchers
 
 
 def _describe_all() -> list[dict]:
@@ -66,37 +68,59 @@ def spaces_command(as_json: bool) -> None:
 @click.command("strategies")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def strategies_command(as_json: bool) -> None:
-    """List the registered search strategies (--strategy) and searchers (--searcher).
+    """List the search strategies (--strategy) and searchers (--searcher), each with
+    its options (--set strategy.NAME=VALUE, --set searcher.NAME=VALUE) and defaults.
 
     \b
     Example:
       archsearch strategies
+      archsearch run --strategy spos --searcher bananas --set searcher.ensemble=3
     """
-    names = strategies.names()
+    rows = {"strategies": _describe(strategies), "searchers": _describe(searchers)}
     if as_json:
-        click.echo(json.dumps(names))
+        click.echo(json.dumps(rows, indent=2))
         return
-    if not names:
-        click.echo("No strategies registered yet.")
-    for name in names:
-        doc = (getattr(strategies.get(name), "__doc__", "") or "").strip().splitlines()
-        click.echo(f"{name:20s} {doc[0] if doc else ''}")
-    click.echo("\nsearchers (--searcher, inside spos and hierarchical-ea):")
-    for name, summary in _searchers():
-        click.echo(f"{name:20s} {summary}")
+    console = Console()
+    for kind, section, flag in (
+        ("strategies", "strategy", "--strategy"),
+        ("searchers", "searcher", "--searcher, inside spos and hierarchical-ea"),
+    ):
+        table = Table(title=f"{kind} ({flag}); options: --set {section}.NAME=VALUE")
+        for column in ("name", "what it does", "options: default (quick), allowed: what"):
+            table.add_column(column)
+        for row in rows[kind]:
+            options = "\n".join(
+                f"{o['name']} = {o['default']!r}"
+                + (f" (quick: {o['profiles']['quick']!r})" if "quick" in o["profiles"] else "")
+                + f", {o['allowed']}: {o['help']}"
+                for o in row.get("options", [])
+            )
+            table.add_row(row["name"], row.get("summary") or row.get("error", ""), options or "-")
+        console.print(table)
 
 
-def _searchers() -> list[tuple[str, str]]:
-    """(name, one-line summary) of every registered searcher; a broken one says so."""
-    from strategies.searchers import searchers
-
-    rows = []
-    for name in searchers.names():
+def _describe(registry: Registry) -> list[dict[str, Any]]:
+    """Name, one-line summary and options of everything registered; a broken plugin
+    says so without hiding the others."""
+    rows: list[dict[str, Any]] = []
+    for name in registry.names():
         try:
-            cls = searchers.get(name)
+            cls = registry.get(name)
+            declared = cls.options
         except Exception as error:  # a broken plugin must not hide the others
-            rows.append((name, f"failed to load: {error}"))
+            rows.append({"name": name, "error": f"failed to load: {error}"})
             continue
-        doc = (getattr(cls, "__doc__", "") or "").strip().splitlines()
-        rows.append((name, getattr(cls, "summary", "") or (doc[0] if doc else "")))
+        doc = (cls.__doc__ or "").strip().splitlines()
+        options = [
+            {
+                "name": option.name,
+                "allowed": option.allowed(),
+                "default": option.default,
+                "profiles": dict(option.profiles),
+                "help": option.help,
+            }
+            for option in declared
+        ]
+        summary = cls.summary or (doc[0] if doc else "")
+        rows.append({"name": name, "summary": summary, "options": options})
     return rows

@@ -16,12 +16,12 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cli.budgets import TIME_METRICS, format_cost
+from archspace.metrics import metric as metric_of
+from cli.budgets import format_cost
 from cli.rundata import (
     DETAIL_ABBREVIATIONS,
     DPI,
     FITNESS_LABEL,
-    METRIC_NAMES,
     SCALES,
     RunData,
     _ok,
@@ -51,10 +51,10 @@ def _scale(values: Sequence[float]) -> tuple[str, float]:
 
 
 def _axis_label(metric: str, suffix: str) -> str:
-    name = METRIC_NAMES.get(metric, metric)
-    if metric in TIME_METRICS:
-        return f"{name} (ms)"
-    return f"{name} ({suffix})" if suffix else name
+    declared = metric_of(metric)
+    if declared.unit:
+        return declared.axis_label()
+    return f"{declared.title} ({suffix})" if suffix else declared.title
 
 
 def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -91,22 +91,52 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
     metric = data.metric
     ok = [e for e in data.evaluations if _ok(e) and metric in (e.get("costs") or {})]
     costs = [float(e["costs"][metric]) for e in ok]
-    budget = data.budget
     retrained_costs = [float(r["costs"][metric]) for r in data.retrains if metric in r["costs"]]
-    suffix, divisor = (
-        ("", 1.0)
-        if metric in TIME_METRICS  # milliseconds, unscaled
-        else _scale([*costs, *retrained_costs, *([budget] if budget is not None else [])])
-    )
+    suffix, divisor = _cost_scale(metric, [*costs, *retrained_costs], data.budget)
     axes.set_title(
-        f"Fitness vs {METRIC_NAMES.get(metric or '', metric or 'cost')} "
-        f"({len(ok)} evaluated candidates)"
+        f"Fitness vs {metric_of(metric or 'cost').title} ({len(ok)} evaluated candidates)"
     )
     axes.set_xlabel(_axis_label(metric or "cost", suffix))
     axes.set_ylabel(FITNESS_LABEL)
     axes.grid(True, alpha=0.3)
     if not ok and not retrained_costs:
         _note(axes, "no successful evaluations recorded yet")
+    _plot_stages(axes, data, ok, costs, divisor)
+    if ok:
+        _plot_front(axes, ok, costs, divisor)
+    if data.budget is not None:
+        _plot_budget(axes, metric, data.budget, divisor)
+    _plot_retrained(axes, data, ok, metric, divisor)
+    chosen = _chosen_point(data, ok, metric)
+    if chosen is not None:
+        axes.scatter(
+            [chosen[0] / divisor],
+            [chosen[1]],
+            s=260,
+            marker="*",
+            color="gold",
+            edgecolors="black",
+            linewidths=1.0,
+            zorder=5,
+            label="chosen" if data.finished else "best so far",
+        )
+    axes.margins(x=0.06, y=0.08)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=8, loc="best")
+    return _save(figure, path)
+
+
+def _cost_scale(metric: str | None, costs: list[float], budget: float | None) -> tuple[str, float]:
+    """The cost axis's suffix and divisor: a metric with a unit stays in its unit."""
+    if metric_of(metric or "cost").unit:
+        return "", 1.0
+    return _scale([*costs, *([budget] if budget is not None else [])])
+
+
+def _plot_stages(
+    axes: Any, data: RunData, ok: list[dict], costs: list[float], divisor: float
+) -> None:
+    """The evaluated candidates, one colour per stage."""
     for stage in data.stages:
         rows = [(c, e["fitness"]) for c, e in zip(costs, ok) if e["stage"] == stage]
         if rows:
@@ -119,29 +149,39 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
                 label=f"stage {stage} ({len(rows)})",
                 linewidths=0,
             )
-    if ok:
-        front = pareto_front(zip(costs, (e["fitness"] for e in ok)))
-        xs = [c / divisor for c, _ in front] + [max(costs) / divisor]
-        ys = [f for _, f in front] + [front[-1][1]]
-        axes.step(
-            xs,
-            ys,
-            where="post",
-            color="0.15",
-            linewidth=1.3,
-            label=f"Pareto front, all stages ({len(front)})",
-        )
-    if budget is not None:
-        axes.axvline(
-            budget / divisor,
-            color="crimson",
-            linestyle="--",
-            linewidth=1.2,
-            label=f"budget: {METRIC_NAMES.get(metric or '', metric)} ≤ "
-            f"{format_cost(metric or '', budget)}",
-        )
+
+
+def _plot_front(axes: Any, ok: list[dict], costs: list[float], divisor: float) -> None:
+    """The Pareto front over all stages, as a step line to the dearest candidate."""
+    front = pareto_front(zip(costs, (e["fitness"] for e in ok)))
+    xs = [c / divisor for c, _ in front] + [max(costs) / divisor]
+    ys = [f for _, f in front] + [front[-1][1]]
+    axes.step(
+        xs,
+        ys,
+        where="post",
+        color="0.15",
+        linewidth=1.3,
+        label=f"Pareto front, all stages ({len(front)})",
+    )
+
+
+def _plot_budget(axes: Any, metric: str | None, budget: float, divisor: float) -> None:
+    axes.axvline(
+        budget / divisor,
+        color="crimson",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"budget: {metric_of(metric or 'cost').title} ≤ {format_cost(metric or '', budget)}",
+    )
+
+
+def _plot_retrained(
+    axes: Any, data: RunData, ok: list[dict], metric: str | None, divisor: float
+) -> None:
+    """Retrained candidates: ringed where the search scored them, else (e.g. the random
+    baseline, which has no supernet) at their retrained val top-1."""
     by_stage_key = {(e["stage"], e["key"]): e for e in ok}
-    by_key = {e["key"]: e for e in ok}
     evaluated, unevaluated = [], []
     for retrain in data.retrains:
         point = by_stage_key.get((retrain["stage"], retrain["key"]))
@@ -171,36 +211,26 @@ def plot_accuracy_vs_cost(data: RunData, path: Path) -> Path:
         )
         if not ok:  # e.g. the random baseline: no supernet, so no fitness at all
             axes.set_ylabel("val top-1 after retraining (nothing searched)")
-            axes.set_title(f"Retrained val top-1 vs {METRIC_NAMES.get(metric or '', metric)}")
+            axes.set_title(f"Retrained val top-1 vs {metric_of(metric or 'cost').title}")
+
+
+def _chosen_point(data: RunData, ok: list[dict], metric: str | None) -> tuple[float, float] | None:
+    """(cost, fitness) of the chosen architecture (or the best so far): its search
+    score where it was evaluated, else its retrained val top-1; None if neither."""
     chosen, _ = data.chosen()
-    if chosen is not None:
-        key = chosen.get("key")
-        point = by_stage_key.get((chosen.get("stage"), key)) or by_key.get(key)
-        if point is None:
-            point = next((e for e in reversed(ok) if e["key"] == key), None)
-        if point is not None:
-            x, y = float(point["costs"][metric]), point["fitness"]
-        elif metric in chosen.get("costs", {}) and "val_top1" in chosen.get("metrics", {}):
-            x, y = float(chosen["costs"][metric]), chosen["metrics"]["val_top1"]
-        else:
-            x = y = None
-        if x is not None:
-            label = "chosen" if data.finished else "best so far"
-            axes.scatter(
-                [x / divisor],
-                [y],
-                s=260,
-                marker="*",
-                color="gold",
-                edgecolors="black",
-                linewidths=1.0,
-                zorder=5,
-                label=label,
-            )
-    axes.margins(x=0.06, y=0.08)
-    if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize=8, loc="best")
-    return _save(figure, path)
+    if chosen is None:
+        return None
+    key = chosen.get("key")
+    by_stage_key = {(e["stage"], e["key"]): e for e in ok}
+    by_key = {e["key"]: e for e in ok}
+    point = by_stage_key.get((chosen.get("stage"), key)) or by_key.get(key)
+    if point is None:
+        point = next((e for e in reversed(ok) if e["key"] == key), None)
+    if point is not None:
+        return float(point["costs"][metric]), point["fitness"]
+    if metric in chosen.get("costs", {}) and "val_top1" in chosen.get("metrics", {}):
+        return float(chosen["costs"][metric]), chosen["metrics"]["val_top1"]
+    return None
 
 
 def _generation_values(record: Mapping[str, Any]) -> tuple[float | None, float | None]:

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from archspace.files import write_text
+from archspace.metrics import metric as metric_of
 from archspace.units import format_count
 from cli.budgets import format_cost
 from cli.errors import BadInput, friendly_errors
-from cli.plots import (
-    _plain_number,
-    block_layout,
-    plot_accuracy_vs_cost,
-    plot_architecture,
-    plot_fitness_per_generation,
-)
 from cli.rundata import (
     ARCHITECTURE_FILE,
-    METRIC_NAMES,
     PLOT_FILES,
     REPORT_FILE,
     NotARunFolder,
@@ -49,9 +42,7 @@ def _fmt(value: Any) -> str:
 def _costs(costs: Mapping[str, Any] | None) -> str:
     if not costs:
         return "–"
-    return ", ".join(
-        f"{METRIC_NAMES.get(k, k)} {format_cost(k, float(v))}" for k, v in costs.items()
-    )
+    return ", ".join(f"{metric_of(k).title} {format_cost(k, float(v))}" for k, v in costs.items())
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
@@ -68,7 +59,7 @@ def _summary_lines(data: RunData) -> list[str]:
     config = data.config
     budget_text = (
         " and ".join(
-            f"{METRIC_NAMES.get(metric, metric)} ≤ {format_cost(metric, bound)}"
+            f"{metric_of(metric).title} ≤ {format_cost(metric, bound)}"
             for metric, bound in data.budgets.items()
         )
         or "none"
@@ -123,6 +114,8 @@ def _chosen_lines(data: RunData, layout: list[dict[str, Any]] | None, why: str |
     if layout is None:
         lines += [f"No per-block table: {why}.", ""]
         return lines
+    from cli.plots import _plain_number  # matplotlib: imported when a report is written
+
     bars = _unique(label for b in layout for label in b.get("bars", {}))
     details = _unique(k for b in layout for k in b if k != "bars")
     rows = [
@@ -260,15 +253,17 @@ def render_markdown(
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write via a temporary file so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     """Write report.md and its PNG plots for `run_dir`; return the Markdown's path."""
+    # imported here, not at the top: matplotlib takes a second to import, which every
+    # command (a refused flag included) would otherwise pay at start
+    from cli.plots import (
+        block_layout,
+        plot_accuracy_vs_cost,
+        plot_architecture,
+        plot_fitness_per_generation,
+    )
+
     data = load_run(Path(run_dir))
     out = Path(out_dir) if out_dir is not None else data.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -279,7 +274,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
         plot_architecture(data, out / PLOT_FILES[2]),
     ]
     report = out / REPORT_FILE
-    _write_text(report, render_markdown(data, plots, layout, why))
+    write_text(report, render_markdown(data, plots, layout, why))
     return report
 
 

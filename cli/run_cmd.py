@@ -14,16 +14,24 @@ from rich.console import Console
 from rich.table import Table
 
 from archspace import load_space
+from archspace.metrics import metric as metric_of
 from archspace.parallel import launched_rank, launched_world_size
 from archspace.units import format_count
 from cli.budgets import budget_text, format_cost
 from cli.errors import friendly_errors
+from cli.names_help import NamesHelp, searcher_names, space_names, strategy_names
 from cli.runconfig import build_config, parse_sets, read_toml
 from strategies.pipelines import PipelineResult
 from strategies.run import RunConfig, load_config, start_run
 
 RUN_OPTIONS = [
-    click.option("--space", default=None, help="Registered space (default: glit)."),
+    click.option(
+        "--space",
+        default=None,
+        cls=NamesHelp,
+        names=space_names,
+        help="Registered space: {names} (default: glit).",
+    ),
     click.option(
         "--data",
         default=None,
@@ -57,7 +65,9 @@ RUN_OPTIONS = [
     click.option(
         "--searcher",
         default=None,
-        help="Searcher inside spos/hierarchical-ea: evolution (default), random, optuna.",
+        cls=NamesHelp,
+        names=searcher_names,
+        help="Searcher inside spos/hierarchical-ea: {names} (default: evolution).",
     ),
     click.option("--seed", default=None, type=int, help="Seed (default 0)."),
     click.option("--device", default=None, help="auto (default), cpu, cuda or cuda:N."),
@@ -112,12 +122,16 @@ def _say(console: Console):
 
 
 def _resolve(
-    flags: dict[str, Any], sets: tuple[str, ...], config_file: Path | None, **fixed: Any
+    flags: dict[str, Any],
+    sets: tuple[str, ...],
+    config_file: Path | None,
+    only_declared: bool = False,
+    **fixed: Any,
 ) -> RunConfig:
     values = read_toml(config_file) if config_file else {}
     values.update({k: v for k, v in flags.items() if v is not None})
     values.update({k: v for k, v in fixed.items() if v is not None})
-    return build_config(values, parse_sets(sets))
+    return build_config(values, parse_sets(sets), only_declared=only_declared)
 
 
 def summary(config: RunConfig, result: PipelineResult, run_dir: Path) -> dict[str, Any]:
@@ -142,7 +156,8 @@ def print_summary(console: Console, info: dict[str, Any]) -> None:
     table.add_column()
     table.add_row("key", info["key"])
     for metric, value in info["costs"].items():
-        label = "MACs (the papers' FLOPs)" if metric == "macs" else metric
+        declared = metric_of(metric)
+        label = f"{declared.title} ({declared.note})" if declared.note else declared.title
         table.add_row(label, format_cost(metric, value, long=True))
     for metric, bound in info["budgets"].items():
         table.add_row(f"budget ({metric})", format_cost(metric, bound))
@@ -174,7 +189,9 @@ def default_out(config: RunConfig, label: str | None = None) -> Path:
 @click.option(
     "--strategy",
     default=None,
-    help="hierarchical-ea (default), spos, random, or any registered strategy.",
+    cls=NamesHelp,
+    names=strategy_names,
+    help="Registered strategy: {names} (default: hierarchical-ea).",
 )
 @click.option(
     "--out",
@@ -231,13 +248,17 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
 @click.option(
     "--strategies",
     default=None,
-    help="Comma-separated strategies, run with the same space, data, budget, seed "
+    cls=NamesHelp,
+    names=strategy_names,
+    help="Comma-separated strategies ({names}), run with the same space, data, budget, seed "
     "[default: hierarchical-ea,spos,random; spos when --searchers is given].",
 )
 @click.option(
     "--searchers",
     default=None,
-    help="Comma-separated searchers inside the strategies (default: --searcher's); each "
+    cls=NamesHelp,
+    names=searcher_names,
+    help="Comma-separated searchers ({names}) inside the strategies (default: --searcher's); each "
     "strategy runs with each searcher.",
 )
 @click.option(
@@ -258,8 +279,11 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
 @click.option(
     "--spaces",
     default=None,
-    help="Comma-separated spaces to compare at one budget (instead of --space); each runs "
-    "every strategy. Without --budget the budget is the smallest of the spaces' defaults.",
+    cls=NamesHelp,
+    names=space_names,
+    help="Comma-separated spaces ({names}) to compare at one budget (instead of --space); "
+    "each runs every strategy. Without --budget the budget is the smallest of the spaces' "
+    "defaults.",
 )
 @click.option(
     "--out",
@@ -317,10 +341,12 @@ def compare_command(
             },
             (*common, *per_arm[label]),
             config_file,
+            only_declared=True,
             strategy=arm[1],
         )
         for label, arm in zip(labels, arms)
     }
+    _require_used_options(configs, common, per_arm)
     if len(space_names) > 1:
         configs = _one_budget(configs, explicit=_names_budget(flags, config_file))
     first = next(iter(configs.values()))
@@ -360,6 +386,37 @@ def _arm_sets(sets: tuple[str, ...], labels: list[str]) -> tuple[list[str], dict
                 param_hint="--set",
             )
     return common, per_arm
+
+
+def _require_used_options(
+    configs: dict[str, RunConfig], common: list[str], per_arm: dict[str, list[str]]
+) -> None:
+    """A searcher or strategy option shared by the arms applies to the arms whose
+    searcher or pipeline declares it; one that no arm (or not its own arm) uses is an
+    error, not silently dropped."""
+    for label, config in configs.items():
+        for item in (*common, *per_arm[label]):
+            key = item.partition("=")[0].strip()
+            section, _, name = key.partition(".")
+            if section not in ("searcher", "strategy"):
+                continue
+            own = item in per_arm[label]
+            scope = [config] if own else list(configs.values())
+            used = [
+                c
+                for c in scope
+                if name in (c.searcher_options if section == "searcher" else c.strategy_options)
+            ]
+            if used:
+                continue
+            owner = config.searcher if section == "searcher" else config.strategy
+            kind = "searcher" if section == "searcher" else "strategy"
+            raise click.BadParameter(
+                f"{key!r} is an option of no {kind} "
+                + (f"of arm {label!r} ({owner!r})" if own else "of the compared arms")
+                + "; `archsearch strategies` lists each one's options",
+                param_hint="--set",
+            )
 
 
 def _arm_label(arm: tuple, arms: list[tuple]) -> str:

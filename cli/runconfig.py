@@ -1,8 +1,9 @@
 """Turn command-line flags and an optional TOML file into a `RunConfig`.
 
 Precedence: explicit flags > the --config file > profile defaults. `--set key=value`
-reaches every tunable: `search.population=20`, `recipe.supernet.epochs=3`,
-`space.depth=6`, `workbench.num_workers=2`.
+reaches every tunable: `search.top_k=2` (what every search shares),
+`searcher.population=20` (the chosen searcher's own options), `strategy.architectures=3`
+(the pipeline's), `recipe.supernet.epochs=3`, `space.depth=6`, `workbench.num_workers=2`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ from typing import Any
 import tomllib
 
 from archspace import load_space, spaces
+from archspace import strategies as strategy_registry
+from archspace.plugin import DEFAULT_DATA
 from cli.budgets import parse_budgets
+from strategies.options import Option
 from strategies.run import RunConfig, check_config
+from strategies.searchers import searcher_options, searchers
 from strategies.settings import SETTINGS, get_settings
 
+#: the `--set SECTION.NAME=VALUE` sections (TOML: the [SECTION] tables; space: [space_options])
+SECTIONS = ("search", "searcher", "strategy", "recipe", "space", "workbench")
 DEFAULT_SPACE = "glit"
-DEFAULT_DATA = "builtin:fashion-mnist"
+DEFAULT_STRATEGY = "hierarchical-ea"
+DEFAULT_SEARCHER = "evolution"
 FLAG_KEYS = (
     "space",
     "strategy",
@@ -50,15 +58,17 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects key=value (e.g. search.population=20), got {item!r}")
+            raise ValueError(f"--set expects key=value (e.g. search.top_k=2), got {item!r}")
         result[key.strip()] = parse_value(value.strip())
     return result
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """A run.toml: top-level flag names plus the tables [search], [recipe.*],
-    [space_options] (`space` itself names the space), [workbench] and [budget]
-    (metric = bound, e.g. macs = "1.4G")."""
+    """A run.toml: top-level flag names plus the tables [search], [searcher] and
+    [strategy] (their options; `name` inside names the searcher or pipeline, as the
+    top-level `searcher = ...` and `strategy = ...` do), [recipe.*], [space_options]
+    (`space` itself names the space), [workbench] and [budget] (metric = bound, e.g.
+    macs = "1.4G")."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -80,15 +90,18 @@ def read_toml(path: Path) -> dict[str, Any]:
         ("space." + k.removeprefix("space_options.") if k.startswith("space_options.") else k): v
         for k, v in flat.items()
     }
-    sections = ("search.", "recipe.", "space.", "workbench.", "budget.")
+    for section in ("searcher", "strategy"):
+        if f"{section}.name" in flat:
+            flat[section] = flat.pop(f"{section}.name")
+    sections = (*(f"{name}." for name in SECTIONS), "budget.")
     unknown = [
         k for k in flat if (k not in FLAG_KEYS if "." not in k else not k.startswith(sections))
     ]
     if unknown:
         raise ValueError(
             f"config file {path}: unknown key(s) {', '.join(unknown)}; allowed top-level keys: "
-            f"{', '.join(FLAG_KEYS)} and the tables search, recipe, space_options, "
-            "workbench, budget"
+            f"{', '.join(FLAG_KEYS)} and the tables search, searcher, strategy, recipe, "
+            "space_options, workbench, budget"
         )
     return flat
 
@@ -107,36 +120,67 @@ def _budgets(values: Mapping[str, Any], plugin: Any) -> dict[str, float]:
     return parse_budgets(text, plugin.metrics) or {}
 
 
+def _declared(given: dict[str, Any], options: Sequence[Option]) -> dict[str, Any]:
+    names = {option.name for option in options}
+    return {name: value for name, value in given.items() if name in names}
+
+
 def _seed(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"seed must be an int, got {value!r}")
     return value
 
 
-def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig:
-    """Resolve flags, file values and --set overrides into a validated RunConfig."""
+def _check_names(values: Mapping[str, Any]) -> None:
+    """Refuse an unknown space, strategy or searcher by name, loading none: a space's
+    module and its data options may import torch (seconds), and a refused flag should
+    not wait for that."""
+    spaces.check(values.get("space", DEFAULT_SPACE))
+    strategy_registry.check(values.get("strategy", DEFAULT_STRATEGY))
+    searchers.check(values.get("searcher", DEFAULT_SEARCHER))
+
+
+def build_config(
+    flags: Mapping[str, Any], sets: Mapping[str, Any], *, only_declared: bool = False
+) -> RunConfig:
+    """Resolve flags, file values and --set overrides into a validated RunConfig. The
+    names and the search, searcher and strategy settings are checked before the space
+    is loaded (which may import torch), so a bad flag is refused at once.
+
+    `only_declared` (a comparison's settings shared by its arms): a searcher or strategy
+    option that this run's searcher or pipeline does not declare is left out instead of
+    refused."""
     values = {k: v for k, v in flags.items() if v is not None}
     space_name = values.get("space", DEFAULT_SPACE)
-    plugin_class = spaces.get(space_name)  # unknown space: error with the closest name
+    _check_names(values)  # unknown names: an error with the closest name, nothing loaded
     profile = values.get("profile", "quick")
     if profile not in SETTINGS:
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(SETTINGS)}")
-    search, recipe, space_options, workbench = {}, {}, {}, {}
+    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     dotted = {k: v for k, v in values.items() if "." in k and not k.startswith("budget.")}
     for key, value in {**dotted, **sets}.items():
         section, _, name = key.partition(".")
-        target = {
-            "search": search,
-            "recipe": recipe,
-            "space": space_options,
-            "workbench": workbench,
-        }.get(section)
-        if target is None or not name:
+        if section not in sections or not name:
             raise ValueError(
-                f"unknown setting {key!r}; use search.<field>, recipe.<section>.<field>, "
-                "space.<option> or workbench.<option>"
+                f"unknown setting {key!r}; use search.<field>, searcher.<option>, "
+                "strategy.<option>, recipe.<section>.<field>, space.<option> or "
+                "workbench.<option>"
             )
-        target[name] = value
+        sections[section][name] = value
+    search, recipe, space_options, workbench = (
+        sections[name] for name in ("search", "recipe", "space", "workbench")
+    )
+    searcher = values.get("searcher", DEFAULT_SEARCHER)
+    strategy = values.get("strategy", DEFAULT_STRATEGY)
+    if only_declared:
+        sections["searcher"] = _declared(sections["searcher"], searchers.get(searcher).options)
+        sections["strategy"] = _declared(
+            sections["strategy"], strategy_registry.get(strategy).options
+        )
+    get_settings(profile).override(**search)  # a bad value: refused by name, before torch
+    searcher_options(searcher, sections["searcher"], profile)
+    strategy_registry.get(strategy).resolve_options(sections["strategy"], profile)
+    plugin_class = spaces.get(space_name)
     if values.get("width"):
         space_options.setdefault("width", values["width"])
     for key, value in plugin_class.profile_options(profile).items():
@@ -147,19 +191,20 @@ def build_config(flags: Mapping[str, Any], sets: Mapping[str, Any]) -> RunConfig
     data = workbench.get("data", DEFAULT_DATA)
     for key, value in plugin_class.data_options(data, bool(workbench.get("download"))).items():
         space_options.setdefault(key, value)
-    get_settings(profile).override(**search)  # a bad search value: refused by name, now
     if space_options.get("latency_table"):  # a resumed run may start elsewhere
         space_options["latency_table"] = str(Path(space_options["latency_table"]).resolve())
     plugin = load_space(space_name, **space_options)
     config = RunConfig(
         space=space_name,
-        strategy=values.get("strategy", "hierarchical-ea"),
+        strategy=strategy,
         space_options=space_options,
-        searcher=values.get("searcher", "evolution"),
+        searcher=searcher,
         profile=profile,
         budgets=_budgets(values, plugin),
         seed=_seed(values.get("seed", 0)),
         search=search,
+        searcher_options=sections["searcher"],
+        strategy_options=sections["strategy"],
         workbench={**workbench, **({"recipe": recipe} if recipe else {})},
         storage=values.get("storage"),
     )

@@ -25,13 +25,6 @@ REPORT_FILE = "report.md"
 PLOT_FILES = ("accuracy_vs_cost.png", "fitness_per_generation.png", "architecture.png")
 
 FITNESS_LABEL = "fitness: supernet search-validation top-1"
-METRIC_NAMES = {
-    "macs": "MACs",
-    "params": "parameters",
-    "flops": "FLOPs",
-    "cost": "cost",
-    "latency": "latency",
-}
 DETAIL_ABBREVIATIONS = {"kernel": "k", "expansion": "e", "qkv": "qkv", "ffn": "ffn"}
 SCALES = (("G", 1e9), ("M", 1e6), ("K", 1e3))
 DPI = 120
@@ -80,7 +73,7 @@ class RunData:
         the first seen."""
         if self.budgets:
             return next(iter(self.budgets))
-        if self.plugin is not None and getattr(self.plugin, "metrics", None):
+        if self.plugin is not None and self.plugin.metrics:
             return str(self.plugin.metrics[0])
         for row in [*self.evaluations, *self.retrains]:
             if row.get("costs"):

@@ -13,6 +13,7 @@ from rich.table import Table
 from archspace import load_space
 from archspace.latency import METRIC as LATENCY
 from archspace.latency_plugin import with_latency_table
+from archspace.metrics import metric as metric_of
 from cli.budgets import format_cost
 from cli.errors import friendly_errors
 from strategies.run import load_config
@@ -102,7 +103,8 @@ def top_command(
         click.echo(json.dumps({"top": rows, "exported": written}, indent=2))
         return
     table = Table(title=f"top {len(rows)} of {run_dir} by supernet fitness")
-    for column in ("rank", "stage", "key", "fitness", *(rows[0]["costs"] if rows else [])):
+    metrics = [metric_of(m).axis_label() for m in (rows[0]["costs"] if rows else [])]
+    for column in ("rank", "stage", "key", "fitness", *metrics):
         table.add_column(column)
     for rank, row in enumerate(rows, start=1):
         table.add_row(

@@ -2,7 +2,10 @@
 
 A searcher only proposes (`ask`) and learns (`tell`); the driver owns the budget, the
 cache, resume, failures, the constraint check and the archive. This one mutates the
-best architecture found so far, restarting from a fresh sample when stuck.
+best architecture found so far, restarting from a fresh sample when stuck. Its options
+are its own: declared once, they are checked before any work (`--set
+searcher.patience=0` is refused, naming them), listed by `archsearch strategies`, and
+passed to the constructor.
 
     python examples/custom_searcher.py [RUN_FOLDER]
 """
@@ -16,21 +19,20 @@ from pathlib import Path
 from archspace import Genotype
 from strategies import PipelineResult, RunConfig, start_run
 from strategies.asktell import AskTellSearcher
+from strategies.options import Option
 from strategies.searchers import searchers
 
 
 class HillClimber(AskTellSearcher):
     name = "hill-climb"
     summary = "mutate the best so far (a hill-climber with random restarts)"
+    options = (
+        Option("batch", int, 8, "mutants of the best per step", low=1),
+        Option("patience", int, 3, "steps without improvement before a restart", low=1),
+    )
 
     def __init__(self, batch: int = 8, patience: int = 3) -> None:
         self.batch, self.patience = batch, patience
-
-    @classmethod
-    def from_settings(cls, settings, **context) -> HillClimber:
-        searcher = cls(batch=settings.population)
-        searcher.default_evaluations = settings.population * settings.generations
-        return searcher
 
     def start(self, context) -> None:
         super().start(context)
@@ -64,7 +66,8 @@ def main(folder: Path) -> PipelineResult:
         searcher="hill-climb",
         budgets={"cost": 60},
         seed=0,
-        search={"population": 8, "generations": 5, "top_k": 2, "max_evaluations": 60},
+        search={"top_k": 2, "max_evaluations": 60},
+        searcher_options={"batch": 8, "patience": 2},
     )
     result = start_run(config, folder)
     print(result.genotype.to_json(), result.metrics, f"{result.evaluations} evaluated")

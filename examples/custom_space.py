@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from archspace import Choice, Genotype, In, Space, SpacePlugin, spaces
+from archspace import Choice, Genotype, In, Space, SpacePlugin, Workbench, spaces
 from strategies import RunConfig, start_run
 
 
@@ -59,14 +59,14 @@ class ToyPlugin(SpacePlugin):
     def workbench(self, config):
         plugin = self
 
-        class Bench:  # no supernet to train: the estimate is the analytic accuracy
+        class Bench(Workbench):  # no supernet to train: the estimate is the accuracy
             def train_supernet(self, space, stage):
                 return None
 
             def evaluate(self, genotypes, stage):
                 return [plugin.accuracy(g) for g in genotypes]
 
-            def retrain(self, genotype, stage):
+            def retrain(self, genotype, stage, *, seed=None, alone=False):
                 return {
                     "val_top1": plugin.accuracy(genotype),
                     "test_top1": plugin.accuracy(genotype),
@@ -84,7 +84,8 @@ def main(folder: Path) -> dict[str, Genotype]:
             strategy=strategy,
             budgets={"macs": 6000},
             seed=0,
-            search={"population": 8, "generations": 3, "top_k": 2},
+            search={"top_k": 2},
+            searcher_options={"population": 8, "generations": 3},
         )
         results[strategy] = start_run(config, folder / strategy).genotype
         print(strategy, results[strategy].to_json())

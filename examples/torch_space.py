@@ -127,13 +127,14 @@ TINY_RECIPE = {
     "eval.max_images": 200,
     "eval.bn_batches": 1,
 }
-TINY_SEARCH = {"population": 4, "parents": 2, "mutants": 2, "crossovers": 2}
+TINY_EVOLUTION = {"population": 4, "parents": 2, "mutants": 2, "crossovers": 2, "generations": 2}
 CONFIG = RunConfig(
     space="tiny-mlp",
     strategy="spos",
     budgets={"macs": 60_000},
     seed=0,
-    search={**TINY_SEARCH, "generations": 2, "top_k": 1},
+    search={"top_k": 1},
+    searcher_options=TINY_EVOLUTION,
     workbench={"recipe": TINY_RECIPE, "device": "cpu"},
 )
 

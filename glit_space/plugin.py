@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 
-from archspace import Genotype, GenotypeError, Space
+from archspace import Genotype, Space
 from glit_space import cost as cost_model
 from glit_space.config import WIDTHS, BlockArch, SupernetBounds, Width
 from glit_space.presets import PRESETS, preset_blocks, preset_width
@@ -28,10 +27,12 @@ from glit_space.space import (
 )
 from oneshot.interface import ModelInput
 from oneshot.plugin import OneShotPlugin
+from oneshot.widths import WidthFamily
 
-WIDTH_FIELDS = tuple(f.name for f in dataclasses.fields(Width))
-#: the width each run profile uses unless the user names one
-PROFILE_WIDTHS = {"quick": "cpu", "paper": "tiny"}
+#: GLiT's widths and how `width`, `variant` and the width fields configure the plugin
+FAMILY = WidthFamily(
+    "GLiT", WIDTHS, "(or override embed_dim, num_heads, depth, ...)", other_options=("variant",)
+)
 
 
 class GlitPlugin(OneShotPlugin):
@@ -48,25 +49,12 @@ class GlitPlugin(OneShotPlugin):
 
     def __init__(self, width: str | Width = "tiny", variant: str = "paper", **overrides: Any):
         if isinstance(width, str):
-            if width not in WIDTHS:
-                raise ValueError(
-                    f"unknown GLiT width {width!r}; allowed: {', '.join(WIDTHS)} "
-                    "(or override embed_dim, num_heads, depth, ...)"
-                )
-            self.width_name, base = width, WIDTHS[width]
+            self.width_name, self.width = width, FAMILY.resolve(width, overrides)
         else:
-            self.width_name, base = "custom", width
+            self.width_name, self.width = "custom", FAMILY.override(width, overrides)
         self._base_width = width if isinstance(width, str) else "tiny"  # fields override it
-        unknown = sorted(set(overrides) - set(WIDTH_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"unknown GLiT option(s) {', '.join(unknown)}; allowed: width, variant, "
-                + ", ".join(WIDTH_FIELDS)
-            )
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        if overrides and self.width_name != "custom":
+        if self.width_name != "custom" and any(v is not None for v in overrides.values()):
             self.width_name += "+custom"
-        self.width = dataclasses.replace(base, **overrides)
         check_width(self.width)
         if variant not in VARIANTS:
             raise ValueError(f"unknown GLiT variant {variant!r}; allowed: {', '.join(VARIANTS)}")
@@ -79,21 +67,15 @@ class GlitPlugin(OneShotPlugin):
 
     def options(self) -> dict[str, Any]:
         """Options that rebuild this plugin exactly: a base width plus every width field."""
-        return {
-            "width": self._base_width,
-            "variant": self.variant,
-            **dataclasses.asdict(self.width),
-        }
+        return FAMILY.options(self._base_width, self.width, variant=self.variant)
 
     # ---- genotypes <-> block descriptions ------------------------------------------------
 
     def blocks(self, genotype: Genotype) -> tuple[BlockArch, ...]:
         """Per-block architectures of a genotype of this space (or of a sub-space of it)."""
-        if genotype.space.fingerprint != self._space.fingerprint:
-            raise GenotypeError(
-                f"the genotype belongs to space {genotype.space.name!r}, not to "
-                f"{self._space.name!r} at depth {self.width.depth}"
-            )
+        FAMILY.check(
+            self._space, genotype, f"not to {self._space.name!r} at depth {self.width.depth}"
+        )
         return blocks_of(genotype)
 
     def genotype(self, blocks: tuple[BlockArch, ...]) -> Genotype:
@@ -118,7 +100,7 @@ class GlitPlugin(OneShotPlugin):
     @classmethod
     def profile_options(cls, profile: str) -> dict[str, Any]:
         """The CPU width for the quick profile, GLiT-Tiny's for the paper's."""
-        return {"width": PROFILE_WIDTHS[profile]} if profile in PROFILE_WIDTHS else {}
+        return FAMILY.profile_options(profile)
 
     @classmethod
     def preset_names(cls) -> tuple[str, ...]:
@@ -140,8 +122,7 @@ class GlitPlugin(OneShotPlugin):
         """Published architectures whose width equals this plugin's width."""
         return {
             name: self.genotype(preset_blocks(name, self.width))
-            for name, width_name in PRESETS.items()
-            if WIDTHS[width_name] == self.width
+            for name in FAMILY.presets_at(self.width, PRESETS.items())
         }
 
     # ---- cost model ----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from glit_space.space import blocks_of
 from oneshot.batchnorm import SlicedBatchNorm1d
 from oneshot.vit import (
     PatchEmbed,
+    TokensSkipDecay,
     drop_path_rates,
     init_weights,
     multi_head_attention,
@@ -137,7 +138,7 @@ class SupernetBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x), arch))
 
 
-class GLiTSupernet(nn.Module):
+class GLiTSupernet(TokensSkipDecay, nn.Module):
     """SPOS supernet over per-block BlockArch choices; `activate` (a genotype) or
     `set_active` (block descriptions) picks the path."""
 

@@ -10,10 +10,8 @@ separate set of networks.
 
 from __future__ import annotations
 
-import math
 import random
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,8 @@ import numpy as np
 from archspace import Genotype
 from archspace.latency import LatencyTable, LatencyTableError
 from archspace.latency_plugin import unwrap
+from archspace.ranks import rank_correlations as _ranks
+from archspace.speed_drift import SPEED_DRIFT_LIMIT, build_warning, check_warning, speed_factor
 from oneshot.progress import progress_bar
 from oneshot.timing import (
     DEFAULT_MIN_RUN_TIME,
@@ -56,10 +56,9 @@ def space_settings(plugin: Any) -> dict[str, Any]:
 
 def _check_latency_plugin(plugin: Any) -> list[str]:
     keys = list(dict.fromkeys(plugin.latency_part_keys()))
-    if not keys or not callable(getattr(plugin, "latency_module", None)):
+    if not keys:
         raise LatencyTableError(
-            f"space {plugin.name!r} has no latency table: it names no parts "
-            "(latency_part_keys) or cannot build them alone (latency_module)"
+            f"space {plugin.name!r} has no latency table: it names no parts (latency_part_keys)"
         )
     return keys
 
@@ -145,21 +144,6 @@ def measure_network(
 # ---- checking a table ------------------------------------------------------------------------
 
 
-def _ranks(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float | None]:
-    from scipy import stats
-
-    if len(predicted) < 3:
-        return {"spearman": None, "kendall": None}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant input: nan, reported as None
-        spearman = stats.spearmanr(predicted, measured).statistic
-        kendall = stats.kendalltau(predicted, measured).statistic
-    return {
-        "spearman": None if math.isnan(spearman) else float(spearman),
-        "kendall": None if math.isnan(kendall) else float(kendall),
-    }
-
-
 def accuracy(
     names: Sequence[str], predicted: Sequence[float], measured: Sequence[float]
 ) -> dict[str, Any]:
@@ -219,8 +203,71 @@ def check_table(
     With a speed reference in the table, each network is timed alternating with the
     same reference part, and its measured latency is stated at the build's machine
     speed (mean ratio over the passes x the table's reference median); the plain wall
-    times and the predictions' accuracy against them are reported beside it."""
+    times and the predictions' accuracy against them are reported beside it. The
+    report's `warnings` say when the machine's speed moved too much to trust it
+    (`archspace.speed_drift`)."""
     plugin = unwrap(plugin)
+    here, mismatches = _check_settings(table, plugin, force)
+    speed = table.reference.get("median_ms") if table.reference else None
+    reference = SpeedReference.for_space(plugin, table.reference["part"]) if speed else None
+    rng = random.Random(seed)
+    named = {**(plugin.presets() if include_presets else {}), **(networks or {})}
+    chosen = _choose_networks(plugin, named, samples, fit, rng)
+    size_metric = "macs" if "macs" in plugin.metrics else plugin.metrics[0]
+    started = time.perf_counter()
+    timings = _measure_passes(plugin, chosen, here, min_run_time, reference, rng, progress)
+    rows = [
+        _check_row(name, role, genotype, plugin, table, timings[i], speed, size_metric)
+        for i, (name, genotype, role) in enumerate(chosen)
+    ]
+    return {
+        "table": str(table.path) if table.path else None,
+        "measured_on": {**table.settings},
+        "here": here,
+        "mismatches_forced": mismatches,
+        "networks_evaluated": sum(r["set"] == "eval" for r in rows),
+        "prediction": "sum of the parts' medians"
+        + (" with the table's correction" if table.correction else ""),
+        "measured": "at the build's machine speed (speed reference)"
+        if speed
+        else "wall time, the faster pass",
+        "speed_reference": _speed_report(table, timings) if speed else None,
+        "warnings": _drift_warnings(table, timings),
+        **_predictors(rows, table, size_metric),
+        "seconds": time.perf_counter() - started,
+        "networks": rows,
+    }
+
+
+def _predictors(
+    rows: Sequence[dict[str, Any]], table: LatencyTable, size_metric: str
+) -> dict[str, Any]:
+    """How well the table, the plain sum, a fitted correction and the size metric
+    predict the evaluated networks' measured latency (and, with a speed reference,
+    their plain wall time)."""
+    evaluated = [r for r in rows if r["set"] == "eval"]
+    names = [r["network"] for r in evaluated]
+    measured = [r["measured_ms"] for r in evaluated]
+    predicted = [r["predicted_ms"] for r in evaluated]
+    found: dict[str, Any] = {
+        "table_predictor": accuracy(names, predicted, measured),
+        "size_metric": size_metric,
+        "size_predictor": _ranks([r[size_metric] for r in evaluated], measured),
+        "table_correction": table.correction,
+        "fit": _fit_report(rows, names, measured),
+    }
+    if table.reference and table.reference.get("median_ms"):
+        found["wall_predictor"] = accuracy(names, predicted, [r["wall_ms"] for r in evaluated])
+    if table.correction:
+        found["sum_predictor"] = accuracy(names, [r["sum_ms"] for r in evaluated], measured)
+    return found
+
+
+def _check_settings(
+    table: LatencyTable, plugin: Any, force: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """This machine's settings for the table's measurement, and the mismatches `force`
+    let through; refuses an incomplete table (a check of half a table means nothing)."""
     s = table.settings
     device = s.get("device") or s.get("device_kind") or "cpu"
     threads = s.get("threads")
@@ -235,12 +282,16 @@ def check_table(
             f"latency table {table.path} lacks {len(missing)} entries (e.g. {missing[0]!r}); "
             f"finish it with `archsearch latency build ... --out {table.path}` first"
         )
-    speed = table.reference.get("median_ms") if table.reference else None
-    reference = SpeedReference.for_space(plugin, table.reference["part"]) if speed else None
-    rng = random.Random(seed)
+    return here, mismatches
+
+
+def _choose_networks(
+    plugin: Any, named: Mapping[str, Genotype], samples: int, fit: int, rng: random.Random
+) -> list[tuple[str, Genotype, str]]:
+    """(name, genotype, set) of every network to measure: the named ones and `samples`
+    random ones to evaluate, then `fit` further random ones to fit a correction on."""
     chosen: list[tuple[str, Genotype, str]] = []
     seen: set[str] = set()
-    named = {**(plugin.presets() if include_presets else {}), **(networks or {})}
     for name, genotype in named.items():
         if genotype.key not in seen:
             seen.add(genotype.key)
@@ -249,11 +300,22 @@ def check_table(
         chosen.append((f"random-{i}", genotype, "eval"))
     for i, genotype in enumerate(_sample(plugin, fit, rng, seen)):
         chosen.append((f"fit-{i}", genotype, "fit"))
-    size_metric = "macs" if "macs" in plugin.metrics else plugin.metrics[0]
-    # Passes in seeded random orders: a slow spell of the machine hits evaluated and
-    # fitted networks alike instead of whichever came last.
+    return chosen
+
+
+def _measure_passes(
+    plugin: Any,
+    chosen: Sequence[tuple[str, Genotype, str]],
+    here: Mapping[str, Any],
+    min_run_time: float,
+    reference: SpeedReference | None,
+    rng: random.Random,
+    progress: bool | None,
+) -> dict[int, list[Timing]]:
+    """Each network's timings, one per pass. Passes go in seeded random orders: a slow
+    spell of the machine hits evaluated and fitted networks alike instead of whichever
+    came last."""
     timings: dict[int, list[Timing]] = {i: [] for i in range(len(chosen))}
-    started = time.perf_counter()
     with progress_bar(len(chosen) * PASSES, "networks", 0, progress) as bar:
         for _ in range(PASSES):
             order = list(range(len(chosen)))
@@ -262,7 +324,7 @@ def check_table(
                 timing = measure_network(
                     plugin,
                     chosen[i][1],
-                    device,
+                    here["device"],
                     here["batch"],
                     here["threads"],
                     here["dtype"],
@@ -271,60 +333,62 @@ def check_table(
                 )
                 timings[i].append(timing)
                 bar.update(1, ms=timing.median_ms)
-    rows = [
-        _check_row(name, role, genotype, plugin, table, timings[i], speed, size_metric)
-        for i, (name, genotype, role) in enumerate(chosen)
-    ]
-    evaluated = [r for r in rows if r["set"] == "eval"]
-    names = [r["network"] for r in evaluated]
-    measured = [r["measured_ms"] for r in evaluated]
-    predicted = [r["predicted_ms"] for r in evaluated]
-    report: dict[str, Any] = {
-        "table": str(table.path) if table.path else None,
-        "measured_on": {**table.settings},
-        "here": here,
-        "mismatches_forced": mismatches,
-        "networks_evaluated": len(evaluated),
-        "prediction": "sum of the parts' medians"
-        + (" with the table's correction" if table.correction else ""),
-        "measured": "at the build's machine speed (speed reference)"
-        if speed
-        else "wall time, the faster pass",
-        "speed_reference": None,
-        "table_predictor": accuracy(names, predicted, measured),
-        "size_metric": size_metric,
-        "size_predictor": _ranks([r[size_metric] for r in evaluated], measured),
-        "table_correction": table.correction,
-        "fit": None,
-        "seconds": time.perf_counter() - started,
-        "networks": rows,
+    return timings
+
+
+def _reference_now(timings: Mapping[int, Sequence[Timing]]) -> float | None:
+    """The speed reference's median over the check (None: no reference ran)."""
+    found = [t.reference_ms for ts in timings.values() for t in ts if t.reference_ms]
+    return float(np.median(found)) if found else None
+
+
+def _speed_report(table: LatencyTable, timings: Mapping[int, Sequence[Timing]]) -> dict[str, Any]:
+    """The reference part's speed during the build and now, and how far it moved."""
+    speed = float(table.reference["median_ms"])
+    now = _reference_now(timings) or speed
+    return {
+        "part": table.reference["part"],
+        "build_ms": speed,
+        "check_ms": now,
+        "slower_now_pct": (now / speed - 1.0) * 100.0,
+        "factor": speed_factor(speed, now),
+        "limit": SPEED_DRIFT_LIMIT,
     }
-    if speed:
-        now = float(np.median([t.reference_ms for ts in timings.values() for t in ts]))
-        report["speed_reference"] = {
-            "part": table.reference["part"],
-            "build_ms": speed,
-            "check_ms": now,
-            "slower_now_pct": (now / speed - 1.0) * 100.0,
-        }
-        report["wall_predictor"] = accuracy(names, predicted, [r["wall_ms"] for r in evaluated])
-    if table.correction:
-        report["sum_predictor"] = accuracy(names, [r["sum_ms"] for r in evaluated], measured)
+
+
+def _drift_warnings(table: LatencyTable, timings: Mapping[int, Sequence[Timing]]) -> list[str]:
+    """Why the check cannot be trusted, if it cannot: the table's build or this check
+    ran while the machine's speed moved past SPEED_DRIFT_LIMIT."""
+    speed = table.reference.get("median_ms") if table.reference else None
+    now = _reference_now(timings)
+    found = [
+        build_warning(table.entries, speed, table.path),
+        check_warning(speed, now) if speed and now else None,
+    ]
+    return [w for w in found if w]
+
+
+def _fit_report(
+    rows: Sequence[dict[str, Any]], names: Sequence[str], measured: Sequence[float]
+) -> dict[str, Any] | None:
+    """Fit latency = a * sum + b on the 'fit' rows (adding `fitted_ms` to every row) and
+    evaluate it on the others; None without fit rows."""
     fitted = [r for r in rows if r["set"] == "fit"]
-    if fitted:
-        a, b = fit_correction([r["sum_ms"] for r in fitted], [r["measured_ms"] for r in fitted])
-        for r in rows:
-            r["fitted_ms"] = a * r["sum_ms"] + b
-        report["fit"] = {
-            "a": a,
-            "b": b,
-            "fitted_on_networks": len(fitted),
-            "evaluated_on_networks": len(evaluated),
-            "note": "fitted on the 'fit' networks only; the accuracy below is on the "
-            "other ('eval') networks",
-            "fit_accuracy": accuracy(names, [r["fitted_ms"] for r in evaluated], measured),
-        }
-    return report
+    if not fitted:
+        return None
+    a, b = fit_correction([r["sum_ms"] for r in fitted], [r["measured_ms"] for r in fitted])
+    for r in rows:
+        r["fitted_ms"] = a * r["sum_ms"] + b
+    evaluated = [r for r in rows if r["set"] == "eval"]
+    return {
+        "a": a,
+        "b": b,
+        "fitted_on_networks": len(fitted),
+        "evaluated_on_networks": len(evaluated),
+        "note": "fitted on the 'fit' networks only; the accuracy below is on the "
+        "other ('eval') networks",
+        "fit_accuracy": accuracy(names, [r["fitted_ms"] for r in evaluated], measured),
+    }
 
 
 def _check_row(

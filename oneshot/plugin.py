@@ -14,12 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from archspace import Genotype, SpacePlugin
+from archspace.latency import LatencyTableError
+from archspace.plugin import DEFAULT_DATA
 from oneshot.interface import ModelInput
 
 #: what `OneShotPlugin.workbench` reads from a run's config
 WORKBENCH_KEYS = frozenset(
     {"run_dir", "seed", "profile", "recipe", "data", "device", "threads", "download", "num_workers"}
 )
+
+
+def _check_keys(workbench: Mapping[str, Any]) -> None:
+    """Refuse a workbench setting `OneShotPlugin.workbench` would not read."""
+    unknown = sorted(set(workbench) - WORKBENCH_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown workbench setting(s) {', '.join(unknown)}; allowed: "
+            + ", ".join(sorted(WORKBENCH_KEYS))
+        )
 
 
 def retrain_checkpoint(run_dir: str | Path, stage: str, key: str) -> Path:
@@ -41,6 +53,14 @@ class MeasuresLatency:
         from oneshot.latency import check_table
 
         return check_table(table, self, **settings)
+
+    def latency_module(self, key: str) -> tuple[Any, tuple[int, ...]]:
+        """The part `key` of `latency_part_keys` built alone, with its input's shape
+        (batch excluded): what a latency table times. Default: the space cannot."""
+        raise LatencyTableError(
+            f"space {self.name!r} cannot build its latency "
+            "parts alone: implement latency_module(key) -> (module, input shape)"
+        )
 
 
 class OneShotPlugin(MeasuresLatency, SpacePlugin):
@@ -73,12 +93,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
         from oneshot.runtime import DEVICES
         from oneshot.sources import DataSpec, data_info
 
-        unknown = sorted(set(workbench) - WORKBENCH_KEYS)
-        if unknown:
-            raise ValueError(
-                f"unknown workbench setting(s) {', '.join(unknown)}; allowed: "
-                + ", ".join(sorted(WORKBENCH_KEYS))
-            )
+        _check_keys(workbench)
         recipe = workbench.get("recipe", {})
         if not isinstance(recipe, Mapping):
             raise ValueError(f"the recipe overrides must be a table, got {recipe!r}")
@@ -113,7 +128,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
                 isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
             ):
                 raise ValueError(f"{key} must be {what}, got {value!r}")
-        data = workbench.get("data", "builtin:fashion-mnist")
+        data = workbench.get("data", DEFAULT_DATA)
         DataSpec.parse(data)
         data_info(data, download=bool(workbench.get("download", False)))
 
@@ -127,12 +142,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
         from oneshot.runtime import select_runtime
         from oneshot.workbench import OneShotWorkbench
 
-        unknown = sorted(set(config) - WORKBENCH_KEYS)
-        if unknown:
-            raise ValueError(
-                f"unknown workbench setting(s) {', '.join(unknown)}; allowed: "
-                + ", ".join(sorted(WORKBENCH_KEYS))
-            )
+        _check_keys(config)
         recipe = get_recipe(config.get("profile", "quick")).override(**config.get("recipe", {}))
         runtime = select_runtime(
             local_device(config.get("device", "auto")), threads=config.get("threads")
@@ -141,7 +151,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
             self,
             recipe,
             config["run_dir"],
-            data=config.get("data", "builtin:fashion-mnist"),
+            data=config.get("data", DEFAULT_DATA),
             seed=config.get("seed", 0),
             runtime=runtime,
             download=config.get("download", False),

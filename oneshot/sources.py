@@ -24,9 +24,9 @@ from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
+from archspace.plugin import DEFAULT_DATA
 from oneshot.data.rebuild_fashion_mnist import find_idx_files, load_idx_folder
 
-DEFAULT_DATA = "builtin:fashion-mnist"
 SCHEMES = ("builtin", "fashion-mnist", "cifar10", "cifar100", "imagefolder")
 BUILTINS = ("fashion-mnist",)
 

@@ -1,12 +1,18 @@
 """Timing torch modules for latency tables: the device and its settings, warmed-up
-blocks of calls with `torch.utils.benchmark`, and the speed reference that states a
+blocks of calls timed with `time.perf_counter`, and the speed reference that states a
 measurement at one machine speed (`oneshot.latency` builds and checks tables with it).
+
+Blocks are timed here rather than with `torch.utils.benchmark.Timer`: importing that
+imports `torch.utils.cpp_extension`, which logs "No CUDA runtime is found, using
+CUDA_HOME=..." on every CPU-only machine with a CUDA build of torch.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -15,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils import benchmark
 
 from archspace.latency import LatencyTableError
 from archspace.latency_plugin import unwrap
@@ -122,9 +127,30 @@ class Timing:
     reference_ms: float | None = None
 
 
+def seconds_per_call(module: torch.nn.Module, x: torch.Tensor, number: int) -> float:
+    """Mean wall seconds of `number` calls in a row: CUDA is synchronised before and
+    after (its calls are asynchronous) and the garbage collector paused (as `timeit`
+    does), so a block times the module and nothing else."""
+    cuda = x.device.type == "cuda"
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if cuda:
+            torch.cuda.synchronize(x.device)
+        started = time.perf_counter()
+        for _ in range(number):
+            module(x)
+        if cuda:
+            torch.cuda.synchronize(x.device)
+        return (time.perf_counter() - started) / number
+    finally:
+        if collecting:
+            gc.enable()
+
+
 class _Clocked:
-    """A module on its device with a random input, warmed up, and a Timer; a block is
-    `number` calls in a row (about BLOCK_SECONDS unless `spanning` sets it)."""
+    """A module on its device with a random input, warmed up; a block is `number` calls
+    in a row (about BLOCK_SECONDS unless `spanning` sets it)."""
 
     def __init__(
         self,
@@ -137,15 +163,10 @@ class _Clocked:
     ) -> None:
         self.module = module.to(device=device, dtype=DTYPES[dtype]).eval()
         self.x = torch.randn(batch, *input_shape, device=device, dtype=DTYPES[dtype])
-        self.timer = benchmark.Timer(
-            stmt="module(x)", globals={"module": self.module, "x": self.x}, num_threads=threads
-        )
         with _threads(threads), torch.inference_mode():
             for _ in range(WARMUP_CALLS):
                 self.module(self.x)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            self.call_seconds = max(self.timer.timeit(1).mean, 1e-7)
+            self.call_seconds = max(seconds_per_call(self.module, self.x, 1), 1e-7)
         self.spanning(BLOCK_SECONDS)
 
     def spanning(self, seconds: float) -> None:
@@ -153,8 +174,9 @@ class _Clocked:
         self.number = max(1, round(seconds / self.call_seconds))
 
     def block(self) -> float:
-        """Seconds per call over one block (the Timer synchronises CUDA)."""
-        return self.timer.timeit(self.number).mean
+        """Seconds per call over one block (run under `measure`'s threads and
+        inference mode)."""
+        return seconds_per_call(self.module, self.x, self.number)
 
 
 class SpeedReference:
@@ -203,9 +225,9 @@ def measure(
     reference: SpeedReference | None = None,
 ) -> Timing:
     """Time `module` on a random input of shape (batch, *input_shape) in eval and
-    inference mode, after a warm-up: blocks of calls of about BLOCK_SECONDS with
-    `torch.utils.benchmark.Timer` (which synchronises CUDA) until `min_run_time` s of
-    the module's calls and MIN_BLOCKS blocks; with a `reference`, each block is followed
+    inference mode, after a warm-up: blocks of calls of about BLOCK_SECONDS
+    (`seconds_per_call`, which synchronises CUDA) until `min_run_time` s of the
+    module's calls and MIN_BLOCKS blocks; with a `reference`, each block is followed
     by one of the reference's, and the ratio of each pair is kept."""
     resolved = resolve_device(device)
     threads = threads or torch.get_num_threads()

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -34,16 +35,27 @@ from oneshot.distributed import Ranks
 from oneshot.progress import EventLog, progress_bar
 from oneshot.runtime import Runtime
 
-NO_DECAY_NAMES = ("pos_embed", "cls_token")
+
+def no_weight_decay_names(model: nn.Module) -> set[str]:
+    """Full names of the parameters a module excludes from weight decay by listing them
+    in its `no_weight_decay()` (timm's convention: names relative to that module)."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        listed = getattr(module, "no_weight_decay", None)
+        if callable(listed):
+            names.update(f"{prefix}.{name}" if prefix else name for name in listed())
+    return names
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay matrices and kernels only: not norms, biases, position embedding, class token."""
+    """Decay matrices and kernels only: as in timm, not 1-D parameters (norms), biases
+    or what the model's `no_weight_decay()` names (position embedding, class token)."""
+    excluded = no_weight_decay_names(model)
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        skip = param.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES
+        skip = param.ndim <= 1 or name.endswith(".bias") or name in excluded
         (no_decay if skip else decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
@@ -157,31 +169,14 @@ class Loop:
     def _run(self) -> TrainResult:
         self._scaler = self.runtime.grad_scaler()
         steps = self.steps_per_epoch
-        epoch, start_step, global_step = 0, 0, 0
-        sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
-        state = load_checkpoint(self.checkpoint) if self.checkpoint is not None else None
-        if state is not None:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self._scaler.load_state_dict(state["scaler"])
-            set_rng_state(state["rng"])
-            epoch, start_step = state["epoch"], state["step_in_epoch"]
-            global_step, sums = state["global_step"], list(state["sums"])
-            if self.log:
-                self.log("resume", label=self.label, epoch=epoch, step=start_step)
+        epoch, start_step, global_step, sums = self._resume()
         resumed_from = global_step
         epoch_loss = epoch_acc = float("nan")
-        started, images = time.monotonic(), 0
+        self._started, self._images = time.monotonic(), 0
         self._last_save = time.monotonic()
         self.model.train()
         self._trained = self.ranks.wrap(self.model)
-        local_batch = self.batch_size // self.ranks.world_size
-        if local_batch * self.ranks.world_size != self.batch_size:
-            raise ValueError(
-                f"{self.label}: batch size {self.batch_size} does not split evenly over "
-                f"{self.ranks.world_size} processes; use a multiple of {self.ranks.world_size}"
-            )
+        local_batch = self._local_batch()
         with progress_bar(
             self.epochs * steps,
             self.label,
@@ -189,36 +184,9 @@ class Loop:
             enabled=None if self.ranks.is_main else False,
         ) as bar:
             while epoch < self.epochs:
-                # each global batch is split between the ranks; DDP averages the gradients
-                indices = epoch_indices(
-                    len(self.dataset), self.seed, epoch, self.ranks, local_batch, start_step, steps
+                global_step, sums = self._run_epoch(
+                    bar, epoch, start_step, global_step, sums, local_batch, steps
                 )
-                loader = make_loader(
-                    EpochSamples(self.dataset, self.seed, epoch),  # augmentation by sample
-                    local_batch,
-                    shuffle=False,
-                    seed=self.seed,
-                    num_workers=self.num_workers,
-                    drop_last=True,
-                    sampler=indices,
-                )
-                for step, (x, y) in enumerate(loader, start=start_step):
-                    loss, correct = self._train_step(global_step, x, y)
-                    sums = [sums[0] + loss * len(y), sums[1] + correct, sums[2] + len(y)]
-                    images += len(y) * self.ranks.world_size
-                    global_step += 1
-                    bar.update(
-                        loss=sums[0] / sums[2],
-                        acc=sums[1] / sums[2],
-                        img_s=images / max(1e-9, time.monotonic() - started),
-                    )
-                    due_steps = (
-                        self.checkpoint_every_steps
-                        and global_step % self.checkpoint_every_steps == 0
-                    )
-                    due_time = time.monotonic() - self._last_save >= self.checkpoint_every_s
-                    if step + 1 < steps and (due_steps or due_time):
-                        self._save(epoch, step + 1, global_step, sums)
                 epoch_loss, epoch_acc = sums[0] / sums[2], sums[1] / sums[2]
                 if self.log:
                     self.log(
@@ -231,16 +199,85 @@ class Loop:
                     )
                 epoch, start_step, sums = epoch + 1, 0, [0.0, 0.0, 0.0]
                 self._save(epoch, 0, global_step, sums)
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - self._started
         return TrainResult(
             epochs=self.epochs,
             steps=global_step,
             loss=epoch_loss,
             accuracy=epoch_acc,
-            images_per_s=images / max(seconds, 1e-9),
+            images_per_s=self._images / max(seconds, 1e-9),
             seconds=seconds,
             resumed_from_step=resumed_from,
         )
+
+    def _resume(self) -> tuple[int, int, int, list[float]]:
+        """(epoch, step in it, global step, the epoch's sums so far) from the checkpoint,
+        whose weights, optimizer, schedule, scaler and RNG states it restores; zeros
+        when there is none."""
+        state = load_checkpoint(self.checkpoint) if self.checkpoint is not None else None
+        if state is None:
+            return 0, 0, 0, [0.0, 0.0, 0.0]  # loss * n, correct, n
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self._scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        if self.log:
+            self.log("resume", label=self.label, epoch=state["epoch"], step=state["step_in_epoch"])
+        return state["epoch"], state["step_in_epoch"], state["global_step"], list(state["sums"])
+
+    def _local_batch(self) -> int:
+        """Each process's share of the global batch."""
+        local_batch = self.batch_size // self.ranks.world_size
+        if local_batch * self.ranks.world_size != self.batch_size:
+            raise ValueError(
+                f"{self.label}: batch size {self.batch_size} does not split evenly over "
+                f"{self.ranks.world_size} processes; use a multiple of {self.ranks.world_size}"
+            )
+        return local_batch
+
+    def _run_epoch(
+        self,
+        bar: Any,
+        epoch: int,
+        start_step: int,
+        global_step: int,
+        sums: list[float],
+        local_batch: int,
+        steps: int,
+    ) -> tuple[int, list[float]]:
+        """Steps [start_step, steps) of one epoch, checkpointing when due; returns the
+        global step and the epoch's sums after it."""
+        # each global batch is split between the ranks; DDP averages the gradients
+        indices = epoch_indices(
+            len(self.dataset), self.seed, epoch, self.ranks, local_batch, start_step, steps
+        )
+        loader = make_loader(
+            EpochSamples(self.dataset, self.seed, epoch),  # augmentation by sample
+            local_batch,
+            shuffle=False,
+            seed=self.seed,
+            num_workers=self.num_workers,
+            drop_last=True,
+            sampler=indices,
+        )
+        for step, (x, y) in enumerate(loader, start=start_step):
+            loss, correct = self._train_step(global_step, x, y)
+            sums = [sums[0] + loss * len(y), sums[1] + correct, sums[2] + len(y)]
+            self._images += len(y) * self.ranks.world_size
+            global_step += 1
+            bar.update(
+                loss=sums[0] / sums[2],
+                acc=sums[1] / sums[2],
+                img_s=self._images / max(1e-9, time.monotonic() - self._started),
+            )
+            if step + 1 < steps and self._checkpoint_due(global_step):
+                self._save(epoch, step + 1, global_step, sums)
+        return global_step, sums
+
+    def _checkpoint_due(self, global_step: int) -> bool:
+        due_steps = self.checkpoint_every_steps and global_step % self.checkpoint_every_steps == 0
+        return bool(due_steps) or time.monotonic() - self._last_save >= self.checkpoint_every_s
 
     def _train_step(self, global_step: int, x: Tensor, y: Tensor) -> tuple[float, int]:
         if self.before_step is not None:

@@ -69,7 +69,15 @@ def with_class_token(patches: Tensor, cls_token: Tensor, pos_embed: Tensor) -> T
     return torch.cat([cls, patches], dim=1) + pos_embed
 
 
-class VisionTransformer(nn.Module):
+class TokensSkipDecay:
+    """Mixed into a ViT-like module: its class token and position embedding take no
+    weight decay (`oneshot.training.param_groups` reads `no_weight_decay`)."""
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
+
+class VisionTransformer(TokensSkipDecay, nn.Module):
     """The ViT skeleton a space fills with its own blocks: patch embedding, class token,
     learned absolute position embedding, `layers`, final LayerNorm, linear head on the
     class token (or, with `global_pool`, on the mean of the patch tokens)."""
@@ -97,9 +105,6 @@ class VisionTransformer(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(init_weights)
-
-    def no_weight_decay(self) -> set[str]:
-        return {"pos_embed", "cls_token"}
 
     def forward_features(self, x: Tensor) -> Tensor:
         x = with_class_token(self.patch_embed(x), self.cls_token, self.pos_embed)

@@ -13,7 +13,6 @@ Each training run checkpoints into the run folder and resumes from it.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
-from archspace import Genotype, Space
+from archspace import Genotype, Space, Workbench
+from archspace.seeds import stage_entropy, stage_seed
 from oneshot.checkpoint import load_checkpoint
 from oneshot.datasets import (
     DEFAULT_DATA,
@@ -42,12 +42,7 @@ from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
 from oneshot.transforms import mixup_cutmix
 
 
-def stage_seed(seed: int, stage: str) -> list[int]:
-    """A seed sequence for one stage, stable across processes (unlike hash())."""
-    return [seed, zlib.crc32(stage.encode())]
-
-
-class OneShotWorkbench:
+class OneShotWorkbench(Workbench):
     """Supernet training, supernet evaluation and retraining for one run folder."""
 
     def __init__(
@@ -190,8 +185,8 @@ class OneShotWorkbench:
         """SPOS over `space` (a sub-space for hierarchical stages); resumes if interrupted."""
         recipe = self.recipe.supernet
         data = self.data(recipe.augment)
-        seeds = stage_seed(self.seed, stage)
-        torch.manual_seed(seeds[0] * 1_000_003 + seeds[1])  # initial weights, augmentation
+        seeds = stage_entropy(self.seed, stage)
+        torch.manual_seed(stage_seed(self.seed, stage))  # initial weights, augmentation
         supernet = self.runtime.prepare(self.plugin.supernet())
         optimizer = torch.optim.SGD(
             param_groups(supernet, recipe.weight_decay),

@@ -18,6 +18,8 @@ Contract for a searcher:
   last batch (the driver may stop mid-batch when the budget runs out); a fitness is None
   when the evaluation failed. Genotypes evaluated before are told their cached fitness
   and cost no budget.
+- options: a searcher declares what a run may set as `options` (`strategies.options`)
+  and is built from their values by `from_options`.
 - optional: `known_results()` returns results the searcher already holds (e.g. the
   trials of a persistent Optuna study) as {key: fitness or None}; the driver calls it
   after each `ask` and preloads them into the cache, so they are never evaluated again
@@ -35,10 +37,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from archspace import Constraint, Genotype, Space
+from strategies.options import Option
 
 if TYPE_CHECKING:
     from strategies.sampling import FeasibleSampler
-    from strategies.settings import SearchSettings
 
 
 @dataclass
@@ -69,10 +71,17 @@ class AskTellSearcher(ABC):
     #: set its own, e.g. population x generations from its settings)
     default_evaluations: int = 1000
 
+    #: the options a run may set (`--set searcher.NAME=VALUE`), checked before any work
+    #: and listed by `archsearch strategies`; by default they are the constructor's
+    #: keyword arguments of the same names
+    options: ClassVar[tuple[Option, ...]] = ()
+
     @classmethod
-    def from_settings(cls, settings: SearchSettings, **context: Any) -> AskTellSearcher:
-        """Build from the run's search settings (override to read the fields you use)."""
-        return cls()
+    def from_options(cls, options: Mapping[str, Any], **context: Any) -> AskTellSearcher:
+        """Build from the run's resolved options (every declared one, checked). The
+        context gives `storage`, `study_name` (the stage) and `run_dir` to searchers that
+        keep a database; override to use them, and ignore what you do not use."""
+        return cls(**options)
 
     def start(self, context: SearchContext) -> None:
         self.context = context

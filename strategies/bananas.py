@@ -19,13 +19,14 @@ Predictors (`predictor=`), compared on fixed problems in the module's tests/repo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from archspace import Genotype, Space
 from archspace.batch import active
 from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.options import Option
 from strategies.sampling import (
     feasible_mask,
     fresh_samples,
@@ -33,7 +34,6 @@ from strategies.sampling import (
     neighbour_rows,
     require_at_least,
 )
-from strategies.settings import SearchSettings
 
 PREDICTORS = ("mlp", "ridge", "features")
 ACQUISITIONS = ("its", "ucb", "mean")
@@ -203,6 +203,19 @@ class Bananas(AskTellSearcher):
     )
     default_evaluations: int = 300
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("initial", int, 10, "random evaluations before the predictor", low=1),
+        Option("batch_size", int, 5, "proposals per ask", low=1),
+        Option("ensemble", int, 5, "predictors in the ensemble", low=1),
+        Option("parents", int, 5, "best architectures mutated into candidates", low=1),
+        Option("mutations", int, 20, "mutated candidates per parent", low=1),
+        Option("neighbours", bool, True, "add the parents' one-choice neighbours"),
+        Option("random_candidates", int, 50, "uniform samples added to the candidates", low=1),
+        Option("refine", int, 3, "rounds of mutating the best-scored candidates", low=0),
+        Option("predictor", str, "mlp", "the ensemble's model", choices=tuple(PREDICTORS)),
+        Option("acquisition", str, "its", "how candidates are scored", choices=tuple(ACQUISITIONS)),
+    )
+
     def __init__(
         self,
         initial: int = 10,
@@ -242,17 +255,6 @@ class Bananas(AskTellSearcher):
         self.refine = refine
         self.predictor = predictor
         self.acquisition = acquisition
-
-    @classmethod
-    def from_settings(cls, settings: SearchSettings, **context: Any) -> Bananas:
-        chosen = {
-            "initial": settings.bananas_initial,
-            "batch_size": settings.bananas_batch_size,
-            "ensemble": settings.bananas_ensemble,
-            "predictor": settings.bananas_predictor,
-            "acquisition": settings.bananas_acquisition,
-        }
-        return cls(**{name: value for name, value in chosen.items() if value is not None})
 
     def start(self, context: SearchContext) -> None:
         super().start(context)

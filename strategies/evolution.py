@@ -16,17 +16,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from deap import base, creator, tools
 
 from archspace import Genotype, Space
 from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.options import Option
 from strategies.sampling import Avoid, feasible_mask, fresh_candidates, require_at_least
-
-if TYPE_CHECKING:
-    from strategies.settings import SearchSettings
 
 _FITNESS = "ArchsearchFitness"
 _INDIVIDUAL = "ArchsearchIndividual"
@@ -74,6 +72,32 @@ class EvolutionSearcher(AskTellSearcher):
         "under the constraint, on a DEAP toolbox"
     )
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("population", int, 50, "architectures per generation", low=1, profiles={"quick": 8}),
+        Option("parents", int, 10, "the top-k kept as parents", low=1, profiles={"quick": 4}),
+        Option(
+            "mutants", int, 25, "children by mutation per generation", low=0, profiles={"quick": 4}
+        ),
+        Option(
+            "crossovers",
+            int,
+            25,
+            "children by crossover per generation",
+            low=0,
+            profiles={"quick": 4},
+        ),
+        Option(
+            "generations",
+            int,
+            20,
+            "generations (the default budget is population x generations)",
+            low=1,
+            profiles={"quick": 3},
+        ),
+        Option("mutation_prob", float, 0.1, "per-choice mutation probability", low=0.0, high=1.0),
+        Option("retries", int, 10, "redraws of an over-budget or seen child", low=0),
+    )
+
     def __init__(
         self,
         population: int = 50,
@@ -88,6 +112,10 @@ class EvolutionSearcher(AskTellSearcher):
             "evolution", 1, population=population, parents=parents, generations=generations
         )
         require_at_least("evolution", 0, mutants=mutants, crossovers=crossovers, retries=retries)
+        if parents > population:
+            raise ValueError(
+                f"evolution: parents ({parents}) cannot exceed population ({population})"
+            )
         if not 0.0 < mutation_prob <= 1.0:
             raise ValueError(f"evolution: mutation_prob must be in (0, 1], got {mutation_prob}")
         self.population = population
@@ -98,17 +126,6 @@ class EvolutionSearcher(AskTellSearcher):
         self.mutation_prob = mutation_prob
         self.retries = retries
         self.default_evaluations = population * generations
-
-    @classmethod
-    def from_settings(cls, settings: SearchSettings, **context: Any) -> EvolutionSearcher:
-        return cls(
-            population=settings.population,
-            parents=settings.parents,
-            mutants=settings.mutants,
-            crossovers=settings.crossovers,
-            generations=settings.generations,
-            mutation_prob=settings.mutation_prob,
-        )
 
     def make_toolbox(self, context: SearchContext) -> base.Toolbox:
         """The registered operators; override to swap one.

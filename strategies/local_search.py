@@ -8,12 +8,12 @@ the best if it improves, restart from a random architecture at a local optimum.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from archspace import Genotype, Space
 from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.options import Option
 from strategies.sampling import feasible_mask, fresh_samples, neighbour_rows, require_at_least
-from strategies.settings import SearchSettings
 
 
 def neighbours(space: Space, genotype: Genotype) -> list[Genotype]:
@@ -41,15 +41,15 @@ class LocalSearch(AskTellSearcher):
     )
     default_evaluations: int = 1000
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("initial", int, 10, "random samples of the first start", low=1),
+        Option("restart", int, 1, "random samples of each restart", low=1),
+    )
+
     def __init__(self, initial: int = 10, restart: int = 1) -> None:
         require_at_least(self.name, 1, initial=initial, restart=restart)
         self.initial = initial
         self.restart = restart
-
-    @classmethod
-    def from_settings(cls, settings: SearchSettings, **context: Any) -> LocalSearch:
-        chosen = {"initial": settings.local_initial, "restart": settings.local_restart}
-        return cls(**{name: value for name, value in chosen.items() if value is not None})
 
     def start(self, context: SearchContext) -> None:
         super().start(context)

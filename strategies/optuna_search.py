@@ -21,7 +21,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import optuna
 from optuna.samplers import BaseSampler, NSGAIISampler, TPESampler
@@ -29,12 +29,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from archspace import Constraint, Genotype, InfeasibleError, Space
-from archspace.units import format_count
+from archspace.metrics import metric as metric_of
 from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.options import Option
 from strategies.sampling import require_at_least
-
-if TYPE_CHECKING:
-    from strategies.settings import SearchSettings
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2")
 
@@ -101,15 +99,22 @@ class OptunaSearcher(AskTellSearcher):
         self.max_infeasible = max_infeasible
         self.default_evaluations = trials
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("sampler", str, "tpe", "Optuna's sampler", choices=tuple(SAMPLERS)),
+        Option("trials", int, 1000, "the default budget in trials", low=1, profiles={"quick": 24}),
+        Option("batch_size", int, 10, "trials asked at once", low=1),
+        Option("max_infeasible", int, 1000, "over-budget suggestions allowed in a row", low=1),
+    )
+
     @classmethod
-    def from_settings(
+    def from_options(
         cls,
-        settings: SearchSettings,
+        options: Mapping[str, Any],
         storage: str | optuna.storages.BaseStorage | None = None,
         study_name: str | None = None,
         **context: Any,
     ) -> OptunaSearcher:
-        return cls(trials=settings.samples, storage=storage, study_name=study_name)
+        return cls(**options, storage=storage, study_name=study_name)
 
     # ---- study set-up ----------------------------------------------------------------
 
@@ -275,10 +280,8 @@ class OptunaSearcher(AskTellSearcher):
         )
         if costs:
             metric = getattr(constraint, "metric", "cost")
-            text += (
-                f"; their {metric} ranged from {format_count(min(costs))} to "
-                f"{format_count(max(costs))}"
-            )
+            shown = metric_of(metric).format
+            text += f"; their {metric} ranged from {shown(min(costs))} to {shown(max(costs))}"
         return text + "; raise the budget or max_infeasible"
 
 

@@ -16,9 +16,8 @@ and is skipped on resume when already finished.
 from __future__ import annotations
 
 import time
-import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -32,11 +31,13 @@ from archspace import (
     budgets_of,
     ranks_of,
 )
+from archspace.metrics import metric as metric_of
+from archspace.seeds import stage_seed32
 from archspace.space import as_rng
-from archspace.units import format_count
 from strategies.asktell import AskTellSearcher
 from strategies.driver import run_search
 from strategies.evaluations import Evaluations
+from strategies.options import Option, resolve_options
 from strategies.settings import SearchSettings
 from strategies.store import RunStore
 
@@ -75,6 +76,10 @@ class Pipeline(ABC):
     """A staged search: subclasses say which stages run over which (sub-)spaces."""
 
     name: ClassVar[str]
+    #: one line for `archsearch strategies`
+    summary: ClassVar[str] = ""
+    #: what a run may set as `--set strategy.NAME=VALUE` (resolved into `self.options`)
+    options: ClassVar[tuple[Option, ...]] = ()
 
     def __init__(
         self,
@@ -84,13 +89,20 @@ class Pipeline(ABC):
         *,
         make_searcher: Callable[[str], AskTellSearcher],
         settings: SearchSettings,
+        options: Mapping[str, Any] | None = None,
         constraint: Constraint | None = None,
         seed: int = 0,
         say: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.plugin, self.workbench, self.store = plugin, workbench, store
         self.make_searcher, self.settings = make_searcher, settings
+        self.options = self.resolve_options(options or {}, "paper")
         self.constraint, self.seed, self.say = constraint, seed, say
+
+    @classmethod
+    def resolve_options(cls, given: Mapping[str, Any], profile: str) -> dict[str, Any]:
+        """Every declared option: `given` (checked), else its default under `profile`."""
+        return resolve_options(f"{cls.name!r} strategy", cls.options, given, profile)
 
     @abstractmethod
     def execute(self) -> StageOutcome:
@@ -185,7 +197,7 @@ class Pipeline(ABC):
             space,
             evaluations,
             self.constraint,
-            seed=_stage_seed(self.seed, stage),
+            seed=stage_seed32(self.seed, stage),
             max_evaluations=self.settings.max_evaluations,
             top_k=self.settings.top_k,
             on_generation=generation,
@@ -249,6 +261,17 @@ class RandomPipeline(Pipeline):
     """Random baseline: k architectures sampled under the budget, each retrained."""
 
     name = "random"
+    summary = "sample k architectures under the budget and retrain each (GLiT Table 5's baseline)"
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "architectures",
+            int,
+            5,
+            "architectures sampled and retrained",
+            low=1,
+            profiles={"quick": 2},
+        ),
+    )
 
     def execute(self) -> StageOutcome:
         done = self.finished("random")
@@ -256,10 +279,10 @@ class RandomPipeline(Pipeline):
             return done
         space = self.plugin.space
         self.check_budget(space, "random")
-        rng = as_rng(_stage_seed(self.seed, "random"))
+        rng = as_rng(stage_seed32(self.seed, "random"))
         chosen: dict[str, Genotype] = {}
         attempts = 0
-        while len(chosen) < self.settings.random_architectures and attempts < 100:
+        while len(chosen) < self.options["architectures"] and attempts < 100:
             genotype = (
                 space.sample_feasible(self.constraint, rng)
                 if self.constraint
@@ -274,6 +297,10 @@ class SposPipeline(Pipeline):
     """Flat SPOS: one supernet over the whole space."""
 
     name = "spos"
+    summary = (
+        "one supernet over the whole space, searched, the top k retrained "
+        "(flat SPOS, Guo et al. 2020)"
+    )
 
     def execute(self) -> StageOutcome:
         return self.search_and_retrain("flat", self.plugin.space)
@@ -293,6 +320,7 @@ class HierarchicalPipeline(Pipeline):
     """
 
     name = "hierarchical-ea"
+    summary = "one supernet and search per level of the space, in order (GLiT, Chen et al. 2021)"
 
     def execute(self) -> StageOutcome:
         space = self.plugin.space
@@ -336,13 +364,14 @@ def check_budget(
             continue
         bounds = plugin.cost_range(budget.metric, space)
         if bounds is not None and bounds[0] > budget.maximum:
+            shown = metric_of(budget.metric).format
             raise InfeasibleError(
                 f"budget {budget} is infeasible"
                 + (f" for stage {stage!r} of" if stage else " in")
                 + f" space {plugin.name!r}: "
-                f"the cheapest architecture there costs {format_count(bounds[0])} "
-                f"{budget.metric} (the dearest {format_count(bounds[1])}); raise the budget "
-                f"to at least {format_count(bounds[0])}"
+                f"the cheapest architecture there costs {shown(bounds[0])} "
+                f"{budget.metric} (the dearest {shown(bounds[1])}); raise the budget "
+                f"to at least {shown(bounds[0])}"
             )
 
 
@@ -353,10 +382,6 @@ PIPELINES: dict[str, type[Pipeline]] = {
 
 def _supernet_trained(store: RunStore, stage: str) -> bool:
     return store.meta(f"supernet:{stage}") is not None
-
-
-def _stage_seed(seed: int, stage: str) -> int:
-    return (seed * 1_000_003 + zlib.crc32(stage.encode())) % 2**32
 
 
 def _plain(obj: Any) -> Any:

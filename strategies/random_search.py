@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 from archspace import Genotype
 from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.options import Option
 from strategies.sampling import Avoid, fresh_candidates, require_at_least
-
-if TYPE_CHECKING:
-    from strategies.settings import SearchSettings
 
 
 class RandomSearcher(AskTellSearcher):
@@ -28,6 +26,14 @@ class RandomSearcher(AskTellSearcher):
         "and of Li & Talwalkar 2019"
     )
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "samples", int, 1000, "the default budget in samples", low=1, profiles={"quick": 24}
+        ),
+        Option("batch_size", int, 50, "samples per ask (one generation of the history)", low=1),
+        Option("retries", int, 10, "redraws of a sample already drawn", low=0),
+    )
+
     def __init__(self, samples: int = 1000, batch_size: int = 50, retries: int = 10) -> None:
         require_at_least("random", 1, samples=samples, batch_size=batch_size)
         require_at_least("random", 0, retries=retries)
@@ -35,10 +41,6 @@ class RandomSearcher(AskTellSearcher):
         self.batch_size = batch_size
         self.retries = retries
         self.default_evaluations = samples
-
-    @classmethod
-    def from_settings(cls, settings: SearchSettings, **context: Any) -> RandomSearcher:
-        return cls(samples=settings.samples)
 
     def start(self, context: SearchContext) -> None:
         super().start(context)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from archspace import Genotype, Space
 from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.options import Option
 from strategies.sampling import feasible_mask, fresh_samples, mutate_one_rows, require_at_least
 
 # ---- the searcher -------------------------------------------------------------------------
@@ -38,6 +39,13 @@ class RegularizedEvolution(AskTellSearcher):
     )
     default_evaluations: int = 1000
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("population", int, 30, "the aging population (NASLib's default)", low=1),
+        Option("tournament", int, 10, "tournament size (NASLib's default)", low=1),
+        Option("batch_size", int, 1, "children per ask", low=1),
+        Option("retries", int, 10, "redraws of a child already seen", low=1),
+    )
+
     def __init__(
         self, population: int = 30, tournament: int = 10, batch_size: int = 1, retries: int = 10
     ) -> None:
@@ -57,12 +65,6 @@ class RegularizedEvolution(AskTellSearcher):
         self.tournament = tournament
         self.batch_size = batch_size
         self.retries = retries
-
-    @classmethod
-    def from_settings(cls, settings: Any, **context: Any) -> RegularizedEvolution:
-        """`search.aging_population` and `search.tournament` (NASLib's defaults, 30 and
-        10); not `search.population`, which sizes SPOS evolution's generations."""
-        return cls(population=settings.aging_population, tournament=settings.tournament)
 
     def start(self, context: SearchContext) -> None:
         super().start(context)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,10 @@ from typing import Any
 
 from archspace import RankGroup, SpacePlugin, Workbench, load_space, ranks_of
 from archspace import strategies as strategy_registry
+from archspace.files import write_json
 from strategies.pipelines import PipelineResult, check_budget
-from strategies.searchers import check_searcher, make_searcher_factory
-from strategies.settings import get_settings
+from strategies.searchers import check_searcher, make_searcher_factory, searcher_options
+from strategies.settings import SearchSettings, get_settings, migrate
 from strategies.store import RunStore
 
 CONFIG_FILE = "config.json"
@@ -39,6 +39,8 @@ class RunConfig:
     budgets: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     search: dict[str, Any] = field(default_factory=dict)  # SearchSettings overrides
+    searcher_options: dict[str, Any] = field(default_factory=dict)  # the searcher's own
+    strategy_options: dict[str, Any] = field(default_factory=dict)  # the pipeline's own
     workbench: dict[str, Any] = field(default_factory=dict)  # data, device, recipe, ...
     storage: str | None = None  # optuna storage URL; default: the run's own SQLite
 
@@ -55,9 +57,23 @@ class RunConfig:
         """The primary budget's bound."""
         return self.budgets.get(self.budget_metric) if self.budgets else None
 
+    def settings(self) -> SearchSettings:
+        """The shared search settings: the profile's, with this run's overrides."""
+        return get_settings(self.profile).override(**self.search)
+
+    def resolved_searcher_options(self) -> dict[str, Any]:
+        """Every option of the searcher, checked: this run's, else the profile's default."""
+        return searcher_options(self.searcher, self.searcher_options, self.profile)
+
+    def resolved_strategy_options(self) -> dict[str, Any]:
+        """Every option of the pipeline, checked: this run's, else the profile's default."""
+        pipeline = strategy_registry.get(self.strategy)
+        return pipeline.resolve_options(self.strategy_options, self.profile)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Read a saved config.json (also the single-budget form of earlier versions)."""
+        """Read a saved config.json (also the forms of earlier versions: one budget, and
+        searcher and pipeline options among the search settings)."""
         if not isinstance(data, dict):
             raise ValueError(f"a run config must be a JSON object, got {type(data).__name__}")
         data = dict(data)
@@ -87,6 +103,7 @@ class RunConfig:
             )
         kinds = {"space": str, "strategy": str, "searcher": str, "profile": str, "seed": int}
         kinds.update(space_options=dict, budgets=dict, search=dict, workbench=dict)
+        kinds.update(searcher_options=dict, strategy_options=dict)
         for name, kind in kinds.items():
             if name in data and (not isinstance(data[name], kind) or isinstance(data[name], bool)):
                 raise ValueError(
@@ -96,6 +113,14 @@ class RunConfig:
             raise ValueError(
                 f"run config key 'storage' must be a URL or null, got {data['storage']!r}"
             )
+        search, searcher, strategy = migrate(
+            data.get("search", {}),
+            data.get("searcher", cls.searcher),
+            data["strategy"],
+        )
+        data["search"] = search
+        data["searcher_options"] = {**searcher, **data.get("searcher_options", {})}
+        data["strategy_options"] = {**strategy, **data.get("strategy_options", {})}
         return cls(**data)
 
 
@@ -107,21 +132,15 @@ def check_config(config: RunConfig, plugin: SpacePlugin, workbench: bool = True)
     the strategy, the search settings, the searcher and its storage, the budgets and
     (with `workbench`) the plugin's workbench settings. Raises with the value at fault
     and what is allowed."""
-    strategy_registry.get(config.strategy)
-    settings = get_settings(config.profile).override(**config.search)
-    check_searcher(config.searcher, config.storage, settings)
+    config.settings()
+    config.resolved_strategy_options()  # an unknown strategy: an error naming the known
+    check_searcher(config.searcher, config.storage, config.resolved_searcher_options())
     if config.budgets:
         plugin.budgets(config.budgets)
     if workbench:
         plugin.check_run_settings(
             {**config.workbench, "seed": config.seed, "profile": config.profile}
         )
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def start_run(
@@ -137,28 +156,38 @@ def start_run(
     pipeline_class = strategy_registry.get(config.strategy)
     plugin = plugin or load_space(config.space, **config.space_options)
     check_config(config, plugin, workbench=workbench is None)  # nothing written yet
-    settings = get_settings(config.profile).override(**config.search)
     constraint = plugin.budgets(config.budgets) if config.budgets else None
     check_budget(plugin, constraint, plugin.space)  # before anything is written
     if workbench is None:  # joins the process group when launched by torchrun
         workbench = plugin.workbench(
             {**config.workbench, "run_dir": run_dir, "seed": config.seed, "profile": config.profile}
         )
+    if not isinstance(workbench, Workbench):
+        raise TypeError(
+            f"space {plugin.name!r} gave a workbench of type {type(workbench).__name__}, "
+            "which is not an archspace.Workbench: subclass it (train_supernet, evaluate "
+            "and retrain are required)"
+        )
     ranks = ranks_of(workbench)
     if not ranks.is_main:
         say = _quiet
-    data_summary = getattr(workbench, "data_summary", None)
-    if data_summary is not None:  # what train, search-val and test hold, before any work
-        say(data_summary())
+    summary = workbench.data_summary()
+    if summary:  # what train, search-val and test hold, before any work
+        say(summary)
     with _open_store(config, plugin.options(), run_dir, ranks, say) as store:
         pipeline = pipeline_class(
             plugin,
             workbench,
             store,
             make_searcher=make_searcher_factory(
-                config.searcher, settings, config.storage, run_dir, private=not ranks.is_main
+                config.searcher,
+                config.resolved_searcher_options(),
+                config.storage,
+                run_dir,
+                private=not ranks.is_main,
             ),
-            settings=settings,
+            settings=config.settings(),
+            options=config.resolved_strategy_options(),
             constraint=constraint,
             seed=config.seed,
             say=say,
@@ -178,7 +207,7 @@ def start_run(
                 "evaluations": result.evaluations,
                 "retrains": result.retrains,
             }
-            _write_json(run_dir / ARCHITECTURE_FILE, answer)
+            write_json(run_dir / ARCHITECTURE_FILE, answer)
             store.set_meta("result", answer)
     return result
 
@@ -199,7 +228,9 @@ def _open_store(
     try:
         config_path = run_dir / CONFIG_FILE
         if config_path.exists():
-            saved = json.loads(config_path.read_text())
+            saved = json.loads(
+                json.dumps(RunConfig.from_dict(json.loads(config_path.read_text())).to_dict())
+            )
             if saved != json.loads(json.dumps(config.to_dict())):
                 differs = sorted(k for k in saved if saved.get(k) != config.to_dict().get(k))
                 raise ValueError(
@@ -209,7 +240,7 @@ def _open_store(
                 )
             say(f"resuming the run in {run_dir}")
         else:
-            _write_json(config_path, config.to_dict())
+            write_json(config_path, config.to_dict())
         store.set_meta("config", config.to_dict())
         store.set_meta("plugin_options", plugin_options)
     except BaseException:

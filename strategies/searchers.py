@@ -1,48 +1,39 @@
-"""Searchers by name (`--searcher`), each built from the run's search settings.
+"""Searchers by name (`--searcher`), each built from its own declared options.
 
-Every searcher is an `AskTellSearcher` class that builds itself with
-`from_settings(settings, **context)`; the context carries `storage` and `study_name`
-(the stage) for searchers that keep a database, and a searcher ignores what it does
-not use. There is no switch on names here: a third-party searcher registered under the
-`archsearch.searchers` entry-point group, or with `searchers.register`, is built the
-same way.
+Every searcher is an `AskTellSearcher` class that declares its `options` and builds
+itself with `from_options(options, **context)`; the context carries `storage` and
+`study_name` (the stage) for searchers that keep a database, and a searcher ignores
+what it does not use. There is no switch on names here: a third-party searcher
+registered under the `archsearch.searchers` entry-point group, or with
+`searchers.register`, is checked, listed and built the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from archspace import Registry
 from strategies.asktell import AskTellSearcher
-from strategies.settings import SearchSettings
+from strategies.options import resolve_options
 
 #: third-party searchers register under the `archsearch.searchers` entry-point group
 searchers: Registry[type[AskTellSearcher]] = Registry("archsearch.searchers", "searcher")
 
 
-def _builtin() -> None:
-    from strategies.bananas import Bananas
-    from strategies.evolution import EvolutionSearcher
-    from strategies.local_search import LocalSearch
-    from strategies.optuna_search import OptunaSearcher
-    from strategies.random_search import RandomSearcher
-    from strategies.regularized_evolution import RegularizedEvolution
-
-    builtin: list[type[AskTellSearcher]] = [
-        EvolutionSearcher,
-        RandomSearcher,
-        OptunaSearcher,
-        RegularizedEvolution,
-        LocalSearch,
-        Bananas,
-    ]
-    for cls in builtin:
-        searchers.register(cls.name, cls)
-
-
-_builtin()
+#: the built-in searchers by name, "module:class", imported when first used: optuna and
+#: deap take a third of a second to import, which a refused flag should not wait for
+BUILTIN = {
+    "evolution": "strategies.evolution:EvolutionSearcher",
+    "random": "strategies.random_search:RandomSearcher",
+    "optuna": "strategies.optuna_search:OptunaSearcher",
+    "regularized-evolution": "strategies.regularized_evolution:RegularizedEvolution",
+    "local": "strategies.local_search:LocalSearch",
+    "bananas": "strategies.bananas:Bananas",
+}
+for _name, _target in BUILTIN.items():
+    searchers.register_lazy(_name, _target)
 
 #: the searchers that keep their state in a database (`--storage`); others ignore one
 STORAGE_SEARCHERS = ("optuna",)
@@ -51,15 +42,31 @@ STORAGE_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql
 _STORAGE_FORMS = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB or mysql://USER@HOST/DB"
 
 
+def searcher_options(name: str, given: Mapping[str, Any], profile: str) -> dict[str, Any]:
+    """Every option of searcher `name` for a run: `given` (checked against what the
+    searcher declares), else its default under `profile`."""
+    return resolve_options(f"{name!r} searcher", searchers.get(name).options, given, profile)
+
+
+def build_searcher(
+    name: str, options: Mapping[str, Any] | None = None, profile: str = "paper", **context: Any
+) -> AskTellSearcher:
+    """Searcher `name` with `options` (checked; the rest at `profile`'s defaults), as a
+    run builds it; the context (`storage`, `study_name`, `run_dir`) goes to searchers
+    that use it."""
+    resolved = searcher_options(name, options or {}, profile)
+    return searchers.get(name).from_options(resolved, **context)
+
+
 def check_searcher(
-    name: str, storage: str | None = None, settings: SearchSettings | None = None
+    name: str, storage: str | None = None, options: Mapping[str, Any] | None = None
 ) -> None:
-    """Refuse, before any work, an unknown searcher (naming the known ones), settings
-    it cannot be built from (e.g. an unknown BANANAS predictor), a storage given to a
-    searcher that does not use one, and a storage URL of the wrong form."""
+    """Refuse, before any work, an unknown searcher (naming the known ones), resolved
+    `options` it cannot be built from (e.g. parents above the population), a storage
+    given to a searcher that does not use one, and a storage URL of the wrong form."""
     searcher = searchers.get(name)  # unknown: an error listing the known searchers
-    if settings is not None:
-        searcher.from_settings(settings)  # builds nothing heavy: a searcher starts later
+    if options is not None:
+        searcher.from_options(options)  # builds nothing heavy: a searcher starts later
     if storage is None:
         return
     if name not in STORAGE_SEARCHERS:
@@ -97,13 +104,13 @@ def check_storage_url(storage: Any) -> None:
 
 def make_searcher_factory(
     name: str,
-    settings: SearchSettings,
+    options: Mapping[str, Any],
     storage: str | None,
     run_dir: Path,
     private: bool = False,
 ) -> Callable[[str], AskTellSearcher]:
-    """stage -> a fresh searcher built by its class from `settings` (the context gives
-    `storage` and `study_name=stage`: optuna keeps one study per stage).
+    """stage -> a fresh searcher built by its class from its resolved `options` (the
+    context gives `storage` and `study_name=stage`: optuna keeps one study per stage).
 
     `private` (the non-main processes of a job): the storage is a copy of the run's
     taken now, in memory, so that those processes search without writing to it."""
@@ -115,6 +122,6 @@ def make_searcher_factory(
         url = run_storage(storage, run_dir, private=private)
 
     def make(stage: str) -> AskTellSearcher:
-        return cls.from_settings(settings, storage=url, study_name=stage, run_dir=run_dir)
+        return cls.from_options(options, storage=url, study_name=stage, run_dir=run_dir)
 
     return make

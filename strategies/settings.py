@@ -1,4 +1,9 @@
-"""Search sizes per profile: the paper's SPOS settings and a 2-core-CPU `quick` set."""
+"""What every search shares, per profile: the budget, failures allowed, top-k.
+
+Everything that belongs to one searcher or one pipeline (evolution's population, the
+random pipeline's architectures, BANANAS' ensemble) is that class's own declared option
+(`strategies.options`), set with `searcher.NAME` / `strategy.NAME`, not a field here.
+"""
 
 from __future__ import annotations
 
@@ -6,99 +11,53 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+PROFILES = ("paper", "quick")
+
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """How much searching each stage does; every field can be overridden by name."""
+    """The settings every searcher and pipeline shares; each can be set as search.NAME."""
 
-    population: int = 50
-    parents: int = 10
-    mutants: int = 25
-    crossovers: int = 25
-    generations: int = 20
-    mutation_prob: float = 0.1
-    samples: int = 1000  # candidates of the random and optuna searchers
     # the budget in distinct evaluations per stage; None: the searcher's own default
-    # (evolution: population x generations; random and optuna: samples)
+    # (evolution: population x generations; random and optuna: their samples)
     max_evaluations: int | None = None
     top_k: int = 5  # architectures retrained per stage (paper: 5)
-    aging_population: int = 30  # regularized evolution's population (NASLib's default)
-    tournament: int = 10  # regularized evolution's tournament size (NASLib's default)
-    random_architectures: int = 5  # the random pipeline's retrained samples
     max_consecutive_failures: int = 10
     evaluation_chunk: int = 1  # genotypes per workbench.evaluate call, recorded after each
     selection_metric: str = "val_top1"  # the retrained metric that picks a stage's winner
-    # searcher knobs; None: the searcher's own default (see its class)
-    local_initial: int | None = None  # local search: random samples per (re)start
-    local_restart: int | None = None  # local search: samples of each restart
-    bananas_initial: int | None = None  # BANANAS: random evaluations before the model
-    bananas_batch_size: int | None = None  # BANANAS: proposals per ask
-    bananas_ensemble: int | None = None  # BANANAS: predictors in the ensemble
-    bananas_predictor: str | None = None  # BANANAS: the predictor's kind
-    bananas_acquisition: str | None = None  # BANANAS: the acquisition function
 
     def __post_init__(self) -> None:
         """Refuse a bad value by name before any work (a typo must not cost a supernet)."""
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            kind = str(f.type).replace(" ", "")
-            optional = kind.endswith("|None")
-            if optional:
-                if value is None:
-                    continue
-                kind = kind.removesuffix("|None")
-            if kind == "int":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(
-                        f"search.{f.name} must be a positive int"
-                        + (" (or absent)" if optional else "")
-                        + f", got {value!r}"
-                    )
-            elif kind == "float":
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, (int, float))
-                    or not 0.0 <= value <= 1.0
-                ):
-                    raise ValueError(
-                        f"search.{f.name} must be a probability in [0, 1], got {value!r}"
-                    )
-            elif not isinstance(value, str) or not value:
-                raise ValueError(f"search.{f.name} must be a non-empty string, got {value!r}")
-        if self.parents > self.population:
+        for name in ("max_evaluations", "top_k", "max_consecutive_failures", "evaluation_chunk"):
+            value = getattr(self, name)
+            if value is None and name == "max_evaluations":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"search.{name} must be an int >= 1, got {value!r}")
+        if not isinstance(self.selection_metric, str) or not self.selection_metric:
             raise ValueError(
-                f"search.parents ({self.parents}) cannot exceed search.population "
-                f"({self.population})"
-            )
-        if self.tournament > self.aging_population:
-            raise ValueError(
-                f"search.tournament ({self.tournament}) cannot exceed "
-                f"search.aging_population ({self.aging_population})"
+                f"search.selection_metric must be a metric name, got {self.selection_metric!r}"
             )
 
     def override(self, **changes: Any) -> SearchSettings:
         allowed = {f.name for f in dataclasses.fields(self)}
+        for key in changes:
+            if key in MOVED:
+                raise KeyError(moved_message(key, changes[key]))
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise KeyError(
                 f"unknown search setting(s) {', '.join(unknown)}; allowed: "
                 + ", ".join(sorted(allowed))
+                + " (a searcher's own options are searcher.NAME, a pipeline's strategy.NAME:"
+                " `archsearch strategies` lists them)"
             )
         return dataclasses.replace(self, **changes)
 
 
 SETTINGS: dict[str, SearchSettings] = {
     "paper": SearchSettings(),
-    "quick": SearchSettings(
-        population=8,
-        parents=4,
-        mutants=4,
-        crossovers=4,
-        generations=3,
-        samples=24,
-        top_k=2,
-        random_architectures=2,
-    ),
+    "quick": SearchSettings(top_k=2),
 }
 
 
@@ -106,3 +65,58 @@ def get_settings(profile: str) -> SearchSettings:
     if profile not in SETTINGS:
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(SETTINGS)}")
     return SETTINGS[profile]
+
+
+#: search settings of earlier versions that are now options of one searcher or
+#: pipeline: old name -> (section, {owner: option name})
+MOVED: dict[str, tuple[str, dict[str, str]]] = {
+    **{
+        name: ("searcher", {"evolution": name})
+        for name in ("population", "parents", "mutants", "crossovers", "generations")
+    },
+    "mutation_prob": ("searcher", {"evolution": "mutation_prob"}),
+    "samples": ("searcher", {"random": "samples", "optuna": "trials"}),
+    "aging_population": ("searcher", {"regularized-evolution": "population"}),
+    "tournament": ("searcher", {"regularized-evolution": "tournament"}),
+    "local_initial": ("searcher", {"local": "initial"}),
+    "local_restart": ("searcher", {"local": "restart"}),
+    **{
+        f"bananas_{name}": ("searcher", {"bananas": name})
+        for name in ("initial", "batch_size", "ensemble", "predictor", "acquisition")
+    },
+    "random_architectures": ("strategy", {"random": "architectures"}),
+}
+
+
+def moved_message(key: str, value: Any) -> str:
+    """What to write instead of an earlier version's search.KEY."""
+    section, owners = MOVED[key]
+    kind = "searcher" if section == "searcher" else "pipeline (--strategy)"
+    spelled = " or ".join(
+        f"--set {section}.{name}={value!r} (with {owner!r} as the {kind})"
+        for owner, name in owners.items()
+    )
+    first_owner, first_name = next(iter(owners.items()))
+    return (
+        f"search.{key} is now an option of the {kind} that uses it: write {spelled}; "
+        f"in a TOML file, [{section}] name = {first_owner!r}, {first_name} = {value!r}"
+    )
+
+
+def migrate(
+    search: dict[str, Any], searcher: str, strategy: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An earlier version's saved search settings split into (search, searcher options,
+    strategy options) for a run of `searcher` and `strategy`; a moved setting the run's
+    searcher or pipeline does not use is dropped (it never had an effect)."""
+    kept: dict[str, Any] = {}
+    options: dict[str, dict[str, Any]] = {"searcher": {}, "strategy": {}}
+    owner_of = {"searcher": searcher, "strategy": strategy}
+    for key, value in search.items():
+        if key not in MOVED:
+            kept[key] = value
+            continue
+        section, owners = MOVED[key]
+        if owner_of[section] in owners:
+            options[section][owners[owner_of[section]]] = value
+    return kept, options["searcher"], options["strategy"]

@@ -33,9 +33,9 @@ import numpy as np
 
 from archspace import Genotype, Space, SpacePlugin, load_space, ranks_of
 from archspace import strategies as strategy_registry
+from archspace.files import write_json
 from strategies.run import RunConfig, load_config
 from strategies.store import RunStore
-from studies.files import write_json
 
 PLAN_FILE = "plan.json"
 TRUTH_DIR = "truth"
@@ -329,7 +329,7 @@ class GroundTruthStudy:
         ranks = ranks_of(trainer)
         if ranks.is_main:
             plan = self.plan()
-            write_json(self.folder / PLAN_FILE, plan.to_dict())
+            write_json(self.folder / PLAN_FILE, plan.to_dict(), indent=1)
         ranks.barrier()  # the others read the plan the main process wrote
         if not ranks.is_main:
             plan = self.plan()
@@ -359,7 +359,7 @@ class GroundTruthStudy:
                 fitness = bench.evaluate([genotypes[k] for k in keys], supernet["stage"])
                 scores.update(zip(keys, (float(f) for f in fitness)))
                 if ranks.is_main:
-                    write_json(path, scores)
+                    write_json(path, scores, indent=1)
 
     def _retrain(
         self, plan: Plan, genotypes: dict[str, Genotype], trainer: Any, ranks: Any, say, progress
@@ -380,7 +380,7 @@ class GroundTruthStudy:
                 "metrics": {k: float(v) for k, v in metrics.items()},
                 "costs": self.plugin.cost(genotypes[key]),
             }
-            write_json(truth_path(self.folder, key, seed), record)
+            write_json(truth_path(self.folder, key, seed), record, indent=1)
             done += ranks.world_size if alone else 1
             progress(min(done, len(jobs)), len(jobs), f"{key} seed {seed}")
         ranks.barrier()

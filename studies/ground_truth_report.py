@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from archspace import SpacePlugin
-from studies.files import write_json, write_text
+from archspace.files import write_json, write_text
 from studies.ground_truth import Plan, collect_results
 from studies.rank_stats import agreement, top_fraction
 
@@ -227,7 +227,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     report, data, table = out / REPORT_FILE, out / DATA_FILE, out / TABLE_FILE
     write_text(report, markdown(summary))
-    write_json(data, {"summary": summary, "archs": results["archs"]})
+    write_json(data, {"summary": summary, "archs": results["archs"]}, indent=1)
     write_table(results, table)
     paths = [report, data, table]
     for supernet in plan.supernets:

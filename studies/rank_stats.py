@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from archspace.ranks import kendall_tau, spearman_rho
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -28,27 +30,6 @@ class Estimate:
 
     def to_dict(self) -> dict[str, float | None]:
         return asdict(self)
-
-
-def kendall_tau(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Kendall's tau-b (scipy), None with fewer than 3 pairs or when undefined (a
-    constant side)."""
-    if len(xs) < 3:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a constant input: scipy warns and returns nan
-        tau = stats.kendalltau(xs, ys).statistic
-    return None if math.isnan(tau) else float(tau)
-
-
-def spearman_rho(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman's rank correlation (scipy), None where undefined."""
-    if len(xs) < 3:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rho = stats.spearmanr(xs, ys).statistic
-    return None if math.isnan(rho) else float(rho)
 
 
 def top_k_overlap(predicted: Sequence[float], truth: Sequence[float], k: int) -> float | None:

@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 
 from archspace import load_space
-from archspace.units import format_count
+from archspace.files import write_json
+from archspace.metrics import metric as metric_of
 from strategies.run import RunConfig, start_run
 from strategies.statistics import Summary, best_of, best_so_far, compare_to
 from strategies.store import RunStore
-from studies.files import write_json
 
 STUDY_FILE = "study.json"
 TRAJECTORY_FILE = "trajectory.json"
@@ -57,7 +57,7 @@ def run_one(label: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
         "costs": result.costs,
         "key": result.genotype.key,
     }
-    write_json(done, record)
+    write_json(done, record, indent=1)
     return record
 
 
@@ -191,7 +191,7 @@ def _section(samples: dict[str, list[float]], lower: bool, baseline: str | None)
 
 def write_study(records: Sequence[dict[str, Any]], summary: dict[str, Any], folder: Path):
     """study.json (summary and every trajectory), study.md and study.png."""
-    write_json(folder / STUDY_FILE, {"summary": summary, "runs": list(records)})
+    write_json(folder / STUDY_FILE, {"summary": summary, "runs": list(records)}, indent=1)
     markdown = folder / "study.md"
     markdown.write_text(_markdown(summary))
     plot = folder / "study.png"
@@ -255,18 +255,15 @@ def _markdown(summary: dict[str, Any]) -> str:
         lines += [
             "## Costs of the chosen architectures",
             "",
-            "| arm | " + " | ".join(f"{name}, mean ± sd" for name in costs) + " |",
+            "| arm | " + " | ".join(f"{metric_of(name).title}, mean ± sd" for name in costs) + " |",
             "|---|" + "---|" * len(costs),
         ]
         for arm in summary["table"]["final"]["arms"]:
             cells = []
-            for per_arm in costs.values():
+            for name, per_arm in costs.items():
                 row = per_arm.get(arm)
-                cells.append(
-                    "n/a"
-                    if row is None
-                    else f"{format_count(row['mean'])} ± {format_count(row['sd'])}"
-                )
+                shown = metric_of(name).format
+                cells.append("n/a" if row is None else f"{shown(row['mean'])} ± {shown(row['sd'])}")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

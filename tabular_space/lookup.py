@@ -9,26 +9,18 @@ from typing import Any
 import numpy as np
 
 from archspace.genotype import Genotype
-from archspace.space import Space
+from archspace.known import KnownResultsWorkbench
 
 
-class LookupWorkbench:
+class LookupWorkbench(KnownResultsWorkbench):
     """Look-ups only: `lookup(rows)` gives the fitness per population row (NaN for an
     architecture the table lacks: recorded as a failure); the plugin's
     `fitness(genotype)` is what retraining reports."""
 
     def __init__(self, plugin: Any, lookup: Callable[[np.ndarray], np.ndarray]) -> None:
-        self.plugin, self.lookup = plugin, lookup
+        super().__init__(plugin)
+        self.lookup = lookup
 
-    def train_supernet(self, space: Space, stage: str) -> None:
-        return None
-
-    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
-        if not genotypes:
-            return []
+    def estimates(self, genotypes: Sequence[Genotype]) -> list[float]:
         rows = np.array([g.indices for g in genotypes], dtype=np.int64)
         return [float(v) for v in self.lookup(rows)]
-
-    def retrain(self, genotype: Genotype, stage: str) -> dict[str, float]:
-        value = self.plugin.fitness(genotype)
-        return {"val_top1": value, "test_top1": value}

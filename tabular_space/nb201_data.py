@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from archspace.errors import ArchSpaceError
+from archspace.files import replacing
 
 #: NAS-Bench-201's operations, in its own order (the options of every edge)
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -174,11 +175,8 @@ def load_accuracies(path: Path | None = None) -> dict[str, np.ndarray]:
             pass  # unreadable or partial: convert again
     arrays = read_anb(raw)
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
+        with replacing(cached, "wb") as handle:
             np.savez(handle, **arrays)
-        os.replace(tmp, cached)
     except OSError:
         pass  # a read-only home: work from memory
     return arrays

@@ -41,6 +41,7 @@ import numpy as np
 
 from archspace.choice import Choice
 from archspace.constraints import Budget
+from archspace.errors import SpaceDefinitionError
 from archspace.genotype import Genotype
 from archspace.plugin import SpacePlugin
 from archspace.space import Space
@@ -75,6 +76,15 @@ def _option(value: Any, where: str) -> Any:
     raise ValueError(f"{where}: {value!r} cannot be an option (use a string or a number)")
 
 
+def _distinct(cells: Sequence[Any]) -> list[Any]:
+    """The distinct values of a column, sorted (in file order where kinds are mixed)."""
+    seen = list(dict.fromkeys(cells))
+    try:
+        return sorted(seen)
+    except TypeError:
+        return seen
+
+
 def _split(names: str | Sequence[str] | None) -> list[str] | None:
     if names is None:
         return None
@@ -84,44 +94,195 @@ def _split(names: str | Sequence[str] | None) -> list[str] | None:
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Column names (in file order) and rows of a CSV or JSON-lines file."""
+    """Column names (in file order) and rows of a CSV or JSON-lines file; every error
+    names the file."""
     if not path.is_file():
         raise FileNotFoundError(
             f"space table: file {path} does not exist (give a CSV or JSON-lines file of "
             "architectures and metrics: --set space.file=PATH)"
         )
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save the table "
+            "as a UTF-8 CSV or JSON-lines file"
+        ) from None
+    if path.suffix.lower() in JSON_SUFFIXES:
+        columns, rows = _json_rows(path, text)
+    else:
+        columns, rows = _csv_rows(path, text)
+    if not rows:
+        raise ValueError(f"{path}: the table has no rows")
+    return columns, rows
+
+
+def _json_rows(path: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
     columns: dict[str, None] = {}
-    if path.suffix.lower() in JSON_SUFFIXES:
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(
-                    f"{path}, line {number}: not a JSON object ({error.msg}); a JSON-lines "
-                    "table holds one object per line"
-                ) from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}, line {number}: expected a JSON object, got {row!r}")
-            rows.append(row)
-            columns.update(dict.fromkeys(row))
-    else:
-        reader = csv.DictReader(text.splitlines())
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{path}, line {number}: not a JSON object ({error.msg}); a JSON-lines "
+                "table holds one object per line"
+            ) from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}, line {number}: expected a JSON object, got {row!r}")
+        rows.append(row)
+        columns.update(dict.fromkeys(row))
+    return list(columns), rows
+
+
+def _csv_rows(path: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    reader = csv.DictReader(text.splitlines())
+    try:
         if not reader.fieldnames:
             raise ValueError(f"{path}: the CSV file has no header row")
-        columns.update(dict.fromkeys(name.strip() for name in reader.fieldnames))
+        columns = list(dict.fromkeys(name.strip() for name in reader.fieldnames))
         for row in reader:
             if None in row:
                 raise ValueError(f"{path}, line {reader.line_num}: more values than header columns")
             rows.append(
                 {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
             )
-    if not rows:
-        raise ValueError(f"{path}: the table has no rows")
-    return list(columns), rows
+    except csv.Error as error:
+        raise ValueError(f"{path}, line {reader.line_num}: {error}") from None
+    return columns, rows
+
+
+class _Table:
+    """A table file's columns and rows, read for one plugin: what the options name is
+    checked against them, each error naming the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.where = path, str(path)
+        self.columns, self.rows = read_rows(path)
+
+    def check(self, names: Sequence[str], option: str) -> None:
+        for column in names:
+            if column not in self.columns:
+                raise ValueError(
+                    f"{self.where}: {option} names unknown column {column!r}; the columns are "
+                    + ", ".join(self.columns)
+                )
+
+    def numeric(self, column: str, option: str) -> np.ndarray:
+        values = []
+        for number, row in enumerate(self.rows, start=1):
+            value = _number(row.get(column))
+            if value is None or math.isnan(value):
+                raise ValueError(
+                    f"{self.where}: the {option} column {column!r} must be numeric; row "
+                    f"{number} has {row.get(column)!r}"
+                )
+            values.append(value)
+        return np.array(values, dtype=float)
+
+    def metric(self, metric: str | None) -> str:
+        """The fitness column: `metric`, else 'accuracy' or the first numeric column
+        named like acc / top1."""
+        if metric is None:
+            named = ["accuracy"] if "accuracy" in self.columns else []
+            candidates = named + [c for c in self.columns if _FITNESS_LIKE.search(c)]
+            metric = next(
+                (c for c in candidates if all(_number(r.get(c)) is not None for r in self.rows)),
+                None,
+            )
+        if metric is None:
+            raise ValueError(
+                f"{self.where}: no fitness column found (looked for 'accuracy' and numeric "
+                "columns named like acc / top1); name one with --set space.metric=COLUMN; "
+                "the columns are " + ", ".join(self.columns)
+            )
+        self.check([metric], "metric")
+        return metric
+
+    def costs(self, costs: str | Sequence[str] | None, metric: str) -> list[str]:
+        """The cost columns: `costs`, else those named like params, macs, flops, latency."""
+        names = _split(costs)
+        if names is None:
+            names = [c for c in self.columns if c.lower() in COST_COLUMNS and c != metric]
+        self.check(names, "costs")
+        if metric in names:
+            raise ValueError(
+                f"{self.where}: column {metric!r} cannot be both the metric and a cost"
+            )
+        return names
+
+    def choices(
+        self, choices: str | Sequence[str] | None, metric: str, costs: Sequence[str]
+    ) -> list[str]:
+        """The choice columns: `choices`, else every column that is not a metric or cost."""
+        names = _split(choices)
+        if names is None:
+            names = [
+                c
+                for c in self.columns
+                if c != metric and c not in costs and not _METRIC_LIKE.search(c)
+            ]
+        self.check(names, "choices")
+        taken = {metric, *costs} & set(names)
+        if taken:
+            raise ValueError(
+                f"{self.where}: column(s) {', '.join(sorted(taken))} cannot be a choice and "
+                "the metric or a cost at once"
+            )
+        if not names:
+            raise ValueError(
+                f"{self.where}: no choice columns (every column is a metric or a cost); name "
+                "them with --set space.choices=COL1,COL2"
+            )
+        return names
+
+    def cells(self, column: str) -> list[Any]:
+        """A choice column's cells as option values: numbers where a text file's column
+        is numeric (ints where every value is whole), JSON's own types otherwise."""
+        cells = [row.get(column) for row in self.rows]
+        as_numbers = [_number(v) for v in cells]
+        from_text = self.path.suffix.lower() not in JSON_SUFFIXES  # JSON keeps its types
+        if (
+            from_text
+            and all(n is not None for n in as_numbers)
+            and not all(isinstance(v, str) and v == "" for v in cells)
+        ):
+            whole = all(float(n).is_integer() for n in as_numbers if n is not None)
+            return [int(n) if whole else float(n) for n in as_numbers]  # type: ignore[arg-type]
+        return [_option(v, f"{self.where}: column {column!r}") for v in cells]
+
+    def space(self, values: Mapping[str, list[Any]]) -> Space:
+        """The product of each choice column's distinct values (sorted where they sort)."""
+        try:
+            return Space(
+                [
+                    Choice(column, _distinct(cells), level="table")
+                    for column, cells in values.items()
+                ],
+                name="table",
+            )
+        except SpaceDefinitionError as error:
+            raise SpaceDefinitionError(f"{self.where}: {error}") from None
+
+    def row_numbers(self, space: Space, values: Mapping[str, list[Any]]) -> dict:
+        """Each row's option indices -> its number; two rows of one architecture refused."""
+        row_of: dict[tuple[int, ...], int] = {}
+        for number in range(len(self.rows)):
+            key = tuple(
+                space.choices[p].index_of(cells[number]) for p, cells in enumerate(values.values())
+            )
+            if key in row_of:
+                named = ", ".join(f"{c}={cells[number]!r}" for c, cells in values.items())
+                raise ValueError(
+                    f"{self.where}: rows {row_of[key] + 1} and {number + 1} describe the same "
+                    f"architecture ({named}); "
+                    "add the column that tells them apart to choices"
+                )
+            row_of[key] = number
+        return row_of
 
 
 class TablePlugin(SpacePlugin):
@@ -148,121 +309,16 @@ class TablePlugin(SpacePlugin):
                 "--set space.file=PATH (a CSV or JSON-lines file)"
             )
         self.file = Path(file).expanduser()
-        columns, rows = read_rows(self.file)
-        where = str(self.file)
-
-        def check(names: list[str], option: str) -> None:
-            for column in names:
-                if column not in columns:
-                    raise ValueError(
-                        f"{where}: {option} names unknown column {column!r}; the columns are "
-                        + ", ".join(columns)
-                    )
-
-        def numeric(column: str, option: str) -> np.ndarray:
-            values = []
-            for number, row in enumerate(rows, start=1):
-                value = _number(row.get(column))
-                if value is None or math.isnan(value):
-                    raise ValueError(
-                        f"{where}: the {option} column {column!r} must be numeric; row {number} "
-                        f"has {row.get(column)!r}"
-                    )
-                values.append(value)
-            return np.array(values, dtype=float)
-
-        if metric is None:
-            metric = next(
-                (
-                    c
-                    for c in (["accuracy"] if "accuracy" in columns else [])
-                    + [c for c in columns if _FITNESS_LIKE.search(c)]
-                    if all(_number(r.get(c)) is not None for r in rows)
-                ),
-                None,
-            )
-            if metric is None:
-                raise ValueError(
-                    f"{where}: no fitness column found (looked for 'accuracy' and numeric "
-                    "columns named like acc / top1); name one with --set space.metric=COLUMN; "
-                    "the columns are " + ", ".join(columns)
-                )
-        check([metric], "metric")
-        self.metric = metric
-        fitness = numeric(metric, "metric")
-
-        cost_names = _split(costs)
-        if cost_names is None:
-            cost_names = [c for c in columns if c.lower() in COST_COLUMNS and c != metric]
-        check(cost_names, "costs")
-        if metric in cost_names:
-            raise ValueError(f"{where}: column {metric!r} cannot be both the metric and a cost")
-        self._costs = {c: numeric(c, "cost") for c in cost_names}
+        table = _Table(self.file)
+        self.metric = table.metric(metric)
+        self._fitness = table.numeric(self.metric, "metric")
+        cost_names = table.costs(costs, self.metric)
+        self._costs = {c: table.numeric(c, "cost") for c in cost_names}
         self.metrics = tuple(cost_names)
-
-        choice_names = _split(choices)
-        if choice_names is None:
-            choice_names = [
-                c
-                for c in columns
-                if c != metric and c not in cost_names and not _METRIC_LIKE.search(c)
-            ]
-        check(choice_names, "choices")
-        taken = {metric, *cost_names} & set(choice_names)
-        if taken:
-            raise ValueError(
-                f"{where}: column(s) {', '.join(sorted(taken))} cannot be a choice and the "
-                "metric or a cost at once"
-            )
-        if not choice_names:
-            raise ValueError(
-                f"{where}: no choice columns (every column is a metric or a cost); name them "
-                "with --set space.choices=COL1,COL2"
-            )
-        self.choice_names = tuple(choice_names)
-
-        values: dict[str, list[Any]] = {}
-        for column in choice_names:
-            cells = [row.get(column) for row in rows]
-            as_numbers = [_number(v) for v in cells]
-            from_text = self.file.suffix.lower() not in JSON_SUFFIXES  # JSON keeps its types
-            if (
-                from_text
-                and all(n is not None for n in as_numbers)
-                and not all(isinstance(v, str) and v == "" for v in cells)
-            ):
-                # numeric column: ints where every value is whole, else floats
-                whole = all(float(n).is_integer() for n in as_numbers if n is not None)
-                cells = [int(n) if whole else float(n) for n in as_numbers]  # type: ignore[arg-type]
-            else:
-                cells = [_option(v, f"{where}: column {column!r}") for v in cells]
-            values[column] = cells
-        option_lists = {}
-        for column, cells in values.items():
-            seen = list(dict.fromkeys(cells))
-            try:
-                option_lists[column] = sorted(seen)
-            except TypeError:  # mixed kinds: keep file order
-                option_lists[column] = seen
-        self._space = Space(
-            [Choice(column, option_lists[column], level="table") for column in choice_names],
-            name="table",
-        )
-        self._row_of: dict[tuple[int, ...], int] = {}
-        for number in range(len(rows)):
-            key = tuple(
-                self._space.choices[p].index_of(values[c][number])
-                for p, c in enumerate(choice_names)
-            )
-            if key in self._row_of:
-                named = ", ".join(f"{c}={values[c][number]!r}" for c in choice_names)
-                raise ValueError(
-                    f"{where}: rows {self._row_of[key] + 1} and {number + 1} describe the same "
-                    f"architecture ({named}); "
-                    "add the column that tells them apart to choices"
-                )
-            self._row_of[key] = number
-        self._fitness = fitness
+        self.choice_names = tuple(table.choices(choices, self.metric, cost_names))
+        values = {column: table.cells(column) for column in self.choice_names}
+        self._space = table.space(values)
+        self._row_of = table.row_numbers(self._space, values)
 
     # ---- the plugin ----------------------------------------------------------------------
 

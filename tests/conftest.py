@@ -24,19 +24,17 @@ TINY_GLIT = [
     "--set",
     "recipe.eval.bn_batches=1",
     "--set",
-    "search.population=4",
+    "searcher.population=4",
     "--set",
-    "search.parents=2",
+    "searcher.parents=2",
     "--set",
-    "search.mutants=1",
+    "searcher.mutants=1",
     "--set",
-    "search.crossovers=1",
+    "searcher.crossovers=1",
     "--set",
-    "search.generations=1",
+    "searcher.generations=1",
     "--set",
     "search.top_k=1",
-    "--set",
-    "search.random_architectures=1",
     "--device",
     "cpu",
 ]
@@ -101,3 +99,14 @@ def one_torch_thread():
 @pytest.fixture(params=sorted(SPACES))
 def any_space(request: pytest.FixtureRequest) -> Space:
     return SPACES[request.param]()
+
+
+def small_searcher(name: str, **changes):
+    """Searcher `name` with small sizes for the options it declares (population 10,
+    4 generations, 40 samples or trials), plus `changes`."""
+    from strategies.searchers import build_searcher, searchers
+
+    small = {"population": 10, "parents": 4, "mutants": 5, "crossovers": 5, "generations": 4}
+    small = {**small, "samples": 40, "trials": 40, **changes}
+    declared = {option.name for option in searchers.get(name).options}
+    return build_searcher(name, {k: v for k, v in small.items() if k in declared})

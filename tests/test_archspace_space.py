@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 
@@ -14,13 +15,16 @@ from archspace import (
     GenotypeError,
     In,
     InfeasibleError,
+    Registry,
     Space,
     SpaceDefinitionError,
     UnknownNameError,
     condition_from_dict,
     load_space,
     spaces,
+    strategies,
 )
+from archspace.registry import plural
 from archspace.synthetic import SyntheticPlugin, synthetic_space
 from tests.conftest import flat_space, nested_space
 
@@ -146,6 +150,43 @@ def test_registry_finds_entry_points_and_suggests_names() -> None:
         assert load_space("mine").name == "synthetic"
     finally:
         spaces.unregister("mine")
+
+
+def test_lazy_registrations_import_nothing_until_got() -> None:
+    """`register_lazy` names a "module:attribute" imported on first `get`: `names` and
+    `check` (which refuses unknown names) import nothing, as the command line needs."""
+    widgets: Registry[object] = Registry("archsearch.test-widgets", "widget")
+    widgets.register_lazy("broken", "no_such_module_anywhere:Widget")
+    widgets.register_lazy("decoder", "json:JSONDecoder")
+    assert widgets.names() == ["broken", "decoder"]
+    widgets.check("broken")  # known: not imported, so no error
+    with pytest.raises(UnknownNameError, match=r"Did you mean 'decoder'\? Known widgets"):
+        widgets.check("decodr")
+    with pytest.raises(ImportError, match=r"widget 'broken' .*no_such_module_anywhere"):
+        widgets.get("broken")
+    assert widgets.get("decoder") is json.JSONDecoder
+    with pytest.raises(ValueError, match="module:attribute"):
+        widgets.register_lazy("bad", "no colon")
+
+
+def test_built_in_searchers_are_registered_under_their_own_names() -> None:
+    from strategies.searchers import BUILTIN, searchers
+
+    assert set(BUILTIN) <= set(searchers.names())
+    assert all(searchers.get(name).name == name for name in BUILTIN)
+
+
+def test_registry_errors_use_the_plural_of_their_kind() -> None:
+    with pytest.raises(UnknownNameError, match=r"Known strategies: hierarchical-ea"):
+        strategies.get("nope")
+    assert [plural(k) for k in ("strategy", "space", "searcher", "key", "class", "day")] == [
+        "strategies",
+        "spaces",
+        "searchers",
+        "keys",
+        "classes",
+        "days",
+    ]
 
 
 def test_archspace_does_not_import_torch() -> None:

@@ -21,11 +21,9 @@ SYNTHETIC = [
     "--set",
     "space.depth=4",
     "--set",
-    "search.generations=2",
+    "searcher.generations=2",
     "--set",
-    "search.population=8",
-    "--set",
-    "search.samples=16",
+    "searcher.population=8",
     "--budget",
     "40",
 ]
@@ -41,15 +39,44 @@ def test_every_command_has_help_with_examples() -> None:
         assert result.exit_code == 0 and "Example" in result.output, command
 
 
+def test_help_lists_what_the_registries_hold() -> None:
+    """--space, --strategy and --searcher list every registered name, one added from
+    code included: their help is generated, not written by hand."""
+    from archspace import spaces, strategies
+    from archspace.synthetic import SyntheticPlugin
+    from strategies.searchers import searchers
+
+    spaces.register("my-space", SyntheticPlugin)
+    strategies.register("my-strategy", strategies.get("spos"))
+    searchers.register("my-searcher", searchers.get("random"))
+
+    def unwrapped(*args: str) -> str:  # help is wrapped at 80 columns, also at hyphens
+        return " ".join(invoke(*args, "--help").output.split()).replace("- ", "-")
+
+    try:
+        run_help, compare_help = unwrapped("run"), unwrapped("compare")
+        latency_help = unwrapped("latency", "build")
+    finally:
+        spaces.unregister("my-space")
+        strategies.unregister("my-strategy")
+        searchers.unregister("my-searcher")
+    for name in (*searchers.names(), "my-searcher", "my-strategy", "my-space", "nb201"):
+        assert name in run_help and name in compare_help, name
+    assert "my-space" in latency_help and "{names}" not in run_help + latency_help
+
+
 def test_listings() -> None:
     result = invoke("spaces", "--json")
     names = {row["name"] for row in json.loads(result.output)}
     assert {"glit", "synthetic"} <= names
-    assert set(json.loads(invoke("strategies", "--json").output)) >= {
-        "random",
-        "spos",
-        "hierarchical-ea",
-    }
+    listed = json.loads(invoke("strategies", "--json").output)
+    assert {row["name"] for row in listed["strategies"]} >= {"random", "spos", "hierarchical-ea"}
+    searchers = {row["name"]: row for row in listed["searchers"]}
+    assert set(searchers) >= {"evolution", "random", "optuna", "bananas", "local"}
+    ensemble = next(o for o in searchers["bananas"]["options"] if o["name"] == "ensemble")
+    assert ensemble["default"] == 5 and ensemble["allowed"] == "an int >= 1"
+    population = next(o for o in searchers["evolution"]["options"] if o["name"] == "population")
+    assert (population["default"], population["profiles"]) == (50, {"quick": 8})
 
 
 def test_cost_of_presets_and_per_block_view() -> None:
@@ -82,7 +109,7 @@ def test_a_toml_config_equals_the_flags(tmp_path) -> None:
     toml.write_text(
         'space = "synthetic"\nstrategy = "spos"\nbudget = "40"\nseed = 2\n'
         "[space_options]\ndepth = 4\n"
-        "[search]\ngenerations = 2\npopulation = 8\nsamples = 16\n"
+        '[searcher]\nname = "evolution"\ngenerations = 2\npopulation = 8\n'
     )
     by_file = invoke("run", "--config", str(toml), "--out", str(tmp_path / "a"), "--json")
     by_flags = invoke(
@@ -104,6 +131,12 @@ def test_a_toml_config_equals_the_flags(tmp_path) -> None:
     bad.write_text("speed = 3\n")
     result = CliRunner().invoke(cli, ["run", "--config", str(bad)])
     assert result.exit_code == 2 and "unknown key(s) speed" in result.output
+    old = tmp_path / "old.toml"  # an earlier version's spelling is answered with the new
+    old.write_text('space = "synthetic"\n[search]\npopulation = 8\n')
+    result = CliRunner().invoke(cli, ["run", "--config", str(old)])
+    assert result.exit_code == 2, result.output
+    assert "search.population is now an option of the searcher" in result.output
+    assert "--set searcher.population=8" in result.output and "[searcher]" in result.output
 
 
 def test_compare_writes_a_table(tmp_path) -> None:
@@ -138,6 +171,14 @@ def test_compare_writes_a_table(tmp_path) -> None:
         (["run", "--data", "imagefolder:/no/such/folder"], "/no/such/folder"),
         (["run", "--data", "mnist:/tmp"], "Did you mean 'fashion-mnist'?"),
         (["run", *SYNTHETIC, "--set", "search.populaton=3"], "unknown search setting(s) populaton"),
+        (
+            ["run", *SYNTHETIC[:-2], "--budget", "cost=40,cost=50"],
+            "bounds the metric 'cost' more than once",
+        ),
+        (
+            ["run", *SYNTHETIC[:-2], "--budget", "40,cost=50"],  # a bare bound is the first metric
+            "bounds the metric 'cost' more than once",
+        ),
     ],
 )
 def test_bad_input_is_one_paragraph_with_exit_code_2(tmp_path, args, message) -> None:
@@ -148,6 +189,41 @@ def test_bad_input_is_one_paragraph_with_exit_code_2(tmp_path, args, message) ->
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+BAD_FLAGS = [
+    ["run", "--space", "nope"],
+    ["run", "--strategy", "nope"],
+    ["run", "--searcher", "nope"],
+    ["run", "--set", "nope=1"],
+    ["run", "--space", "glit", "--set", "nope=1"],
+    ["latency", "build", "--space", "nope", "--out", "lut.json"],
+]
+
+
+def test_bad_flags_are_refused_before_torch_optuna_or_matplotlib_is_imported(tmp_path) -> None:
+    """Check first, import later: each import takes seconds on a busy 2-core machine, and
+    a refusal (exit 2) should not wait for them. One process tries every bad flag, so
+    none of them may import the heavy modules."""
+    code = (
+        "import json, sys\n"
+        "from cli.main import cli\n"
+        "codes = []\n"
+        f"for args in {BAD_FLAGS!r}:\n"
+        "    try:\n"
+        "        cli(args, prog_name='archsearch')\n"
+        "    except SystemExit as exit:\n"
+        "        codes.append(exit.code)\n"
+        "heavy = [m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules]\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found == {"codes": [2] * len(BAD_FLAGS), "heavy": []}, done.stderr
+    assert done.stderr.count("Error:") == len(BAD_FLAGS) and not (tmp_path / "lut.json").exists()
 
 
 def test_bad_architecture_files(tmp_path) -> None:
@@ -168,6 +244,7 @@ def test_a_run_folder_in_use_is_refused(tmp_path) -> None:
     assert result.exit_code == 2 and "is in use by process" in result.output
 
 
+@pytest.mark.slow
 def test_default_command_in_a_subprocess_then_export(tmp_path) -> None:
     """The real console script end to end on GLiT, reduced to a few steps per stage."""
     out = tmp_path / "glit"

@@ -12,11 +12,11 @@ from cli.main import cli
 TINY = [
     f"--set={item}"
     for item in (
-        "search.generations=1",
-        "search.population=4",
-        "search.parents=2",
-        "search.mutants=2",
-        "search.crossovers=2",
+        "searcher.generations=1",
+        "searcher.population=4",
+        "searcher.parents=2",
+        "searcher.mutants=2",
+        "searcher.crossovers=2",
         "search.top_k=1",
         "recipe.supernet.epochs=1",
         "recipe.supernet.max_steps_per_epoch=4",
@@ -72,7 +72,7 @@ def test_budget_on_two_metrics_constrains_both(tmp_path) -> None:
         "random",
         "--budget",
         "macs=8M,params=120K",
-        "--set=search.random_architectures=2",
+        "--set=strategy.architectures=2",
         *TINY,
         "--out",
         str(tmp_path),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -39,6 +40,7 @@ def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
             assert torch.allclose(weights[name], value, atol=1e-5), (rank, name)
 
 
+@pytest.mark.slow
 def test_a_whole_run_under_torchrun_writes_once_and_resumes(tmp_path) -> None:
     """`archsearch run` as 2 gloo processes: one answer, one log, a resumable folder."""
     from tests.conftest import TINY_GLIT

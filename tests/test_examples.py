@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 from archspace import spaces
@@ -77,10 +78,12 @@ def test_custom_searcher_example(tmp_path) -> None:
     spec.loader.exec_module(module)
     try:
         result = module.main(tmp_path)
-        listing = CliRunner().invoke(cli, ["strategies"]).output
+        listing = json.loads(CliRunner().invoke(cli, ["strategies", "--json"]).output)
     finally:
         searchers.unregister("hill-climb")
-    assert "hill-climb" in listing and module.HillClimber.summary in listing
+    row = next(r for r in listing["searchers"] if r["name"] == "hill-climb")
+    assert row["summary"] == module.HillClimber.summary
+    assert [o["name"] for o in row["options"]] == ["batch", "patience"]
     plugin = SyntheticPlugin()
     assert plugin.cost(plugin.space.from_dict(result.genotype.to_dict()))["cost"] <= 60
     assert 0 < result.evaluations <= 60  # search.max_evaluations

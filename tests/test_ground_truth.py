@@ -89,6 +89,7 @@ def glit_runs(tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
+@pytest.mark.slow
 def test_rank_scores_stage_and_flat_supernets_on_the_same_architectures(
     glit_runs, tmp_path
 ) -> None:
@@ -138,8 +139,8 @@ def test_rank_scores_stage_and_flat_supernets_on_the_same_architectures(
         f"--set=space.file={out / 'truth.jsonl'}",
         "--strategy=spos",
         "--searcher=evolution",
-        "--set=search.generations=2",
-        "--set=search.population=4",
+        "--set=searcher.generations=2",
+        "--set=searcher.population=4",
         f"--out={tmp_path / 'table-run'}",
         "--json",
     )
@@ -167,6 +168,7 @@ GroundTruthStudy([Path(sys.argv[1])], Path(sys.argv[2]), archs=3, seeds=2).run(p
 """
 
 
+@pytest.mark.slow
 def test_rank_resumes_after_kill_9_with_nothing_repeated(glit_runs, tmp_path) -> None:
     out = tmp_path / "study"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -191,11 +193,12 @@ def test_rank_resumes_after_kill_9_with_nothing_repeated(glit_runs, tmp_path) ->
     assert "scoring" not in finished.stderr  # the supernet scores were kept too
 
 
+@pytest.mark.slow
 def test_bad_requests_are_refused_before_any_work(glit_runs, tmp_path) -> None:
     cases = [
         ([str(tmp_path / "nothing")], "is not a run folder"),
         ([str(glit_runs["spos"]), "--archs=2"], "--archs must be at least 3"),
-        ([str(glit_runs["spos"]), "--set=search.population=3"], "only the retraining recipe"),
+        ([str(glit_runs["spos"]), "--set=searcher.population=3"], "only the retraining recipe"),
         ([str(glit_runs["spos"]), "--set=recipe.retrain.epocs=3"], "epocs"),
         ([str(glit_runs["random"])], "none of the runs has a trained supernet"),
     ]

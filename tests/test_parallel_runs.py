@@ -58,7 +58,7 @@ def config(searcher: str = "evolution") -> RunConfig:
         space_options={"depth": 5},
         searcher=searcher,
         budgets={"cost": 60},
-        search={**SEARCH, "samples": 20},
+        searcher_options=SEARCH if searcher == "evolution" else {"trials": 20},
         seed=1,
     )
 

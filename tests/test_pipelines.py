@@ -9,16 +9,7 @@ from archspace.synthetic import SyntheticPlugin, SyntheticWorkbench
 from strategies.run import RunConfig, resume_run, start_run
 from strategies.store import RunInUseError, RunStore
 
-QUICK = {
-    "population": 12,
-    "parents": 4,
-    "mutants": 4,
-    "crossovers": 4,
-    "generations": 4,
-    "samples": 40,
-    "top_k": 3,
-    "random_architectures": 4,
-}
+EVOLUTION = {"population": 12, "parents": 4, "mutants": 4, "crossovers": 4, "generations": 4}
 
 
 def config(strategy: str, **changes) -> RunConfig:
@@ -28,7 +19,9 @@ def config(strategy: str, **changes) -> RunConfig:
         space_options={"depth": 6},
         budgets={"cost": 60},
         profile="quick",
-        search=QUICK,
+        search={"top_k": 3},
+        searcher_options=EVOLUTION,
+        strategy_options={"architectures": 4} if strategy == "random" else {},
         seed=3,
     )
     return RunConfig(**{**base, **changes})

@@ -31,15 +31,13 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         space_options={"depth": 6},
         budgets={"cost": 60},
         profile="quick",
-        search={
+        search={"top_k": 2},
+        searcher_options={
             "population": 12,
             "parents": 4,
             "mutants": 4,
             "crossovers": 4,
             "generations": 3,
-            "samples": 30,
-            "top_k": 2,
-            "random_architectures": 2,
         },
         seed=0,
     )

@@ -21,8 +21,9 @@ from strategies.evaluations import Evaluations, TooManyFailures
 from strategies.evolution import EvolutionSearcher
 from strategies.optuna_search import OptunaSearcher
 from strategies.random_search import RandomSearcher
-from strategies.searchers import searchers
+from strategies.searchers import build_searcher, searchers
 from strategies.settings import SearchSettings
+from tests.conftest import small_searcher
 
 PLUGIN = SyntheticPlugin(depth=6)
 SPACE = PLUGIN.space
@@ -411,9 +412,8 @@ def test_options_names_and_settings() -> None:
     assert evolution.default_evaluations == 1000  # SPOS: 50 x 20
     assert RandomSearcher().default_evaluations == 1000
     assert OptunaSearcher().default_evaluations == 1000
-    quick = SearchSettings(population=8, parents=4, generations=3, samples=24)
-    assert EvolutionSearcher.from_settings(quick).default_evaluations == 24
-    built = searchers.get("optuna").from_settings(quick, storage=None, study_name="flat")
+    assert build_searcher("evolution", profile="quick").default_evaluations == 24  # 8 x 3
+    built = build_searcher("optuna", profile="quick", storage=None, study_name="flat")
     assert (built.trials, built.study_name) == (24, "flat")
     with pytest.raises(ValueError, match="sampler"):
         OptunaSearcher(sampler="cmaes")
@@ -422,7 +422,7 @@ def test_options_names_and_settings() -> None:
     assert SearchSettings().max_evaluations is None
     assert SearchSettings(max_evaluations=7).max_evaluations == 7
     for bad in (0, -1, "10", 2.5, True):
-        with pytest.raises(ValueError, match=r"search\.max_evaluations must be a positive int"):
+        with pytest.raises(ValueError, match=r"search\.max_evaluations must be an int >= 1"):
             SearchSettings(max_evaluations=bad)
 
 
@@ -503,12 +503,11 @@ def test_top_k_above_ten_is_honoured() -> None:
 
 # ---- the contract, for every registered searcher ------------------------------------------
 
-SMALL = SearchSettings(population=10, parents=4, mutants=5, crossovers=5, generations=4, samples=40)
 N = 40  # distinct evaluations per contract run
 
 
 def build(name: str) -> AskTellSearcher:
-    return searchers.get(name).from_settings(SMALL, storage=None, study_name=None)
+    return small_searcher(name)
 
 
 @pytest.fixture(params=searchers.names())

@@ -386,3 +386,18 @@ def test_table_errors(tmp_path, bench_csv):
     dup = write_csv(tmp_path / "dup.csv", ["a,1", "a,2"], "arch,accuracy")
     with pytest.raises(ValueError, match="rows 1 and 2 describe the same architecture"):
         TablePlugin(file=dup)
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.jsonl"])
+def test_a_table_that_is_not_utf8_is_named(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes("arch,accuracy\ncafé,0.5\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"{name}: not UTF-8 text .*byte 17"):
+        TablePlugin(file=path)
+
+
+def test_a_column_that_cannot_be_a_choice_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "spaces.jsonl"
+    path.write_text(json.dumps({" arch": "a", "accuracy": 0.5}) + "\n")
+    with pytest.raises(ValueError, match=r"spaces\.jsonl: a choice name must be"):
+        TablePlugin(file=path)

@@ -47,8 +47,8 @@ def test_a_bad_search_value_is_refused_before_the_folder(tmp_path, value, shown)
         "run",
         *SYNTHETIC,
         "--set",
-        f"search.population={value}",
-        message=("search.population must be a positive int", shown),
+        f"searcher.population={value}",
+        message=("'evolution' searcher option 'population' must be an int >= 1", shown),
     )
 
 
@@ -59,7 +59,7 @@ def test_an_unknown_search_setting_is_refused(tmp_path) -> None:
         *SYNTHETIC,
         "--set",
         "search.populaton=3",
-        message=("unknown search setting(s) populaton", "allowed:", "population"),
+        message=("unknown search setting(s) populaton", "allowed:", "top_k", "searcher.NAME"),
     )
 
 
@@ -67,14 +67,14 @@ def test_a_bad_search_value_in_the_config_file_is_refused(tmp_path) -> None:
     toml = tmp_path / "run.toml"
     toml.write_text(
         'space = "synthetic"\nbudget = "40"\n[space_options]\ndepth = 4\n'
-        "[search]\npopulation = -5\n"
+        "[searcher]\npopulation = -5\n"
     )
     refused(
         tmp_path,
         "run",
         "--config",
         str(toml),
-        message="search.population must be a positive int, got -5",
+        message="'evolution' searcher option 'population' must be an int >= 1, got -5",
     )
     toml.write_text('space = "synthetic"\nbudget = "40"\nseed = "one"\n')
     refused(tmp_path, "run", "--config", str(toml), message="seed must be an int, got 'one'")

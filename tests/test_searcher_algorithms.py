@@ -17,7 +17,7 @@ from strategies.bananas import Bananas, MLPEnsemble, RidgeEnsemble, one_hot
 from strategies.local_search import LocalSearch, neighbours
 from strategies.regularized_evolution import RegularizedEvolution
 from strategies.sampling import FeasibleSampler, fresh_samples, mutate_one_rows, neighbour_rows
-from strategies.settings import SearchSettings, get_settings
+from strategies.searchers import build_searcher
 
 PLUGIN = SyntheticPlugin(depth=6)
 SPACE = PLUGIN.space
@@ -142,16 +142,13 @@ def test_a_small_space_is_exhausted_then_ask_returns_nothing(name):
     assert searcher.ask() == []
 
 
-def test_from_settings_and_descriptions():
-    quick = get_settings("quick")
-    evolution = RegularizedEvolution.from_settings(SearchSettings())
+def test_built_from_options_and_descriptions():
+    evolution = build_searcher("regularized-evolution", profile="quick")
     assert (evolution.population, evolution.tournament) == (30, 10)  # NASLib's defaults
-    tuned = RegularizedEvolution.from_settings(
-        quick.override(aging_population=20, tournament=4, population=8)
-    )
-    assert (tuned.population, tuned.tournament) == (20, 4)  # not SPOS's population
-    assert isinstance(LocalSearch.from_settings(quick), LocalSearch)
-    assert isinstance(Bananas.from_settings(quick), Bananas)
+    tuned = build_searcher("regularized-evolution", {"population": 20, "tournament": 4})
+    assert (tuned.population, tuned.tournament) == (20, 4)
+    assert isinstance(build_searcher("local", profile="quick"), LocalSearch)
+    assert isinstance(build_searcher("bananas", profile="quick"), Bananas)
     for cls, name in ((RegularizedEvolution, "regularized-evolution"), (LocalSearch, "local"),
                       (Bananas, "bananas")):  # fmt: skip
         assert cls.name == name and "20" in cls.summary and cls.default_evaluations > 0
@@ -272,9 +269,9 @@ def regrets(make: Callable[[], AskTellSearcher], problem, seeds) -> dict[int, li
 # Measured (12 seeds, this problem), mean regret at 100 / 200 evaluations: random 4.1 / 3.6;
 # regularized-evolution (50, 10) 2.7 / 0.64; local 1.8 / 1.3; bananas 1.1 / 0.27.
 DEFAULTS: dict[str, Callable[[], AskTellSearcher]] = {
-    "regularized-evolution": lambda: RegularizedEvolution.from_settings(SearchSettings()),
-    "local": lambda: LocalSearch.from_settings(SearchSettings()),
-    "bananas": lambda: Bananas.from_settings(SearchSettings()),
+    "regularized-evolution": lambda: build_searcher("regularized-evolution"),
+    "local": lambda: build_searcher("local"),
+    "bananas": lambda: build_searcher("bananas"),
 }
 
 
@@ -330,26 +327,3 @@ def test_bananas_candidates_hold_every_new_feasible_neighbour_of_the_best() -> N
     plain.start(SearchContext(SPACE, CONSTRAINT, rng, FeasibleSampler(SPACE, CONSTRAINT, rng), 100))
     plain.tell(told, fitness)
     assert len(plain._candidates(list(plain.fitness))) < len(candidates)
-
-
-def test_searcher_knobs_are_search_settings(tmp_path) -> None:
-    """BANANAS' and local search's own knobs are reachable with --set and checked
-    before any work."""
-    from click.testing import CliRunner
-
-    from cli.main import cli
-
-    settings = get_settings("quick").override(
-        bananas_ensemble=3, bananas_acquisition="ucb", local_initial=4, local_restart=2
-    )
-    bananas, local = Bananas.from_settings(settings), LocalSearch.from_settings(settings)
-    assert (bananas.ensemble, bananas.acquisition, bananas.initial) == (3, "ucb", 10)
-    assert (local.initial, local.restart) == (4, 2)
-    base = ["run", "--space=synthetic", "--strategy=spos", "--searcher=bananas"]
-    for setting, message in (
-        ("search.bananas_predictor=nope", "nope"),
-        ("search.local_restart=0", "search.local_restart must be a positive int"),
-    ):
-        result = CliRunner().invoke(cli, [*base, f"--set={setting}", f"--out={tmp_path / 'r'}"])
-        assert result.exit_code == 2 and message in result.output, result.output
-    assert not (tmp_path / "r").exists()

@@ -1,4 +1,5 @@
-"""Supernet training, evaluation, retraining and crash-safe resumable checkpoints."""
+"""`oneshot`'s supernet training, evaluation, retraining and crash-safe resumable
+checkpoints (on a GLiT supernet)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Data sources, splits, transforms and loaders of the GLiT plugin (all offline)."""
+"""Data sources, splits, transforms and loaders of the `oneshot` package, which the GLiT
+and AutoFormer plugins share (all offline)."""
 
 from __future__ import annotations
 
