@@ -51,15 +51,15 @@ mkdir -p "$OUT"
 case "${1:-premise}" in
   premise)
     run "$OUT/glit-hier" --space glit --strategy hierarchical-ea --set search.top_k=1 \
-      "${COMMON[@]}" > "$OUT/glit-hier.log" 2>&1 &
+      "${COMMON[@]}" >> "$OUT/glit-hier.log" 2>&1 &
     run "$OUT/glit-spos" --space glit --strategy spos --set search.top_k=1 \
-      "${COMMON[@]}" > "$OUT/glit-spos.log" 2>&1 &
+      "${COMMON[@]}" >> "$OUT/glit-spos.log" 2>&1 &
     wait
     rank "$OUT/glit-hier" "$OUT/glit-spos" --out "$OUT/glit-premise"
     ;;
   autoformer)
     run "$OUT/af-spos" --space autoformer --strategy spos --set search.top_k=1 \
-      "${COMMON[@]}" > "$OUT/af-spos.log" 2>&1
+      "${COMMON[@]}" >> "$OUT/af-spos.log" 2>&1
     rank "$OUT/af-spos" --out "$OUT/af-truth"
     ;;
   table5)  # equal training per run, S + 2R images: spos one supernet of S and its
