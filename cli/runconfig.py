@@ -20,15 +20,15 @@ from archspace import strategies as strategy_registry
 from archspace.plugin import DEFAULT_DATA
 from cli.budgets import parse_budgets
 from strategies.options import Option
-from strategies.run import RunConfig, check_config
-from strategies.searchers import searcher_options, searchers
-from strategies.settings import SETTINGS, get_settings
+from strategies.run import RunConfig, check_config, check_search
+from strategies.searchers import searchers
+from strategies.settings import SETTINGS
 
 #: the `--set SECTION.NAME=VALUE` sections (TOML: the [SECTION] tables; space: [space_options])
 SECTIONS = ("search", "searcher", "strategy", "recipe", "space", "workbench")
 DEFAULT_SPACE = "glit"
 DEFAULT_STRATEGY = "hierarchical-ea"
-DEFAULT_SEARCHER = "evolution"
+DEFAULT_SEARCHER = RunConfig.searcher
 FLAG_KEYS = (
     "space",
     "strategy",
@@ -177,9 +177,9 @@ def build_config(
         sections["strategy"] = _declared(
             sections["strategy"], strategy_registry.get(strategy).options
         )
-    get_settings(profile).override(**search)  # a bad value: refused by name, before torch
-    searcher_options(searcher, sections["searcher"], profile)
-    strategy_registry.get(strategy).resolve_options(sections["strategy"], profile)
+    check_search(  # a bad value: refused by name, before the space (and torch) loads
+        profile, search, searcher, sections["searcher"], strategy, sections["strategy"]
+    )
     plugin_class = spaces.get(space_name)
     if values.get("width"):
         space_options.setdefault("width", values["width"])

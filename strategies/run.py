@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from archspace import RankGroup, SpacePlugin, Workbench, load_space, ranks_of
 from archspace import strategies as strategy_registry
 from archspace.files import write_json
+from archspace.latency import plain_json
 from strategies.pipelines import PipelineResult, check_budget
 from strategies.searchers import check_searcher, make_searcher_factory, searcher_options
 from strategies.settings import SearchSettings, get_settings, migrate
@@ -127,14 +128,36 @@ class RunConfig:
 _KIND_NAMES = {str: "a string", int: "an int", dict: "a JSON object"}
 
 
+def check_search(
+    profile: str,
+    search: Mapping[str, Any],
+    searcher: str,
+    searcher_given: Mapping[str, Any],
+    strategy: str,
+    strategy_given: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The search settings and the searcher's and pipeline's own options, checked
+    without the space (a command line refuses them before loading it, which may import
+    torch); returns the searcher's resolved options."""
+    get_settings(profile).override(**search)
+    strategy_registry.get(strategy).resolve_options(strategy_given, profile)
+    return searcher_options(searcher, searcher_given, profile)
+
+
 def check_config(config: RunConfig, plugin: SpacePlugin, workbench: bool = True) -> None:
     """Everything a run will use, checked before any work and before its folder is made:
     the strategy, the search settings, the searcher and its storage, the budgets and
     (with `workbench`) the plugin's workbench settings. Raises with the value at fault
     and what is allowed."""
-    config.settings()
-    config.resolved_strategy_options()  # an unknown strategy: an error naming the known
-    check_searcher(config.searcher, config.storage, config.resolved_searcher_options())
+    resolved = check_search(
+        config.profile,
+        config.search,
+        config.searcher,
+        config.searcher_options,
+        config.strategy,
+        config.strategy_options,
+    )
+    check_searcher(config.searcher, config.storage, resolved)
     if config.budgets:
         plugin.budgets(config.budgets)
     if workbench:
@@ -228,11 +251,10 @@ def _open_store(
     try:
         config_path = run_dir / CONFIG_FILE
         if config_path.exists():
-            saved = json.loads(
-                json.dumps(RunConfig.from_dict(json.loads(config_path.read_text())).to_dict())
-            )
-            if saved != json.loads(json.dumps(config.to_dict())):
-                differs = sorted(k for k in saved if saved.get(k) != config.to_dict().get(k))
+            saved = plain_json(RunConfig.from_dict(json.loads(config_path.read_text())).to_dict())
+            current = plain_json(config.to_dict())
+            if saved != current:
+                differs = sorted(k for k in saved if saved.get(k) != current.get(k))
                 raise ValueError(
                     f"run folder {run_dir} holds a different run (its config differs in: "
                     f"{', '.join(differs)}); continue it with --resume {run_dir} or choose "
