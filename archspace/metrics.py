@@ -1,5 +1,5 @@
 """Cost metrics declared once: name, unit, how a budget value is read and how a value
-is printed, and whether lower is better.
+is printed.
 
 Budgets, summaries, `top`, `compare`, reports and plots look a metric up here by name
 (`metric`) and never special-case one. The well-known counts (macs, params, flops, cost)
@@ -33,7 +33,6 @@ class Metric:
     label: str = ""
     note: str = ""
     scales: Mapping[str, float] = field(default_factory=dict)
-    lower_is_better: bool = True
     how_to_get: str = ""
 
     @property

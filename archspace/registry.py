@@ -88,7 +88,7 @@ class Registry(Generic[T]):
     def check(self, name: str) -> None:
         """Refuse an unknown `name` (the error lists the known ones) without loading a
         known one: a command checks every name before it imports anything heavy."""
-        if name not in self._registered and name not in self._entry_points():
+        if name not in self:
             raise unknown_name(self.kind, name, self.names())
 
     def get(self, name: str) -> T:

@@ -11,10 +11,10 @@ from typing import Any
 
 from archspace.metrics import metric as metric_of
 from archspace.parallel import launched_rank
+from archspace.ranks import kendall_tau
 from cli.budgets import format_cost
 from strategies.run import RunConfig, start_run
 from strategies.store import RunStore
-from studies.rank_stats import kendall_tau
 
 
 def rank_correlation(run_dir: Path) -> float | None:

@@ -11,8 +11,9 @@ from rich.table import Table
 
 from archspace.latency import METRIC as LATENCY
 from archspace.latency_plugin import WithLatency, with_latency_table
-from archspace.units import format_count
+from archspace.metrics import metric as metric_of
 from cli.arch import ARCH_HELP, resolve_arch
+from cli.budgets import format_cost
 from cli.errors import friendly_errors
 from cli.names_help import arch_space_option
 
@@ -102,13 +103,12 @@ def cost_command(
 def _cell(metric: str, value: float | None) -> str:
     if value is None:
         return ""
-    return f"{value:.4f}" if metric == LATENCY else f"{int(value):,}"
+    return f"{value:.4f}" if metric_of(metric).unit else f"{int(value):,}"
 
 
 def _total(metric: str, value: float) -> str:
-    if metric == LATENCY:
-        return f"{value:.4f} ms"
-    return f"{int(value):,} ({format_count(value)})"
+    unit = metric_of(metric).unit
+    return f"{value:.4f} {unit}" if unit else format_cost(metric, value, long=True)
 
 
 cost_command.help = cost_command.help.replace("{arch_help}", ARCH_HELP)

@@ -224,8 +224,6 @@ def _chosen_point(data: RunData, ok: list[dict], metric: str | None) -> tuple[fl
     by_stage_key = {(e["stage"], e["key"]): e for e in ok}
     by_key = {e["key"]: e for e in ok}
     point = by_stage_key.get((chosen.get("stage"), key)) or by_key.get(key)
-    if point is None:
-        point = next((e for e in reversed(ok) if e["key"] == key), None)
     if point is not None:
         return float(point["costs"][metric]), point["fitness"]
     if metric in chosen.get("costs", {}) and "val_top1" in chosen.get("metrics", {}):
