@@ -216,6 +216,11 @@ class LatencyTable:
     # ---- settings ------------------------------------------------------------------------
 
     @property
+    def reference_ms(self) -> float | None:
+        """The speed reference's median over the build (ms); None without a reference."""
+        return self.reference.get("median_ms") if self.reference else None
+
+    @property
     def space(self) -> str | None:
         return self.settings.get("space")
 

@@ -52,16 +52,20 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
         "retrain.batch_size": BATCH,
         "retrain.max_steps_per_epoch": args.retrain_images // BATCH,
     }
-    per_strategy = {
-        "spos": ({"top_k": 2}, {"supernet.max_steps_per_epoch": supernet_steps}),
-        "hierarchical-ea": ({"top_k": 1}, {"supernet.max_steps_per_epoch": supernet_steps // 2}),
-        "random": ({}, {}),
-    }
     random_architectures = 2 + args.supernet_images // args.retrain_images
+    per_strategy = {  # (search settings, strategy options, recipe)
+        "spos": ({"top_k": 2}, {}, {"supernet.max_steps_per_epoch": supernet_steps}),
+        "hierarchical-ea": (
+            {"top_k": 1},
+            {},
+            {"supernet.max_steps_per_epoch": supernet_steps // 2},
+        ),
+        "random": ({}, {"architectures": random_architectures}, {}),
+    }
     configs = []
     for seed in range(args.seeds):
         for strategy in STRATEGIES:
-            search, recipe = per_strategy[strategy]
+            search, options, recipe = per_strategy[strategy]
             configs.append(
                 (
                     f"{strategy}-seed{seed}",
@@ -74,9 +78,7 @@ def run_configs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
                         "budget_metric": "macs",
                         "seed": seed,
                         "search": search,
-                        "strategy_options": {"architectures": random_architectures}
-                        if strategy == "random"
-                        else {},
+                        "strategy_options": options,
                         "workbench": {
                             "data": args.data,
                             "device": "cpu",

@@ -179,8 +179,7 @@ def build_command(
 
 def _build_warnings(table: Any) -> list[str]:
     """Why a built table cannot be trusted, if it cannot (`archspace.speed_drift`)."""
-    median = table.reference.get("median_ms") if table.reference else None
-    found = build_warning(table.entries, median, table.path)
+    found = build_warning(table.entries, table.reference_ms, table.path)
     return [found] if found else []
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from archspace import Genotype
 from archspace.latency import LatencyTable, LatencyTableError
 from archspace.latency_plugin import unwrap
-from archspace.ranks import rank_correlations as _ranks
+from archspace.ranks import rank_correlations
 from archspace.speed_drift import SPEED_DRIFT_LIMIT, build_warning, check_warning, speed_factor
 from oneshot.progress import progress_bar
 from oneshot.timing import (
@@ -160,7 +160,7 @@ def accuracy(
             "predicted_ms": predicted[worst],
             "measured_ms": measured[worst],
         },
-        **_ranks(predicted, measured),
+        **rank_correlations(predicted, measured),
     }
 
 
@@ -208,7 +208,7 @@ def check_table(
     (`archspace.speed_drift`)."""
     plugin = unwrap(plugin)
     here, mismatches = _check_settings(table, plugin, force)
-    speed = table.reference.get("median_ms") if table.reference else None
+    speed = table.reference_ms
     reference = SpeedReference.for_space(plugin, table.reference["part"]) if speed else None
     rng = random.Random(seed)
     named = {**(plugin.presets() if include_presets else {}), **(networks or {})}
@@ -252,11 +252,11 @@ def _predictors(
     found: dict[str, Any] = {
         "table_predictor": accuracy(names, predicted, measured),
         "size_metric": size_metric,
-        "size_predictor": _ranks([r[size_metric] for r in evaluated], measured),
+        "size_predictor": rank_correlations([r[size_metric] for r in evaluated], measured),
         "table_correction": table.correction,
         "fit": _fit_report(rows, names, measured),
     }
-    if table.reference and table.reference.get("median_ms"):
+    if table.reference_ms:
         found["wall_predictor"] = accuracy(names, predicted, [r["wall_ms"] for r in evaluated])
     if table.correction:
         found["sum_predictor"] = accuracy(names, [r["sum_ms"] for r in evaluated], measured)
@@ -359,7 +359,7 @@ def _speed_report(table: LatencyTable, timings: Mapping[int, Sequence[Timing]]) 
 def _drift_warnings(table: LatencyTable, timings: Mapping[int, Sequence[Timing]]) -> list[str]:
     """Why the check cannot be trusted, if it cannot: the table's build or this check
     ran while the machine's speed moved past SPEED_DRIFT_LIMIT."""
-    speed = table.reference.get("median_ms") if table.reference else None
+    speed = table.reference_ms
     now = _reference_now(timings)
     found = [
         build_warning(table.entries, speed, table.path),
