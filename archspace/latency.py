@@ -1,10 +1,12 @@
 """Latency tables: measured latency of a space's building blocks and the prediction
-from them (torch-free; `oneshot.latency` measures, `archspace.latency_plugin` wraps a
-plugin with the table's "latency" metric).
+from them (torch-free; `oneshot.latency` measures, `archspace.latency_cost` gives a
+plugin the table's "latency" metric).
 
 A table is a JSON file: what it was measured on (device kind and name, torch version,
 threads, batch, dtype), the space and options it was built for, and one entry per part
-key ({"median_ms", "iqr_ms", "runs"}). A network's predicted latency is the sum of the
+key ({"median_ms", "iqr_ms", "runs"}). Every space writes its part keys in one form
+(`part_key`): the part's kind, then its fields, e.g. "patch_embed" or
+"block:global_thirds=3,qkv_ratio=1,ffn_ratio=4". A network's predicted latency is the sum of the
 median entries of its parts (`SpacePlugin.latency_parts`), then, when the table holds
 one, a linear correction `a * sum + b` fitted on whole networks measured end to end.
 
@@ -29,7 +31,8 @@ from archspace.files import write_text
 from archspace.metrics import Metric, declare
 
 FORMAT = "archsearch-latency-table"
-VERSION = 1
+#: 2: part keys in the one form of `part_key` (version 1 spelled them per space)
+VERSION = 2
 #: what a latency table adds to a space's costs, in milliseconds
 LATENCY = declare(
     Metric(
@@ -65,6 +68,58 @@ SPEED_NOTE = (
 #: spaces up to this many canonical genotypes (and 20 times as many option combinations)
 #: get an exact latency range by enumeration
 EXACT_RANGE_LIMIT = 5_000
+
+
+def number_text(value: float) -> str:
+    """An exact, short spelling of a number: 4 -> "4", 4.0 -> "4", 0.5 -> "0.5"."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+_KEY_SEPARATORS = frozenset(":,= ")
+
+
+def part_key(kind: str, **fields: int | float | str) -> str:
+    """The one form of a latency part key, for every space: `kind`, then the fields in
+    the order given, e.g. part_key("block", heads=3, mlp_ratio=3.5) ->
+    "block:heads=3,mlp_ratio=3.5". Numbers are written exactly, without a trailing
+    ".0"; a part without fields is its kind alone ("head")."""
+    texts = [kind, *fields, *(v for v in fields.values() if isinstance(v, str))]
+    if not kind or any(_KEY_SEPARATORS & set(t) or not t for t in texts):
+        raise ValueError(
+            f"a part key's kind, field names and text values must be non-empty and hold no "
+            f"{' '.join(sorted(repr(c) for c in _KEY_SEPARATORS))}: got {kind!r} {fields!r}"
+        )
+    if not fields:
+        return kind
+    values = (v if isinstance(v, str) else number_text(v) for v in fields.values())
+    return kind + ":" + ",".join(f"{name}={v}" for name, v in zip(fields, values))
+
+
+def _value(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_part_key(key: str) -> tuple[str, dict[str, int | float | str]]:
+    """(kind, fields) of a key `part_key` wrote; ValueError for any other spelling, so
+    one part has exactly one key."""
+    kind, _, rest = key.partition(":")
+    try:
+        fields = dict(item.split("=", 1) for item in rest.split(",")) if rest else {}
+        parsed = {name: _value(text) for name, text in fields.items()}
+        if part_key(kind, **parsed) == key:
+            return kind, parsed
+    except ValueError:
+        pass
+    raise ValueError(
+        f"{key!r} is not a latency part key: write 'KIND' or 'KIND:NAME=VALUE,...' "
+        "(numbers exact, without a trailing '.0'), e.g. 'block:heads=3,mlp_ratio=3.5'"
+    )
 
 
 class LatencyTableError(ArchSpaceError):

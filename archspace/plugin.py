@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from archspace.constraints import Budget, Budgets
+from archspace.cost_providers import CostProvider
 from archspace.genotype import Genotype
 from archspace.latency import LatencyTableError
 from archspace.metrics import Metric, declare
@@ -75,6 +76,9 @@ class SpacePlugin(ABC):
       "quick"), `data_options` (options the data implies, e.g. num_classes);
     - naming: `presets` / `from_preset`, `describe_genotype`, `block_layout`;
     - cost: `cost_batch`, `cost_range`, `cost_breakdown`;
+    - costs from outside the space (a latency table): given, not implemented, through
+      `add_cost_provider`; callers read every metric through the composed views
+      `cost_metrics`, `costs`, `costs_batch`, `metric_range` and `budget`;
     - benchmarks: `optimum` (the best reachable metric, for regret);
     - models: `build`, `input_shape`, `export_model` (a standalone module, with a run's
       trained weights when given a run folder);
@@ -115,16 +119,77 @@ class SpacePlugin(ABC):
         """Exact (cheapest, dearest) cost over `space`, when the plugin can tell; else None."""
         return None
 
+    # ---- costs from outside the space, and the composed views -------------------------
+
+    #: the providers this plugin was given (`add_cost_provider`), in order
+    cost_providers: tuple[CostProvider, ...] = ()
+
+    def add_cost_provider(self, provider: CostProvider, *, replace: bool = False) -> SpacePlugin:
+        """Give this plugin one more cost metric (returns the plugin). `replace` drops a
+        provider of the same metric first; otherwise a metric the plugin already
+        reports is refused."""
+        name = provider.metric.name
+        kept = tuple(p for p in self.cost_providers if not (replace and p.metric.name == name))
+        if name in self.metrics or any(p.metric.name == name for p in kept):
+            raise ValueError(f"space {self.name!r} already reports a metric {name!r}")
+        provider.check(self)
+        self.cost_providers = (*kept, provider)
+        return self
+
+    def cost_provider(self, metric: str) -> CostProvider | None:
+        return next((p for p in self.cost_providers if p.metric.name == metric), None)
+
+    @property
+    def cost_metrics(self) -> tuple[str, ...]:
+        """Every cost metric: the space's own (`metrics`), then its providers'."""
+        return (*self.metrics, *(p.metric.name for p in self.cost_providers))
+
+    def costs(self, genotype: Genotype) -> dict[str, float]:
+        """Every cost metric of one genotype (`cost` plus the providers')."""
+        found = dict(self.cost(genotype))
+        for provider in self.cost_providers:
+            found[provider.metric.name] = provider.value(self, genotype)
+        return found
+
+    def costs_batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        found = dict(self.cost_batch(rows))
+        for provider in self.cost_providers:
+            found[provider.metric.name] = provider.values(self, rows)
+        return found
+
+    def metric_range(self, metric: str, space: Space | None = None) -> tuple[float, float] | None:
+        """`cost_range`, for any of `cost_metrics`."""
+        provider = self.cost_provider(metric)
+        if provider is None:
+            return self.cost_range(metric, space)
+        return provider.value_range(self, space or self.space)
+
+    def load_options(self) -> dict[str, Any]:
+        """What `load_space(name, **options)` needs to give this plugin back: its own
+        `options()` and its providers' (recorded as a run's space options)."""
+        found = self.options()
+        for provider in self.cost_providers:
+            found.update(provider.options())
+        return found
+
     def budget(self, maximum: float, metric: str | None = None) -> Budget:
-        """A `Budget` constraint `metric <= maximum` with the plugin's cost functions."""
-        metric = metric or self.metrics[0]
-        if metric not in self.metrics:
+        """A `Budget` constraint `metric <= maximum` over any of `cost_metrics`."""
+        metric = metric or self.cost_metrics[0]
+        if metric not in self.cost_metrics:
             raise ValueError(
                 f"space {self.name!r} has no cost metric {metric!r} to budget; its metrics: "
-                + ", ".join(self.metrics)
+                + ", ".join(self.cost_metrics)
             )
         if isinstance(maximum, bool) or not isinstance(maximum, (int, float)) or maximum <= 0:
             raise ValueError(f"a budget on {metric} must be a positive number, got {maximum!r}")
+        provider = self.cost_provider(metric)
+        if provider is not None:
+            return Budget(
+                cost=lambda g: provider.value(self, g),
+                maximum=maximum,
+                metric=metric,
+                cost_batch=lambda rows: provider.values(self, rows),
+            )
         return Budget(
             cost=lambda g: self.cost(g)[metric],
             maximum=maximum,
@@ -211,7 +276,8 @@ class SpacePlugin(ABC):
 
     def latency_parts(self, genotype: Genotype) -> list[str] | None:
         """The building blocks a genotype's network runs, as keys of a latency table, in
-        order (e.g. ["patch_embed", "block:g3-q1-f4", ..., "head"]); a key may repeat.
+        order, each in the one form of `archspace.latency.part_key` (e.g. ["patch_embed",
+        "block:heads=3,mlp_ratio=4", ..., "head"]); a key may repeat.
         A network's predicted latency is the sum of its parts' entries. None: the space
         has no latency table."""
         return None
@@ -284,6 +350,6 @@ class SpacePlugin(ABC):
             "size": space.size,
             "log10_size": space.log10_size,
             "nominal_size": space.nominal_size,
-            "metrics": list(self.metrics),
+            "metrics": list(self.cost_metrics),
             "presets": sorted(self.presets()),
         }

@@ -119,13 +119,13 @@ strategies: Registry[Callable[..., Any]] = Registry("archsearch.strategies", "st
 def load_space(name: str, **options: Any) -> Any:
     """Instantiate the space plugin registered as `name` with its options.
 
-    The option `latency_table=PATH` (any space) loads that latency table, checks it was
-    built for this space and these options, and returns the plugin wrapped with the cost
-    metric "latency" (`archspace.latency.WithLatency`)."""
-    table = options.pop("latency_table", None)
-    plugin = spaces.get(name)(**options)
-    if table is None or table == "":
-        return plugin
-    from archspace.latency_plugin import with_latency_table
+    Options named in `archspace.cost_providers.cost_providers` (e.g. `latency_table=PATH`,
+    any space) are not the space's: each gives the plugin a cost provider (latency from
+    that table, checked to fit this space and these options)."""
+    from archspace.cost_providers import cost_providers, split_provider_options
 
-    return with_latency_table(plugin, table)
+    own, given = split_provider_options(options)
+    plugin = spaces.get(name)(**own)
+    for option, value in given.items():
+        plugin.add_cost_provider(cost_providers.get(option)(plugin, value))
+    return plugin

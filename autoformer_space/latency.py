@@ -1,11 +1,11 @@
 """Latency-table parts of AutoFormer networks: keys, analytic costs and standalone modules.
 
-An AutoFormer network of embedding dim d runs "patch_embed:d{d}" (patch conv, class
-token, position embedding), one "block:d{d}-h{heads}-m{mlp_ratio}" per block (depth
-enters as the number of block parts) and "head:d{d}" (final LayerNorm, mean of the
-patch tokens, classifier). MLP ratios are written exactly without a trailing ".0"
-("m3", "m3.5"). A width's table has, per embed dim, one stem, one head and heads x
-MLP-ratio blocks: 3 * (2 + 2 * 3) = 24 keys for both "tiny" and "cpu".
+An AutoFormer network of embedding dim d runs "patch_embed:embed_dim=d" (patch conv,
+class token, position embedding), one "block:embed_dim=d,heads=H,mlp_ratio=M" per block
+(depth enters as the number of block parts) and "head:embed_dim=d" (final LayerNorm,
+mean of the patch tokens, classifier), in the one key form of
+`archspace.latency.part_key`. A width's table has, per embed dim, one stem, one head and
+heads x MLP-ratio blocks: 3 * (2 + 2 * 3) = 24 keys for both "tiny" and "cpu".
 
 The modules are the pieces a built `AutoFormer` runs (`vit_parts` slices one), so
 chaining a network's parts reproduces its forward pass exactly, given its weights.
@@ -14,34 +14,33 @@ This module imports torch; the plugin imports it only when asked for latency par
 
 from __future__ import annotations
 
-import re
-
 from torch import nn
 
+from archspace.latency import parse_part_key, part_key
 from autoformer_space import cost as cost_model
 from autoformer_space.config import Arch, BlockArch, Width
 from oneshot.shapes import Cost
-from oneshot.vit import number_text, vit_parts
+from oneshot.vit import vit_parts
 
-_STEM = re.compile(r"patch_embed:d(\d+)")
-_HEAD = re.compile(r"head:d(\d+)")
-_BLOCK = re.compile(r"block:d(\d+)-h(\d+)-m([0-9.]+)")
+EXAMPLES = (
+    "'patch_embed:embed_dim=192', 'block:embed_dim=192,heads=3,mlp_ratio=3.5', 'head:embed_dim=192'"
+)
 
 
 # ---- keys ----------------------------------------------------------------------------------
 
 
 def stem_key(embed_dim: int) -> str:
-    return f"patch_embed:d{embed_dim}"
+    return part_key("patch_embed", embed_dim=embed_dim)
 
 
 def head_key(embed_dim: int) -> str:
-    return f"head:d{embed_dim}"
+    return part_key("head", embed_dim=embed_dim)
 
 
 def block_key(embed_dim: int, block: BlockArch) -> str:
-    """E.g. "block:d192-h3-m3.5"."""
-    return f"block:d{embed_dim}-h{block.heads}-m{number_text(block.mlp_ratio)}"
+    """E.g. "block:embed_dim=192,heads=3,mlp_ratio=3.5"."""
+    return part_key("block", embed_dim=embed_dim, heads=block.heads, mlp_ratio=block.mlp_ratio)
 
 
 def part_keys(arch: Arch) -> list[str]:
@@ -63,25 +62,27 @@ def width_keys(width: Width) -> list[str]:
 def parse_key(width: Width, key: str) -> tuple[str, int, BlockArch | None]:
     """("patch_embed" | "block" | "head", embed dim, the block or None) of a key of this
     width; ValueError for a key `width_keys(width)` does not hold."""
-    for kind, pattern in (("patch_embed", _STEM), ("head", _HEAD), ("block", _BLOCK)):
-        match = pattern.fullmatch(key)
-        if match:
-            d = int(match[1])
-            block = BlockArch(float(match[3]), int(match[2])) if kind == "block" else None
-            break
-    else:
-        raise ValueError(
-            f"{key!r} is not an AutoFormer latency key (e.g. 'patch_embed:d192', "
-            "'block:d192-h3-m3.5', 'head:d192')"
-        )
+    error = ValueError(f"{key!r} is not an AutoFormer latency key (e.g. {EXAMPLES})")
+    try:
+        kind, fields = parse_part_key(key)
+    except ValueError:
+        raise error from None
+    names = ("embed_dim", "heads", "mlp_ratio") if kind == "block" else ("embed_dim",)
+    if kind not in ("patch_embed", "block", "head") or tuple(fields) != names:
+        raise error
+    d, block = fields["embed_dim"], None
+    if kind == "block":
+        heads, ratio = fields["heads"], fields["mlp_ratio"]
+        if not isinstance(heads, int) or isinstance(ratio, str):
+            raise error
+        block = BlockArch(float(ratio), heads)
+    if not isinstance(d, int):
+        raise error
     probe = block or BlockArch(width.mlp_ratios[0], width.heads[0])
     try:
         width.check(Arch(d, (probe,) * width.depths[0]))
     except ValueError as err:
         raise ValueError(f"{key!r} is not a part of this width: {err}") from None
-    canonical = {"patch_embed": stem_key, "head": head_key}.get(kind)
-    if (canonical(d) if canonical else block_key(d, block)) != key:
-        raise ValueError(f"{key!r} is not written as this module writes keys")
     return kind, d, block
 
 

@@ -143,8 +143,8 @@ class AutoFormerPlugin(OneShotPlugin):
     # ---- latency tables (see autoformer_space.latency) -----------------------------------
 
     def latency_parts(self, genotype: Genotype) -> list[str]:
-        """["patch_embed:d{embed}", one "block:d{embed}-h{heads}-m{mlp_ratio}" per block,
-        "head:d{embed}"]: depth enters as the number of block parts."""
+        """["patch_embed:embed_dim=D", one "block:embed_dim=D,heads=H,mlp_ratio=M" per
+        block, "head:embed_dim=D"]: depth enters as the number of block parts."""
         from autoformer_space.latency import part_keys
 
         return part_keys(self.arch(genotype))

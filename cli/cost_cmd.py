@@ -9,8 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from archspace.latency import METRIC as LATENCY
-from archspace.latency_plugin import WithLatency, with_latency_table
+from archspace.latency_cost import with_latency_table
 from archspace.metrics import metric as metric_of
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.budgets import format_cost
@@ -54,17 +53,18 @@ def cost_command(
     plugin, genotype = resolve_arch(arch, space, width=width)
     if latency_table is not None:
         plugin = with_latency_table(plugin, latency_table)
-    costs = plugin.cost(genotype)
+    costs = plugin.costs(genotype)
     parts = (plugin.cost_breakdown(genotype) or []) if verbose else []
-    latency_parts = (
-        plugin.latency_parts_of(genotype) if verbose and isinstance(plugin, WithLatency) else []
-    )
+    provided = {  # a provider's metric by part, e.g. latency per block
+        p.metric.name: (p, p.breakdown(plugin, genotype)) for p in plugin.cost_providers
+    }
+    provided = {m: found for m, found in provided.items() if verbose and found[1]}
     if as_json:
         data = {"arch": arch, "space": plugin.name, "key": genotype.key, **costs}
         if parts:
             data["parts"] = [{"part": name, **cost} for name, cost in parts]
-        if latency_parts:
-            data["latency_parts"] = [{"part": k, "latency": ms} for k, ms in latency_parts]
+        for metric, (_, found) in provided.items():
+            data[f"{metric}_parts"] = [{"part": k, metric: v} for k, v in found]
         click.echo(json.dumps(data, indent=2))
         return
     console = Console()
@@ -80,23 +80,15 @@ def cost_command(
             table.add_row(name, *(_cell(metric, cost.get(metric)) for metric in costs))
     table.add_row("[bold]total", *(f"[bold]{_total(m, v)}" for m, v in costs.items()))
     console.print(table)
-    if latency_parts:
-        lut = plugin.table
-        parts_table = Table(
-            title=f"latency per part ({lut.path})",
-            caption=f"measured on {lut.describe()}; predicted = sum of the parts"
-            + (
-                f", then {lut.correction['a']:.4g} * sum + {lut.correction['b']:.4g}"
-                if lut.correction
-                else ""
-            ),
-        )
+    for metric, (provider, found) in provided.items():
+        declared = metric_of(metric)
+        parts_table = Table(title=f"{metric} per part", caption=provider.describe() or None)
         parts_table.add_column("part")
-        parts_table.add_column("latency (ms)", justify="right")
-        for key, ms in latency_parts:
-            parts_table.add_row(key, f"{ms:.4f}")
-        parts_table.add_row("[bold]sum", f"[bold]{sum(ms for _, ms in latency_parts):.4f}")
-        parts_table.add_row("[bold]predicted", f"[bold]{costs[LATENCY]:.4f}")
+        parts_table.add_column(declared.axis_label(), justify="right")
+        for key, value in found:
+            parts_table.add_row(key, f"{value:.4f}")
+        parts_table.add_row("[bold]sum", f"[bold]{sum(v for _, v in found):.4f}")
+        parts_table.add_row("[bold]predicted", f"[bold]{costs[metric]:.4f}")
         console.print(parts_table)
 
 

@@ -76,10 +76,10 @@ def export_command(arch: str, out: Path, onnx: bool, space: str | None, width: s
     _follow_umask(out)  # safetensors writes through a private (0600) temporary file
     description = {
         "space": plugin.name,
-        "space_options": plugin.options(),
+        "space_options": plugin.load_options(),
         "key": genotype.key,
         "genotype": genotype.to_dict(),
-        "costs": plugin.cost(genotype),
+        "costs": plugin.costs(genotype),
         "weights": out.name,
         "origin": origin,
     }

@@ -19,7 +19,6 @@ from rich.table import Table
 
 from archspace import Genotype, spaces
 from archspace.latency import plain_json
-from archspace.latency_plugin import unwrap
 from archspace.speed_drift import SPEED_DRIFT_LIMIT, build_warning
 from cli.arch import resolve_arch
 from cli.errors import RunFailed, friendly_errors
@@ -317,11 +316,9 @@ def check_command(
 def _arch_of(arch: str, plugin: Any) -> Genotype:
     """The genotype of ARCH, which must belong to the table's space and options."""
     found, genotype = resolve_arch(arch, plugin.name, **plugin.options())
-    if found.name != plugin.name or plain_json(unwrap(found).options()) != plain_json(
-        plugin.options()
-    ):
+    if found.name != plugin.name or plain_json(found.options()) != plain_json(plugin.options()):
         raise click.BadParameter(
-            f"{arch} is an architecture of {found.name} {json.dumps(unwrap(found).options())}, "
+            f"{arch} is an architecture of {found.name} {json.dumps(found.options())}, "
             f"not of the table's space {plugin.name} {json.dumps(plugin.options())}",
             param_hint="--arch",
         )

@@ -467,7 +467,7 @@ def _one_budget(configs: dict[str, RunConfig], *, explicit: bool) -> dict[str, R
     for config in configs.values():
         plugin = load_space(config.space, **config.space_options)
         for metric in budgets:
-            found = plugin.cost_range(metric)
+            found = plugin.metric_range(metric)
             if found is not None:
                 ranges[(config.space, metric)] = found
     if any(low > budgets[metric] for (_, metric), (low, _) in ranges.items()):

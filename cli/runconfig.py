@@ -117,7 +117,7 @@ def _budgets(values: Mapping[str, Any], plugin: Any) -> dict[str, float]:
         text = text if str(text).strip().lower() == "none" else {"macs": text}
     if text is None:
         return plugin.default_budgets()
-    return parse_budgets(text, plugin.metrics) or {}
+    return parse_budgets(text, plugin.cost_metrics) or {}
 
 
 def _declared(given: dict[str, Any], options: Sequence[Option]) -> dict[str, Any]:

@@ -73,8 +73,8 @@ class RunData:
         the first seen."""
         if self.budgets:
             return next(iter(self.budgets))
-        if self.plugin is not None and self.plugin.metrics:
-            return str(self.plugin.metrics[0])
+        if self.plugin is not None and self.plugin.cost_metrics:
+            return str(self.plugin.cost_metrics[0])
         for row in [*self.evaluations, *self.retrains]:
             if row.get("costs"):
                 return str(next(iter(row["costs"])))

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from archspace import load_space
-from archspace.latency import METRIC as LATENCY
-from archspace.latency_plugin import with_latency_table
+from archspace.latency_cost import METRIC as LATENCY
+from archspace.latency_cost import with_latency_table
 from archspace.metrics import metric as metric_of
 from cli.budgets import format_cost
 from cli.errors import friendly_errors
@@ -75,9 +75,10 @@ def top_command(
     if latency_table is not None:
         options = {o: v for o, v in config.space_options.items() if o != "latency_table"}
         plugin = with_latency_table(load_space(config.space, **options), latency_table)
+        provider = plugin.cost_provider(LATENCY)
         for row in rows:
             genotype = plugin.space.from_dict(row["genotype"])
-            row["costs"] = {**row["costs"], LATENCY: plugin.latency(genotype)}
+            row["costs"] = {**row["costs"], LATENCY: provider.value(plugin, genotype)}
     written = []
     if export_dir is not None:
         export_dir.mkdir(parents=True, exist_ok=True)

@@ -120,9 +120,11 @@ class MLPPlugin(OneShotPlugin):
 #: tiny settings: a whole SPOS run in seconds on 2 CPU cores
 TINY_RECIPE = {
     "supernet.epochs": 1,
-    "supernet.max_steps_per_epoch": 30,
+    "supernet.batch_size": 64,
+    "supernet.max_steps_per_epoch": 20,
     "retrain.epochs": 1,
-    "retrain.max_steps_per_epoch": 30,
+    "retrain.batch_size": 64,
+    "retrain.max_steps_per_epoch": 20,
     "retrain.warmup_epochs": 0.0,
     "eval.max_images": 200,
     "eval.bn_batches": 1,

@@ -2,15 +2,18 @@
 
 A GLiT network runs three kinds of parts, in order: "patch_embed" (patch conv, class
 token, position embedding), one "block:..." per block, and "head" (final LayerNorm,
-class-token read-out, classifier). A block's key names its canonical `BlockArch`: the
-fields the block ignores are left out of the key (and pinned to `BlockArch`'s defaults
-when the key is read back), so equal blocks share one table entry:
+class-token read-out, classifier), keyed in the one form of `archspace.latency.part_key`.
+A block's key names its canonical `BlockArch`: the fields the block ignores are left out
+of the key (and pinned to `BlockArch`'s defaults when the key is read back), so equal
+blocks share one table entry:
 
-- all-global (3 thirds global): "block:g3-q{qkv}-f{ffn}" (kernel, expansion unused);
-- all-local (0 thirds global): "block:g0-k{kernel}-e{expansion}-f{ffn}" (qkv unused);
-- mixed: "block:g{1|2}-k{kernel}-e{expansion}-q{qkv}-f{ffn}".
+- all-global (3 thirds global): "block:global_thirds=3,qkv_ratio=Q,ffn_ratio=F" (kernel
+  and expansion unused);
+- all-local (0 thirds global): "block:global_thirds=0,kernel=K,expansion=E,ffn_ratio=F"
+  (qkv unused);
+- mixed (1 or 2 thirds): every field, "block:global_thirds=1,kernel=K,expansion=E,
+  qkv_ratio=Q,ffn_ratio=F".
 
-Numbers are written exactly and without a trailing ".0" ("q0.5", "q1", "f4").
 The paper space has 9 + 27 + 2 * 81 = 198 distinct blocks (so 200 keys with the stem
 and head), the "published" variant 9 + 9 + 2 * 9 = 36 (38 keys), at every width.
 
@@ -31,23 +34,18 @@ from collections.abc import Sequence
 from torch import nn
 
 from archspace import Space
+from archspace.latency import parse_part_key, part_key
 from glit_space import cost as cost_model
 from glit_space.config import BlockArch, Width, deit_blocks
 from glit_space.space import FIELDS, block_arrays
 from oneshot.shapes import Cost
-from oneshot.vit import number_text, vit_parts
+from oneshot.vit import vit_parts
 
-STEM, HEAD, BLOCK = "patch_embed", "head", "block:"
+STEM, HEAD, BLOCK = "patch_embed", "head", "block"
+EXAMPLE = "'block:global_thirds=3,qkv_ratio=1,ffn_ratio=4'"
 
 #: the values an ignored field is pinned to: BlockArch's own defaults
 _PINNED = {f.name: f.default for f in dataclasses.fields(BlockArch) if f.name != "global_thirds"}
-_LETTERS = {
-    "g": "global_thirds",
-    "k": "kernel",
-    "e": "expansion",
-    "q": "qkv_ratio",
-    "f": "ffn_ratio",
-}
 
 
 # ---- keys and costs ----------------------------------------------------------------------
@@ -69,34 +67,29 @@ def canonical_block(arch: BlockArch) -> BlockArch:
 
 
 def block_key(arch: BlockArch) -> str:
-    """The table key of a block, e.g. "block:g3-q1-f4" (see the module docstring)."""
-    fields = [f"g{arch.global_thirds}"]
+    """The table key of a block (see the module docstring)."""
+    fields: dict[str, int | float] = {"global_thirds": arch.global_thirds}
     if arch.has_local:
-        fields += [f"k{arch.kernel}", f"e{arch.expansion}"]
+        fields.update(kernel=arch.kernel, expansion=arch.expansion)
     if arch.has_global:
-        fields.append(f"q{number_text(arch.qkv_ratio)}")
-    fields.append(f"f{number_text(arch.ffn_ratio)}")
-    return BLOCK + "-".join(fields)
+        fields["qkv_ratio"] = arch.qkv_ratio
+    fields["ffn_ratio"] = arch.ffn_ratio
+    return part_key(BLOCK, **fields)
 
 
 def parse_block_key(key: str) -> BlockArch:
     """The canonical BlockArch of a block key; ValueError for anything `block_key` would
     not write."""
     error = ValueError(
-        f"{key!r} is not a GLiT block key (e.g. 'block:g3-q1-f4', 'block:g0-k31-e2-f4', "
-        "'block:g1-k31-e2-q1-f4')"
+        f"{key!r} is not a GLiT block key (e.g. {EXAMPLE}, "
+        "'block:global_thirds=0,kernel=31,expansion=2,ffn_ratio=4')"
     )
-    if not key.startswith(BLOCK):
+    try:
+        kind, values = parse_part_key(key)
+    except ValueError:
+        raise error from None
+    if kind != BLOCK or not set(values) <= {"global_thirds", *_PINNED}:
         raise error
-    values = {}
-    for field in key[len(BLOCK) :].split("-"):
-        name = _LETTERS.get(field[:1])
-        if name is None or name in values:
-            raise error
-        try:
-            values[name] = _number(field[1:])
-        except ValueError:
-            raise error from None
     if "qkv_ratio" in values:
         values["qkv_ratio"] = float(values["qkv_ratio"])
     try:
@@ -159,10 +152,10 @@ def latency_module(width: Width, key: str) -> tuple[nn.Module, tuple[int, ...]]:
         if key == STEM:
             return parts[0].eval(), (width.in_chans, width.img_size, width.img_size)
         return parts[-1].eval(), tokens
-    if not key.startswith(BLOCK):
+    if not key.startswith(BLOCK + ":"):
         raise ValueError(
             f"unknown GLiT latency part {key!r}: expected {STEM!r}, {HEAD!r} or "
-            "a block key such as 'block:g3-q1-f4'"
+            f"a block key such as {EXAMPLE}"
         )
     arch = parse_block_key(key)
     try:

@@ -167,7 +167,8 @@ class GlitPlugin(OneShotPlugin):
 
     def latency_parts(self, genotype: Genotype) -> list[str]:
         """["patch_embed", one "block:..." key per block (its canonical BlockArch, e.g.
-        "block:g3-q1-f4"), "head"]: equal blocks give equal keys."""
+        "block:global_thirds=3,qkv_ratio=1,ffn_ratio=4"), "head"]: equal blocks give
+        equal keys."""
         from glit_space.latency import part_keys
 
         return part_keys(self.blocks(genotype))

@@ -20,7 +20,6 @@ import numpy as np
 
 from archspace import Genotype
 from archspace.latency import LatencyTable, LatencyTableError
-from archspace.latency_plugin import unwrap
 from archspace.ranks import rank_correlations
 from archspace.speed_drift import SPEED_DRIFT_LIMIT, build_warning, check_warning, speed_factor
 from oneshot.progress import progress_bar
@@ -50,7 +49,6 @@ def _entry(timing: Timing) -> dict[str, Any]:
 
 
 def space_settings(plugin: Any) -> dict[str, Any]:
-    plugin = unwrap(plugin)
     return {"space": plugin.name, "space_options": plugin.options()}
 
 
@@ -80,7 +78,6 @@ def build_table(
     other settings is refused. Saved after each entry. With `speed_reference`, entries
     are timed alternating with a `SpeedReference`.
     Returns (table, newly measured)."""
-    plugin = unwrap(plugin)
     keys = _check_latency_plugin(plugin)
     settings = {**device_settings(device, batch, threads, dtype), **space_settings(plugin)}
     out = Path(out)
@@ -132,7 +129,6 @@ def measure_network(
     reference: SpeedReference | None = None,
 ) -> Timing:
     """The built standalone network's timing, end to end."""
-    plugin = unwrap(plugin)
     shape = plugin.input_shape()
     if shape is None:
         raise ValueError(f"space {plugin.name!r} builds no models to measure")
@@ -206,7 +202,6 @@ def check_table(
     times and the predictions' accuracy against them are reported beside it. The
     report's `warnings` say when the machine's speed moved too much to trust it
     (`archspace.speed_drift`)."""
-    plugin = unwrap(plugin)
     here, mismatches = _check_settings(table, plugin, force)
     speed = table.reference_ms
     reference = SpeedReference.for_space(plugin, table.reference["part"]) if speed else None

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from archspace.latency import LatencyTableError
-from archspace.latency_plugin import unwrap
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 #: seconds of timed runs per entry (after the warm-up); tests pass less
@@ -191,7 +190,7 @@ class SpeedReference:
     """
 
     def __init__(self, plugin: Any, key: str) -> None:
-        self.plugin, self.key = unwrap(plugin), key
+        self.plugin, self.key = plugin, key
         self._clocked: dict[tuple[Any, ...], _Clocked] = {}
 
     @classmethod
@@ -199,7 +198,6 @@ class SpeedReference:
         """The part `key`, else the middle part of a seeded sample of the space (the same
         on every machine; the table records it, so its check uses the same one)."""
         if key is None:
-            plugin = unwrap(plugin)
             parts = plugin.latency_parts(plugin.space.sample(np.random.default_rng(0))) or []
             if not parts:
                 raise LatencyTableError(f"space {plugin.name!r} names no latency parts")

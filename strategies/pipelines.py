@@ -166,7 +166,7 @@ class Pipeline(ABC):
                 fitness,
                 error,
                 seconds,
-                self.plugin.cost(genotype),
+                self.plugin.costs(genotype),
             )
 
         evaluations = Evaluations(
@@ -228,7 +228,7 @@ class Pipeline(ABC):
                 )
                 metrics = self.workbench.retrain(genotype, stage)
                 self.store.record_retrain(
-                    stage, genotype.key, genotype.to_dict(), metrics, self.plugin.cost(genotype)
+                    stage, genotype.key, genotype.to_dict(), metrics, self.plugin.costs(genotype)
                 )
             if selection not in metrics:
                 raise KeyError(
@@ -242,7 +242,9 @@ class Pipeline(ABC):
                 self.say(f"[{stage}] no candidate beat {earlier.stage}'s {earlier.best.key}")
                 best = (earlier.best, earlier.metrics)
         assert best is not None, "no candidates to retrain"
-        outcome = StageOutcome(stage, best[0], best[1], self.plugin.cost(best[0]), list(candidates))
+        outcome = StageOutcome(
+            stage, best[0], best[1], self.plugin.costs(best[0]), list(candidates)
+        )
         self.store.finish_stage(stage, outcome.to_record())
         self.say(f"[{stage}] kept {outcome.best.key}: {selection} {outcome.metrics[selection]:.4f}")
         return outcome
@@ -362,7 +364,7 @@ def check_budget(
     for budget in budgets_of(constraint):
         if budget.maximum is None:
             continue
-        bounds = plugin.cost_range(budget.metric, space)
+        bounds = plugin.metric_range(budget.metric, space)
         if bounds is not None and bounds[0] > budget.maximum:
             shown = metric_of(budget.metric).format
             raise InfeasibleError(

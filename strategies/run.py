@@ -197,7 +197,7 @@ def start_run(
     summary = workbench.data_summary()
     if summary:  # what train, search-val and test hold, before any work
         say(summary)
-    with _open_store(config, plugin.options(), run_dir, ranks, say) as store:
+    with _open_store(config, plugin.load_options(), run_dir, ranks, say) as store:
         pipeline = pipeline_class(
             plugin,
             workbench,
@@ -220,7 +220,7 @@ def start_run(
         if ranks.is_main:
             answer = {
                 "space": plugin.name,
-                "space_options": plugin.options(),
+                "space_options": plugin.load_options(),
                 "strategy": result.strategy,
                 "key": result.genotype.key,
                 "genotype": result.genotype.to_dict(),

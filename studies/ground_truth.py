@@ -124,7 +124,7 @@ def stratified_sample(
     candidates = list(found.values())
     if not candidates:
         raise StudyError(f"no architecture of space {space.name!r} met the budget in {draws} draws")
-    costs = np.array([plugin.cost(g)[metric] for g in candidates], dtype=float)
+    costs = np.array([plugin.costs(g)[metric] for g in candidates], dtype=float)
     low, high = float(costs.min()), float(costs.max())
     edges = np.linspace(low, high, bins + 1)
     which = np.clip(np.searchsorted(edges, costs, side="right") - 1, 0, bins - 1)
@@ -230,7 +230,7 @@ class GroundTruthStudy:
                 "bins": bins,
                 "sample_seed": sample_seed,
                 "retrain_overrides": dict(overrides or {}),
-                "metric": primary.budget_metric or self.plugin.metrics[0],
+                "metric": primary.budget_metric or self.plugin.cost_metrics[0],
                 "budgets": primary.budgets,
             }
         )
@@ -378,7 +378,7 @@ class GroundTruthStudy:
                 "key": key,
                 "seed": seed,
                 "metrics": {k: float(v) for k, v in metrics.items()},
-                "costs": self.plugin.cost(genotypes[key]),
+                "costs": self.plugin.costs(genotypes[key]),
             }
             write_json(truth_path(self.folder, key, seed), record, indent=1)
             done += ranks.world_size if alone else 1
@@ -406,7 +406,7 @@ def collect_results(folder: Path, plan: Plan, plugin: SpacePlugin) -> dict[str, 
             path = truth_path(folder, key, seed)
             if path.exists():
                 truth[seed] = json.loads(path.read_text())["metrics"]
-        archs[key] = {"costs": plugin.cost(genotype), "truth": truth, "scores": {}}
+        archs[key] = {"costs": plugin.costs(genotype), "truth": truth, "scores": {}}
     for supernet in plan.supernets:
         path = scores_path(folder, supernet["label"])
         if path.exists():

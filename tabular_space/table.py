@@ -386,7 +386,7 @@ class TablePlugin(SpacePlugin):
         return {}
 
     def budget(self, maximum: float, metric: str | None = None) -> Budget:
-        if not self.metrics:
+        if not self.cost_metrics:
             raise ValueError(
                 f"{self.file} has no cost columns to budget; name them with "
                 "--set space.costs=COL1,COL2 (numeric columns such as params or latency)"

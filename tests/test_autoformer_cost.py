@@ -66,12 +66,12 @@ def test_presets_match_measurement_and_published_figures(name):
 
 @pytest.mark.parametrize("width_name", ["tiny", "small", "base", "cpu"])
 def test_random_networks_match_the_built_model(width_name):
-    """Whole built models for 30 random networks per width; for 100 more, the sums of
+    """Whole built models for 10 random networks per width; for 100 more, the sums of
     measured parts (blocks cost independently, as the whole-model checks confirm)."""
     plugin = AutoFormerPlugin(width_name)
     width = plugin.width
     rng = np.random.default_rng(11)
-    for g in plugin.space.from_array(plugin.space.sample_batch(30, rng)):
+    for g in plugin.space.from_array(plugin.space.sample_batch(10, rng)):
         assert model_cost(width, plugin.arch(g)) == measure(width, plugin.arch(g)), g.key
     for g in plugin.space.from_array(plugin.space.sample_batch(100, rng)):
         arch = plugin.arch(g)

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from strategies.store import RunStore
-from tests.conftest import TINY_GLIT
 
 SYNTHETIC = [
     "--space",
@@ -245,7 +244,7 @@ def test_a_run_folder_in_use_is_refused(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_default_command_in_a_subprocess_then_export(tmp_path) -> None:
+def test_default_command_in_a_subprocess_then_export(tmp_path, tiny_glit) -> None:
     """The real console script end to end on GLiT, reduced to a few steps per stage."""
     out = tmp_path / "glit"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -257,7 +256,7 @@ def test_default_command_in_a_subprocess_then_export(tmp_path) -> None:
             "glit",
             "--strategy",
             "hierarchical-ea",
-            *TINY_GLIT,
+            *tiny_glit,
             "--out",
             str(out),
             "--json",

@@ -19,10 +19,13 @@ TINY = [
         "searcher.crossovers=2",
         "search.top_k=1",
         "recipe.supernet.epochs=1",
+        "recipe.supernet.batch_size=16",
         "recipe.supernet.max_steps_per_epoch=4",
         "recipe.retrain.epochs=1",
+        "recipe.retrain.batch_size=16",
         "recipe.retrain.max_steps_per_epoch=4",
-        "recipe.eval.max_images=100",
+        "recipe.eval.max_images=32",
+        "recipe.eval.bn_batch_size=16",
     )
 ]
 
@@ -32,9 +35,10 @@ def invoke(*args: str):
 
 
 @pytest.mark.slow
-def test_compare_two_spaces_at_one_budget(tmp_path) -> None:
+def test_compare_two_spaces_at_one_budget(tmp_path, tiny_data) -> None:
     result = invoke(
         "compare",
+        f"--data={tiny_data}",
         "--spaces",
         "glit,autoformer",
         "--strategies",
@@ -63,9 +67,10 @@ def test_default_budget_out_of_reach_names_each_range(tmp_path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def test_budget_on_two_metrics_constrains_both(tmp_path) -> None:
+def test_budget_on_two_metrics_constrains_both(tmp_path, tiny_data) -> None:
     result = invoke(
         "run",
+        f"--data={tiny_data}",
         "--space",
         "autoformer",
         "--strategy",

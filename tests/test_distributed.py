@@ -41,10 +41,8 @@ def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_a_whole_run_under_torchrun_writes_once_and_resumes(tmp_path) -> None:
+def test_a_whole_run_under_torchrun_writes_once_and_resumes(tmp_path, tiny_glit) -> None:
     """`archsearch run` as 2 gloo processes: one answer, one log, a resumable folder."""
-    from tests.conftest import TINY_GLIT
-
     out = tmp_path / "run"
     command = [
         str(Path(sys.executable).with_name("torchrun")),
@@ -58,7 +56,7 @@ def test_a_whole_run_under_torchrun_writes_once_and_resumes(tmp_path) -> None:
         "glit",
         "--strategy",
         "spos",
-        *TINY_GLIT,
+        *tiny_glit,
         "--out",
         str(out),
         "--json",

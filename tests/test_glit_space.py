@@ -69,10 +69,10 @@ def test_glit_tiny_preset_reads_as_published() -> None:
 @pytest.mark.parametrize(
     ("variant", "width", "count"),
     [
-        ("paper", "cpu", 100),
-        ("published", "cpu", 100),
-        ("paper", "tiny", 10),
-        ("published", "tiny", 10),
+        ("paper", "cpu", 20),
+        ("published", "cpu", 20),
+        ("paper", "tiny", 5),
+        ("published", "tiny", 5),
     ],
 )
 def test_random_genotypes_cost_what_torch_measures(variant: str, width: str, count: int) -> None:

@@ -24,10 +24,8 @@ from studies.ground_truth import GroundTruthStudy, covers, stratified_sample
 from studies.ground_truth_report import summarise_study, write_report
 from studies.rank_stats import agreement, bootstrap, kendall_tau, top_k_overlap
 from tabular_space.table import TablePlugin
-from tests.conftest import TINY_GLIT
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = TINY_GLIT
 
 
 def invoke(*args: str):
@@ -79,12 +77,14 @@ def test_stratified_sample_spreads_over_the_cost_range() -> None:
 
 
 @pytest.fixture(scope="module")
-def glit_runs(tmp_path_factory) -> dict[str, Path]:
-    """Tiny hierarchical-ea, spos and random runs on GLiT (the built-in data)."""
+def glit_runs(tmp_path_factory, tiny_glit) -> dict[str, Path]:
+    """Tiny hierarchical-ea, spos and random runs on GLiT (the tiny data)."""
     root = tmp_path_factory.mktemp("runs")
     folders = {name: root / name for name in ("hier", "spos", "random")}
-    for name, strategy in (("hier", "hierarchical-ea"), ("spos", "spos"), ("random", "random")):
-        result = invoke("run", f"--strategy={strategy}", *TINY, f"--out={folders[name]}")
+    arms = {"hier": ["--strategy=hierarchical-ea"], "spos": ["--strategy=spos"]}
+    arms["random"] = ["--strategy=random", "--set=strategy.architectures=1"]
+    for name, args in arms.items():
+        result = invoke("run", *args, *tiny_glit, f"--out={folders[name]}")
         assert result.exit_code == 0, result.output
     return folders
 
@@ -209,9 +209,9 @@ def test_bad_requests_are_refused_before_any_work(glit_runs, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_rank_on_autoformer(tmp_path) -> None:
+def test_rank_on_autoformer(tmp_path, tiny_glit) -> None:
     run = tmp_path / "run"
-    pairs = zip(TINY[::2], TINY[1::2])  # flag, value
+    pairs = zip(tiny_glit[::2], tiny_glit[1::2])  # flag, value
     args = [a for pair in pairs if "depth" not in pair[1] for a in pair]
     result = invoke("run", "--space=autoformer", "--strategy=spos", *args, f"--out={run}")
     assert result.exit_code == 0, result.output

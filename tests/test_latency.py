@@ -20,7 +20,7 @@ from torch import nn
 
 from archspace import Choice, Genotype, Space, SpacePlugin, load_space, spaces
 from archspace.latency import LatencyTable, LatencyTableError
-from archspace.latency_plugin import WithLatency
+from archspace.latency_cost import LatencyCost
 from archspace.metrics import metric
 from cli.budgets import budget_text, format_cost, parse_budgets
 from cli.main import cli
@@ -180,7 +180,7 @@ def test_build_is_complete_and_resumable(tmp_path) -> None:
 
 def test_the_table_side_is_torch_free() -> None:
     code = (
-        "import archspace.latency, archspace.latency_plugin, sys; "
+        "import archspace.latency, archspace.latency_cost, sys; "
         "assert 'torch' not in sys.modules, 'torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -202,57 +202,66 @@ def test_measuring_does_not_import_cpp_extension() -> None:
 
 
 def test_prediction_is_the_sum_of_entries_and_the_correction() -> None:
-    inner = FakePlugin(depth=4)
-    table = synthetic_table(inner)
-    plugin = WithLatency(inner, table)
-    assert plugin.metrics == ("macs", "params", "latency") and plugin.name == FAKE
-    rows = inner.space.sample_batch(50, rng=0)
-    for genotype, value in zip(inner.space.from_array(rows), plugin.cost_batch(rows)["latency"]):
-        expected = sum(ENTRIES[k] for k in inner.latency_parts(genotype))
-        assert plugin.cost(genotype)["latency"] == pytest.approx(expected)
+    plugin = FakePlugin(depth=4)
+    own = plugin.cost(plugin.space.default())
+    assert plugin.add_cost_provider(LatencyCost(synthetic_table(plugin))) is plugin  # no wrapper
+    assert plugin.cost_metrics == ("macs", "params", "latency") and plugin.metrics == (
+        "macs",
+        "params",
+    )
+    assert plugin.cost(plugin.space.default()) == own  # the space's own costs stay its own
+    rows = plugin.space.sample_batch(50, rng=0)
+    for genotype, value in zip(plugin.space.from_array(rows), plugin.costs_batch(rows)["latency"]):
+        expected = sum(ENTRIES[k] for k in plugin.latency_parts(genotype))
+        assert plugin.costs(genotype)["latency"] == pytest.approx(expected)
         assert value == pytest.approx(expected)
-        assert plugin.cost(genotype)["macs"] == inner.cost(genotype)["macs"]
-    assert plugin.cost_range("latency") == (4 * 1.0, 4 * 3.5)
-    assert plugin.cost_range("macs") == inner.cost_range("macs")
-    corrected = WithLatency(inner, synthetic_table(inner))
+        assert plugin.costs(genotype)["macs"] == plugin.cost(genotype)["macs"]
+    assert plugin.metric_range("latency") == (4 * 1.0, 4 * 3.5)
+    assert plugin.metric_range("macs") == plugin.cost_range("macs")
+    with pytest.raises(ValueError, match="already reports a metric 'latency'"):
+        plugin.add_cost_provider(LatencyCost(synthetic_table(plugin)))
+    corrected = LatencyCost(synthetic_table(plugin))
     corrected.table.correction = {"a": 1.5, "b": 0.25}
-    genotype = inner.space.default()
-    raw = sum(ENTRIES[k] for k in inner.latency_parts(genotype))
-    assert corrected.cost(genotype)["latency"] == pytest.approx(1.5 * raw + 0.25)
-    # everything else passes through
-    assert plugin.presets() == inner.presets() and plugin.depth == 4
-    assert plugin.build(genotype)[0][0].in_features == 16
+    plugin.add_cost_provider(corrected, replace=True)
+    genotype = plugin.space.default()
+    raw = sum(ENTRIES[k] for k in plugin.latency_parts(genotype))
+    assert plugin.costs(genotype)["latency"] == pytest.approx(1.5 * raw + 0.25)
+    assert len(plugin.cost_providers) == 1
 
 
 def test_a_missing_key_names_it_and_says_rebuild() -> None:
-    inner = FakePlugin()
-    table = synthetic_table(inner)
+    plugin = FakePlugin()
+    table = synthetic_table(plugin)
     del table.entries["op:b"]
-    plugin = WithLatency(inner, table)
-    genotype = inner.space.from_values({f"layers.{i}.op": "b" for i in range(3)})
+    genotype = plugin.space.from_values({f"layers.{i}.op": "b" for i in range(3)})
     with pytest.raises(LatencyTableError, match=r"'op:b'.*[Rr]ebuild"):
-        plugin.cost(genotype)
+        LatencyCost(table).value(plugin, genotype)
+    with pytest.raises(LatencyTableError, match=r"incomplete.*'op:b'"):
+        plugin.add_cost_provider(LatencyCost(table))  # refused when given, too
 
 
 def test_cost_batch_of_a_population_of_1000_is_fast() -> None:
-    inner = FakePlugin(depth=8)
-    plugin = WithLatency(inner, synthetic_table(inner))
-    rows = inner.space.sample_batch(1000, rng=1)
-    latency = plugin.cost_batch(rows)["latency"]
+    plugin = FakePlugin(depth=8)
+    plugin.add_cost_provider(LatencyCost(synthetic_table(plugin)))
+    rows = plugin.space.sample_batch(1000, rng=1)
+    latency = plugin.costs_batch(rows)["latency"]
     assert latency.shape == (1000,) and np.isfinite(latency).all()
 
 
 # ---- load_space and compatibility --------------------------------------------------------
 
 
-def test_load_space_wraps_and_refuses_other_options(tmp_path, registered) -> None:
+def test_load_space_gives_latency_and_refuses_other_options(tmp_path, registered) -> None:
     path = tmp_path / "lut.json"
     synthetic_table(FakePlugin(depth=3), path)
     plugin = load_space(FAKE, depth=3, latency_table=str(path))
-    assert isinstance(plugin, WithLatency) and "latency" in plugin.metrics
-    assert plugin.options() == {"depth": 3, "features": 16, "latency_table": str(path.resolve())}
-    assert isinstance(load_space(FAKE, **plugin.options()), WithLatency)  # a run's saved options
-    assert not isinstance(load_space(FAKE, depth=3), WithLatency)
+    assert isinstance(plugin, FakePlugin) and "latency" in plugin.cost_metrics
+    assert plugin.options() == {"depth": 3, "features": 16}
+    saved = plugin.load_options()  # a run's saved options give the latency back
+    assert saved == {"depth": 3, "features": 16, "latency_table": str(path.resolve())}
+    assert "latency" in load_space(FAKE, **saved).cost_metrics
+    assert "latency" not in load_space(FAKE, depth=3).cost_metrics
+    assert "latency" not in load_space(FAKE, depth=3, latency_table="").cost_metrics
     with pytest.raises(LatencyTableError, match=r"depth .table: 3, here: 4"):
         load_space(FAKE, depth=4, latency_table=str(path))
     table = LatencyTable.load(path)
@@ -319,8 +328,8 @@ def searcher_name(request) -> str:
 
 
 def test_a_latency_budget_constrains_every_searcher(searcher_name) -> None:
-    inner = FakePlugin(depth=6)
-    plugin = WithLatency(inner, synthetic_table(inner))
+    plugin = FakePlugin(depth=6)
+    plugin.add_cost_provider(LatencyCost(synthetic_table(plugin)))
     bound = 12.0  # of 6 (all a) .. 21 (all c) ms
     constraint = plugin.budgets({"latency": bound})
     searcher = small_searcher(searcher_name, generations=3, samples=30, trials=30)
@@ -330,15 +339,17 @@ def test_a_latency_budget_constrains_every_searcher(searcher_name) -> None:
         evaluated.extend(batch)
         return [float(plugin.cost(g)["macs"]) for g in batch]  # bigger is "better"
 
-    result = run_search(searcher, inner.space, Evaluations(fitness), constraint, max_evaluations=30)
+    result = run_search(
+        searcher, plugin.space, Evaluations(fitness), constraint, max_evaluations=30
+    )
     assert evaluated, "nothing was evaluated"
-    assert max(plugin.latency(g) for g in evaluated) <= bound
-    assert plugin.latency(result.best) <= bound
+    assert max(plugin.costs(g)["latency"] for g in evaluated) <= bound
+    assert plugin.costs(result.best)["latency"] <= bound
     # and a combined budget: latency and MACs both bind
     both = plugin.budgets({"latency": bound, "macs": 6_000})
-    rows = inner.space.sample_batch(200, rng=0)
+    rows = plugin.space.sample_batch(200, rng=0)
     mask = both.allows_batch(rows)
-    costs = plugin.cost_batch(rows)
+    costs = plugin.costs_batch(rows)
     assert np.array_equal(mask, (costs["latency"] <= bound) & (costs["macs"] <= 6_000))
 
 
@@ -631,9 +642,9 @@ def test_glit_table_when_available(tmp_path) -> None:
         plugin, "cpu", 1, 1, tmp_path / "lut.json", progress=False, min_run_time=0.002
     )
     assert measured == len(set(keys))
-    wrapped = load_space("glit", **plugin.options(), latency_table=str(tmp_path / "lut.json"))
+    given = load_space("glit", **plugin.options(), latency_table=str(tmp_path / "lut.json"))
     rows = plugin.space.sample_batch(1000, rng=0)
-    latency = wrapped.cost_batch(rows)["latency"]
+    latency = given.costs_batch(rows)["latency"]
     genotype = plugin.space.from_array(rows[:1])[0]
     expected = sum(table.entries[k]["median_ms"] for k in plugin.latency_parts(genotype))
     assert latency[0] == pytest.approx(expected)

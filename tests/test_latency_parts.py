@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from archspace.latency import parse_part_key, part_key
 from autoformer_space import AutoFormerPlugin
 from autoformer_space import latency as af_latency
 from autoformer_space.config import Arch
@@ -38,10 +37,10 @@ def plugins(glit, autoformer):
 
 
 def embed_dim(plugin, key: str) -> int:
-    """The token width of a part: the GLiT width's, or the "d..." an AutoFormer key names."""
+    """The token width of a part: the GLiT width's, or the embed_dim an AutoFormer key names."""
     if isinstance(plugin, GlitPlugin):
         return plugin.width.embed_dim
-    return int(re.search(r":d(\d+)", key)[1])
+    return int(parse_part_key(key)[1]["embed_dim"])
 
 
 def depth_of(plugin, genotype) -> int:
@@ -80,22 +79,47 @@ def test_key_counts_and_random_genotypes_are_covered(plugin, count):
         assert all(p.startswith("block:") for p in parts[1:-1])
 
 
+def test_every_space_writes_part_keys_in_one_form(glit, autoformer):
+    assert part_key("head") == "head"
+    key = part_key("block", heads=3, mlp_ratio=3.5, act="gelu")
+    assert key == "block:heads=3,mlp_ratio=3.5,act=gelu"
+    assert part_key("block", ratio=1.0) == "block:ratio=1"  # no trailing .0
+    assert parse_part_key("block:heads=3,mlp_ratio=3.5,act=gelu") == (
+        "block",
+        {"heads": 3, "mlp_ratio": 3.5, "act": "gelu"},
+    )
+    for bad in ("block:ratio=1.0", "block:a=1,a=2", "block:", "block:a", "a b", ":a=1"):
+        with pytest.raises(ValueError, match="not a latency part key"):
+            parse_part_key(bad)
+    with pytest.raises(ValueError, match="hold no"):
+        part_key("block", act="a,b")
+    for plugin in (glit, autoformer):  # the spaces' keys are all in that form
+        for key in plugin.latency_part_keys():
+            kind, fields = parse_part_key(key)
+            assert part_key(kind, **fields) == key
+
+
 def test_glit_paper_keys_by_distribution(glit):
     blocks = [k for k in glit.latency_part_keys() if k.startswith("block:")]
-    by_thirds = {g: sum(k.startswith(f"block:g{g}-") for k in blocks) for g in range(4)}
+    thirds = [k.split(",")[0].removeprefix("block:global_thirds=") for k in blocks]
+    by_thirds = {g: thirds.count(str(g)) for g in range(4)}
     assert by_thirds == {0: 27, 1: 81, 2: 81, 3: 9}
-    assert "block:g3-q1-f4" in blocks and "block:g0-k31-e2-f4" in blocks
-    assert "block:g1-k17-e4-q0.5-f6" in blocks
+    assert "block:global_thirds=3,qkv_ratio=1,ffn_ratio=4" in blocks
+    assert "block:global_thirds=0,kernel=31,expansion=2,ffn_ratio=4" in blocks
+    assert "block:global_thirds=1,kernel=17,expansion=4,qkv_ratio=0.5,ffn_ratio=6" in blocks
 
 
 def test_equal_blocks_give_equal_keys():
     key = glit_latency.block_key
     # all-global blocks ignore kernel and expansion, all-local ones the qkv ratio
     assert (
-        key(BlockArch(3, 17, 4, 0.5, 2)) == key(BlockArch(3, 45, 1, 0.5, 2)) == ("block:g3-q0.5-f2")
+        key(BlockArch(3, 17, 4, 0.5, 2))
+        == key(BlockArch(3, 45, 1, 0.5, 2))
+        == "block:global_thirds=3,qkv_ratio=0.5,ffn_ratio=2"
     )
     assert key(BlockArch(0, 45, 4, 0.5, 6)) == key(BlockArch(0, 45, 4, 2.0, 6))
-    assert key(BlockArch(0, 45, 4, 2.0, 6)) == "block:g0-k45-e4-f6"
+    local = "block:global_thirds=0,kernel=45,expansion=4,ffn_ratio=6"
+    assert key(BlockArch(0, 45, 4, 2.0, 6)) == local
     # a mixed block uses every field
     assert key(BlockArch(1, 17)) != key(BlockArch(1, 45))
     assert key(BlockArch(2, qkv_ratio=0.5)) != key(BlockArch(2, qkv_ratio=1.0))
@@ -103,24 +127,40 @@ def test_equal_blocks_give_equal_keys():
     # a DeiT network repeats one block; its parts repeat one key
     plugin = GlitPlugin("tiny")
     parts = plugin.latency_parts(plugin.presets()["deit-tiny"])
-    assert parts == ["patch_embed", *["block:g3-q1-f4"] * 12, "head"]
+    assert parts == ["patch_embed", *["block:global_thirds=3,qkv_ratio=1,ffn_ratio=4"] * 12, "head"]
     af = AutoFormerPlugin("tiny")
     parts = af.latency_parts(af.presets()["autoformer-t"])
-    assert parts[0] == "patch_embed:d192" and parts[-1] == "head:d192"
-    assert parts.count("block:d192-h3-m3.5") == 5 and "block:d192-h4-m3.5" in parts
+    assert parts[0] == "patch_embed:embed_dim=192" and parts[-1] == "head:embed_dim=192"
+    assert parts.count("block:embed_dim=192,heads=3,mlp_ratio=3.5") == 5
+    assert "block:embed_dim=192,heads=4,mlp_ratio=3.5" in parts
 
 
 def test_block_keys_read_back():
     for arch in glit_latency.space_blocks(GlitPlugin("cpu").space):
         key = glit_latency.block_key(arch)
         assert glit_latency.parse_block_key(key) == arch == glit_latency.canonical_block(arch)
-    for bad in ("block:g3-k31-q1-f4", "block:g3-f4-q1", "block:g4-q1-f4", "block:x", "head:"):
+    for bad in (
+        "block:global_thirds=3,kernel=31,qkv_ratio=1,ffn_ratio=4",  # an ignored field
+        "block:global_thirds=3,ffn_ratio=4,qkv_ratio=1",  # out of order
+        "block:global_thirds=4,qkv_ratio=1,ffn_ratio=4",
+        "block:global_thirds=3,qkv_ratio=1,ffn_ratio=4,x=1",
+        "block:g3-q1-f4",  # version 1's spelling
+        "block:x",
+        "head:",
+    ):
         with pytest.raises(ValueError):
             glit_latency.parse_block_key(bad)
 
 
 @pytest.mark.parametrize(
-    "key", ["block:g3-q1.0-f4", "block:g3-q1", "blocks", "block:g0-k30-e2-f4", "block:g3-q0.7-f4"]
+    "key",
+    [
+        "block:global_thirds=3,qkv_ratio=1.0,ffn_ratio=4",
+        "block:global_thirds=3,qkv_ratio=1",
+        "blocks",
+        "block:global_thirds=0,kernel=30,expansion=2,ffn_ratio=4",
+        "block:global_thirds=3,qkv_ratio=0.7,ffn_ratio=4",
+    ],
 )
 def test_glit_rejects_bad_keys(glit, key):
     with pytest.raises(ValueError):
@@ -128,7 +168,16 @@ def test_glit_rejects_bad_keys(glit, key):
 
 
 @pytest.mark.parametrize(
-    "key", ["patch_embed:d50", "head:d64.0", "block:d64-h5-m2", "block:d64-h2-m2.0", "block:x"]
+    "key",
+    [
+        "patch_embed:embed_dim=50",
+        "head:embed_dim=64.0",
+        "block:embed_dim=64,heads=5,mlp_ratio=2",
+        "block:embed_dim=64,heads=2,mlp_ratio=2.0",
+        "block:embed_dim=64,mlp_ratio=2,heads=2",
+        "patch_embed:d64",
+        "block:x",
+    ],
 )
 def test_autoformer_rejects_bad_keys(autoformer, key):
     with pytest.raises(ValueError):
@@ -207,11 +256,11 @@ def test_autoformer_keys_span_the_width():
     af = AutoFormerPlugin("tiny")
     keys = af.latency_part_keys()
     assert [k for k in keys if not k.startswith("block:")] == [
-        f"{part}:d{d}" for d in (192, 216, 240) for part in ("patch_embed", "head")
+        f"{part}:embed_dim={d}" for d in (192, 216, 240) for part in ("patch_embed", "head")
     ]
     arch = Arch(216, (AfBlock(4.0, 4),) * 14)
     assert af.latency_parts(af.genotype(arch)) == [
-        "patch_embed:d216",
-        *["block:d216-h4-m4"] * 14,
-        "head:d216",
+        "patch_embed:embed_dim=216",
+        *["block:embed_dim=216,heads=4,mlp_ratio=4"] * 14,
+        "head:embed_dim=216",
     ]

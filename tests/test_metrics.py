@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from archspace import Metric, metric, spaces
+from archspace import Metric, load_space, metric, spaces
+from archspace.cost_providers import CostProvider, cost_providers
 from archspace.synthetic import SyntheticPlugin
 from cli.main import cli
 
@@ -86,3 +87,51 @@ def test_a_budget_on_a_declared_metric_end_to_end(tmp_path, energy_space) -> Non
     assert "energy ≤ 10 mJ" in text and f"energy {chosen['costs']['energy']:.3g} mJ" in text
     bad = CliRunner().invoke(cli, [*args[:3], "--budget=energy=5 kWh", f"--out={tmp_path / 'b'}"])
     assert bad.exit_code == 2 and "cannot read '5 kWh' as energy" in bad.output
+
+
+class MemoryCost(CostProvider):
+    """Memory from a made-up device model: a cost from outside the space, added by a
+    third party without touching the space or archsearch."""
+
+    metric = Metric("memory", unit="MB", scales={"GB": 1000.0})
+
+    def __init__(self, per_cost: float) -> None:
+        self.per_cost = per_cost
+
+    def value(self, plugin, genotype) -> float:
+        return plugin.cost(genotype)["cost"] * self.per_cost
+
+    def options(self) -> dict:
+        return {"memory_per_cost": self.per_cost}
+
+
+@pytest.fixture
+def memory_provider():
+    cost_providers.register("memory_per_cost", lambda plugin, value: MemoryCost(float(value)))
+    yield "memory_per_cost"
+    cost_providers.unregister("memory_per_cost")
+
+
+def test_a_cost_provider_from_outside_the_space_end_to_end(tmp_path, memory_provider) -> None:
+    out = tmp_path / "run"
+    args = [
+        "run", "--space=synthetic", "--strategy=spos", "--budget=memory=0.06GB",
+        "--set=space.memory_per_cost=2", "--set=space.depth=4",
+        "--set=searcher.population=6", "--set=searcher.generations=2", f"--out={out}",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "memory <= 60 MB" in result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["budgets"] == {"memory": 60.0}
+    assert config["space_options"]["memory_per_cost"] == 2.0  # a resume gets it back
+    chosen = json.loads((out / "architecture.json").read_text())
+    assert chosen["costs"]["memory"] == 2 * chosen["costs"]["cost"] <= 60.0
+    top = CliRunner().invoke(cli, ["top", str(out), "-k", "3"])
+    assert top.exit_code == 0 and "memory (MB)" in top.output
+    plugin = load_space("synthetic", **config["space_options"])
+    assert isinstance(plugin, SyntheticPlugin) and plugin.cost_metrics == ("cost", "memory")
+    assert load_space("synthetic", depth=4).cost_metrics == ("cost",)
+    again = CliRunner().invoke(cli, ["run", "--resume", str(out)])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "architecture.json").read_text())["key"] == chosen["key"]

@@ -4,7 +4,6 @@ and AutoFormer plugins share (all offline)."""
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +35,7 @@ from oneshot.transforms import (
     mixup_cutmix,
     train_transform,
 )
+from tests.conftest import write_idx
 
 NPZ = Path(__file__).resolve().parents[1] / "oneshot" / "data" / "fashion_mnist_subset.npz"
 CPU = WIDTHS["cpu"]
@@ -210,23 +210,15 @@ def test_full_fashion_mnist_from_debian_files() -> None:
     assert d.train[0][0].shape == (1, 28, 28)
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    if path.suffix == ".gz":
-        data = gzip.compress(data)
-    path.write_bytes(data)
-
-
 def test_fashion_mnist_dir_plain_and_gzipped_idx(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     raw = tmp_path / "FashionMNIST" / "raw"  # torchvision's layout is accepted too
     raw.mkdir(parents=True)
     labels = np.arange(30) % 10
-    _write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (30, 28, 28)))
-    _write_idx(raw / "train-labels-idx1-ubyte.gz", labels)
-    _write_idx(raw / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (10, 28, 28)))
-    _write_idx(raw / "t10k-labels-idx1-ubyte", labels[:10])
+    write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (30, 28, 28)))
+    write_idx(raw / "train-labels-idx1-ubyte.gz", labels)
+    write_idx(raw / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (10, 28, 28)))
+    write_idx(raw / "t10k-labels-idx1-ubyte", labels[:10])
     assert read_idx_uint8(raw / "train-labels-idx1-ubyte.gz").tolist() == labels.tolist()
     d = load_data(f"fashion-mnist:{tmp_path}", CPU, val_size=10)
     assert (len(d.train), len(d.val), len(d.test)) == (20, 10, 10)

@@ -11,7 +11,6 @@ from scipy import stats
 
 from cli.main import cli
 from strategies.statistics import Summary, best_of, best_so_far, compare_to
-from tests.conftest import TINY_GLIT
 
 ARGS = [
     "compare",
@@ -74,7 +73,7 @@ def test_compare_over_seeds_is_stored_resumable_and_reported(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_compare_over_seeds_on_a_one_shot_space(tmp_path) -> None:
+def test_compare_over_seeds_on_a_one_shot_space(tmp_path, tiny_glit) -> None:
     """Table 5 with statistics on a tiny GLiT: no optimum, so retrained test and
     search-val top-1 and the chosen MACs; random (no supernet) is an arm like the
     others, and the end of the command (summary, plot, report) is reached."""
@@ -84,7 +83,7 @@ def test_compare_over_seeds_on_a_one_shot_space(tmp_path) -> None:
         "--space=glit",
         "--strategies=hierarchical-ea,spos,random",
         "--seeds=2",
-        *TINY_GLIT,
+        *tiny_glit,
         "--set=spos:search.top_k=2",
         f"--out={out}",
         "--json",
