@@ -15,6 +15,7 @@ from cli.rank_cmd import rank_command
 from cli.report import report_command
 from cli.run_cmd import compare_command, run_command
 from cli.top_cmd import top_command
+from cli.train_cmd import train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +34,7 @@ cli.add_command(run_command)
 cli.add_command(compare_command)
 cli.add_command(report_command)
 cli.add_command(rank_command)
+cli.add_command(train_command)
 cli.add_command(top_command)
 cli.add_command(cost_command)
 cli.add_command(export_command)
