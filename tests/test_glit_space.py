@@ -8,6 +8,7 @@ import torch
 
 from archspace import GenotypeError, UnknownNameError, load_space
 from glit_space import GlitPlugin, load_preset
+from glit_space.config import WIDTHS, deit_blocks
 from oneshot.profiling import measure_cost
 
 
@@ -63,7 +64,31 @@ def test_glit_tiny_preset_reads_as_published() -> None:
     assert published.cost(published.space.from_dict(genotype.to_dict(), strict=False)) == (
         plugin.cost(genotype)
     )
-    assert set(plugin.presets()) == {"deit-tiny", "glit-tiny"}
+    splits = {f"split-{g}-{3 - g}-tiny" for g in range(4)}
+    assert set(plugin.presets()) == {"deit-tiny", "glit-tiny", *splits}
+
+
+@pytest.mark.parametrize("width", ["tiny", "small", "base", "cpu"])
+def test_table1_presets_split_every_block_alike_and_cost_exactly(width: str) -> None:
+    """Table 1: every block's heads split the same way; 3-0 is DeiT at that width."""
+    found = {}
+    for g in range(4):
+        plugin, genotype = load_preset(f"split-{g}-{3 - g}-{width}")
+        assert plugin.width == WIDTHS[width]
+        blocks = genotype.to_dict()["blocks"]
+        assert all(b["heads"] == [g, 3 - g] for b in blocks) and len(blocks) == plugin.width.depth
+        assert all(b.get("kernel", 31) == 31 and b.get("expansion", 2) == 2 for b in blocks)
+        found[g] = cost = plugin.cost(genotype)
+        with torch.device("meta"):
+            model = plugin.build(genotype)
+        assert measure_cost(model, plugin.width.in_chans, plugin.width.img_size) == (
+            cost["macs"],
+            cost["params"],
+        )
+    deit = GlitPlugin(width=width)
+    assert found[3] == deit.cost(deit.genotype(deit_blocks(deit.width)))
+    if width == "tiny":
+        assert found[3]["params"] == 5_717_416  # DeiT-Tiny
 
 
 @pytest.mark.parametrize(
