@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from archspace.parallel import launched_rank
 from cli.errors import friendly_errors
+from cli.progress import study_progress
 from cli.run_cmd import _console, _say
 from cli.runconfig import parse_sets
 
@@ -92,23 +92,9 @@ def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_js
     console = _console()
     say = _say(console)
     say(f"ground-truth study in {study.folder}")
-    main = launched_rank() == 0
-    with Progress(
-        TextColumn("retraining"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        disable=not main or not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("retraining", total=None, info="")
-
-        def advance(done: int, total: int, what: str) -> None:
-            progress.update(task, completed=done, total=total, info=what)
-
+    with study_progress(console, "retraining") as advance:
         study.run(say=say, progress=advance)
-    if not main:
+    if launched_rank() != 0:
         return
     summary, paths = write_report(study.folder, study.plugin)
     if as_json:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from archspace.parallel import launched_rank
 from archspace.plugin import DEFAULT_DATA
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.errors import friendly_errors
 from cli.names_help import arch_space_option
+from cli.progress import study_progress
 from cli.run_cmd import _console, _say
 from cli.runconfig import parse_sets
 
@@ -22,7 +22,7 @@ from cli.runconfig import parse_sets
 SET_SECTIONS = ("recipe.", "workbench.")
 
 
-def _overrides(sets: tuple[str, ...], **flags: object) -> dict[str, object]:
+def train_overrides(sets: tuple[str, ...], **flags: object) -> dict[str, object]:
     """Workbench settings from the flags and `--set recipe.X=V` / `workbench.X=V`."""
     found: dict[str, object] = {k: v for k, v in flags.items() if v is not None}
     recipe: dict[str, object] = {}
@@ -102,7 +102,7 @@ def train_command(
 
     if seeds < 1:
         raise click.BadParameter("must be at least 1", param_hint="--seeds")
-    overrides = _overrides(sets, data=data, profile=profile, device=device)
+    overrides = train_overrides(sets, data=data, profile=profile, device=device)
     folder = Path(arch)
     if folder.is_dir() and (folder / "config.json").exists():
         training = StandaloneTraining.from_run(
@@ -123,23 +123,9 @@ def train_command(
     console = _console()
     say = _say(console)
     say(f"standalone training in {training.folder}")
-    main = launched_rank() == 0
-    with Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        disable=not main or not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("training", total=None, info="")
-
-        def advance(done: int, total: int, what: str) -> None:
-            progress.update(task, completed=done, total=total, info=what)
-
+    with study_progress(console, "training") as advance:
         training.run(say=say, progress=advance)
-    if not main:
+    if launched_rank() != 0:
         return
     summary, paths = training.write_report()
     if as_json:

@@ -1,0 +1,95 @@
+"""`archsearch paper TABLE`: one of the GLiT paper's tables, its rows trained standalone
+for several seeds and reported beside the paper's figures (see studies.paper)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from archspace.parallel import launched_rank
+from cli.errors import friendly_errors
+from cli.progress import study_progress
+from cli.run_cmd import _console, _say
+from cli.train_cmd import train_overrides
+
+#: Table 5 is a comparison of searches, not of fixed networks
+TABLE5 = (
+    "archsearch compare --space glit --strategies hierarchical-ea,spos,random --seeds 5 "
+    "(benchmarks/ranking_study.sh table5 sizes it for 2 cores)"
+)
+
+
+@click.command("paper")
+@click.argument("table_name", metavar="TABLE", type=click.Choice(["table1", "table3", "table5"]))
+@click.option("--width", default="cpu", show_default=True, help="GLiT width of the networks.")
+@click.option("--data", default=None, help="Data spec (default: builtin:fashion-mnist).")
+@click.option(
+    "--profile",
+    default="quick",
+    show_default=True,
+    type=click.Choice(["quick", "paper"]),
+    help="Whose retraining recipe.",
+)
+@click.option("--device", default=None, help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--seeds", default=3, show_default=True, type=int, help="Trainings per row.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change the recipe or workbench, e.g. recipe.retrain.epochs=30. Repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder (default: paper-TABLE-WIDTH); the same --out resumes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@friendly_errors
+def paper_command(table_name, width, data, profile, device, seeds, sets, out, as_json) -> None:
+    """Run one of the GLiT paper's tables and set it beside the paper's figures.
+
+    table1: every block's 3 heads split alike between self-attention and Conv1d (3-0,
+    i.e. DeiT, 2-1, 1-2, 0-3), at --width. table3: DeiT-Tiny against the searched
+    GLiT-Tiny (the tiny width). Each row is trained standalone for --seeds seeds
+    (`archsearch train`); the table gives MACs, params, test top-1 mean, sd and 95%
+    interval, the paper's ImageNet top-1 and whether the rows' order is the paper's.
+    Every finished seed is kept: the same command resumes. table5 is a comparison of
+    searches: it prints the `compare` command that runs it.
+
+    \b
+    Examples:
+      archsearch paper table1 --data fashion-mnist:/usr/share/datasets/fashion-mnist
+      archsearch paper table3 --width tiny --profile paper --data imagefolder:DIR
+    """
+    from studies.paper import PaperStudy
+
+    if table_name == "table5":
+        click.echo(TABLE5)
+        return
+    if seeds < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--seeds")
+    settings = train_overrides(sets, data=data, profile=profile, device=device)
+    study = PaperStudy(
+        table_name,
+        out or Path(f"paper-{table_name}-{width}"),
+        width=width,
+        seeds=seeds,
+        workbench=settings,
+    )
+    console = _console()
+    say = _say(console)
+    say(f"{study.table.title}: {len(study.trainings)} rows x {seeds} seed(s) in {study.folder}")
+    with study_progress(console, "training") as advance:
+        study.run(say=say, progress=advance)
+    if launched_rank() != 0:
+        return
+    summary, paths = study.write_report()
+    if as_json:
+        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
+        return
+    click.echo(paths[0].read_text())
+    click.echo(f"wrote {', '.join(str(p) for p in paths)}")

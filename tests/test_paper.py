@@ -1,0 +1,75 @@
+"""`archsearch paper TABLE`: the paper's tables of fixed networks, each row trained
+standalone, reported beside the paper's figures, resumable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from studies.paper import TABLES, render
+
+TINY = [
+    "--set=recipe.retrain.epochs=1",
+    "--set=recipe.retrain.max_steps_per_epoch=2",
+    "--set=recipe.retrain.batch_size=16",
+    "--set=recipe.eval.max_images=32",
+    "--device=cpu",
+]
+
+
+@pytest.mark.slow
+def test_table1_end_to_end_and_resumed(tmp_path, tiny_data) -> None:
+    out = tmp_path / "t1"
+    args = ["paper", "table1", "--seeds=1", f"--data={tiny_data}", *TINY, f"--out={out}"]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    rows = {row["row"]: row for row in summary["rows"]}
+    assert list(rows) == ["3-0 (DeiT)", "2-1", "1-2", "0-3"]
+    assert [rows[r]["paper_top1"] for r in rows] == [72.20, 72.89, 73.98, 71.02]
+    assert rows["3-0 (DeiT)"]["preset"] == "split-3-0-cpu"
+    assert all(row["test_top1"]["n"] == 1 for row in rows.values())
+    assert summary["order"]["paper"] == ["1-2", "2-1", "3-0 (DeiT)", "0-3"]
+    assert sorted(summary["order"]["ours"]) == sorted(rows)
+    text = (out / "table1.md").read_text()
+    assert "| 1-2 |" in text and "in the paper: 1-2 > 2-1 > 3-0 (DeiT) > 0-3" in text
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/seeds/*.json")}
+    again = CliRunner().invoke(cli, args)  # resumes: nothing trained again
+    assert again.exit_code == 0, again.output
+    assert len(stamps) == 4 and all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_the_report_says_whether_the_order_reproduces() -> None:
+    row = {"costs": {"macs": 2e7, "params": 4e5}, "paper_top1": 72.2}
+    stats = {"n": 2, "mean": 0.8, "sd": 0.01, "ci_low": 0.71, "ci_high": 0.89}
+    summary = {
+        "title": TABLES["table3"].title,
+        "width": "tiny",
+        "rows": [{**row, "row": "DeiT-Tiny", "test_top1": stats}],
+        "order": {"ours": ["DeiT-Tiny"], "paper": ["DeiT-Tiny"], "same": True},
+    }
+    text = render(summary)
+    assert "80.00 ± 1.00 [71.00, 89.00] (2) | 72.20 |" in text and "(the same)" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["table3", "--width=cpu"], "tiny width only"),
+        (["table9"], "Invalid value for 'TABLE'"),
+        (["table1", "--seeds=0"], "at least 1"),
+        (["table1", "--set=space.depth=2"], "only the recipe and the workbench"),
+    ],
+)
+def test_bad_requests_are_refused_before_any_work(tmp_path, args, message) -> None:
+    result = CliRunner().invoke(cli, ["paper", *args, f"--out={tmp_path / 'x'}"])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_table5_names_the_comparison_that_runs_it() -> None:
+    result = CliRunner().invoke(cli, ["paper", "table5"])
+    assert result.exit_code == 0 and "compare --space glit --strategies" in result.output
