@@ -12,7 +12,7 @@ from archspace.parallel import launched_rank
 from cli.errors import friendly_errors
 from cli.progress import study_progress
 from cli.run_cmd import _console, _say
-from cli.train_cmd import train_overrides
+from cli.train_cmd import set_option, train_overrides
 
 #: Table 5 is a comparison of searches, not of fixed networks
 TABLE5 = (
@@ -34,13 +34,7 @@ TABLE5 = (
 )
 @click.option("--device", default=None, help="auto (default), cpu, cuda or cuda:N.")
 @click.option("--seeds", default=3, show_default=True, type=int, help="Trainings per row.")
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Change the recipe or workbench, e.g. recipe.retrain.epochs=30. Repeatable.",
-)
+@set_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

@@ -18,8 +18,15 @@ from cli.progress import study_progress
 from cli.run_cmd import _console, _say
 from cli.runconfig import parse_sets
 
-#: what `--set` may change: the recipe and the workbench settings (not the architecture)
-SET_SECTIONS = ("recipe.", "workbench.")
+#: `--set` of the commands that train given networks (train, paper): the recipe and the
+#: workbench settings, never the architecture
+set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change the recipe or workbench, e.g. recipe.retrain.epochs=30. Repeatable.",
+)
 
 
 def train_overrides(sets: tuple[str, ...], **flags: object) -> dict[str, object]:
@@ -64,13 +71,7 @@ def train_overrides(sets: tuple[str, ...], **flags: object) -> dict[str, object]
 @click.option(
     "--seed", "first_seed", default=None, type=int, help="First seed (default: a run's, else 0)."
 )
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Change the recipe or workbench, e.g. recipe.retrain.epochs=30. Repeatable.",
-)
+@set_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
