@@ -229,7 +229,13 @@ def test_study_on_the_example_torch_space_through_the_library(tmp_path) -> None:
     spec.loader.exec_module(module)
     try:
         module.main(tmp_path / "run")
-        study = GroundTruthStudy([tmp_path / "run"], tmp_path / "study", archs=3, seeds=2)
+        study = GroundTruthStudy(  # the run's recipe, shortened: an override of the library
+            [tmp_path / "run"],
+            tmp_path / "study",
+            archs=3,
+            seeds=2,
+            overrides={"recipe.retrain.max_steps_per_epoch": 5},
+        )
         plan = study.run()
         summary = summarise_study(study.results(plan))
         _, paths = write_report(study.folder, study.plugin)
@@ -239,3 +245,4 @@ def test_study_on_the_example_torch_space_through_the_library(tmp_path) -> None:
     assert sample["n"] == 3 and summary["retrained"] == 6
     assert {"run:flat", "macs"} <= set(sample["predictors"])
     assert all(p.exists() for p in paths)
+    assert study.recipe == {"retrain.max_steps_per_epoch": 5}
