@@ -109,6 +109,12 @@ class Pipeline(ABC):
         """Run the stages; return the final stage's outcome."""
 
     @classmethod
+    def check_space(cls, space: Space, options: Mapping[str, Any]) -> None:
+        """Refuse (ValueError naming what is allowed), before a run starts, a space or
+        resolved options this pipeline cannot search. Default: anything."""
+        return None
+
+    @classmethod
     def supernet_spaces(cls, plugin: SpacePlugin, store: RunStore) -> dict[str, Space]:
         """The (sub-)space each supernet of a run of this pipeline was trained over, by
         stage, for the supernets that finished training (what a ranking study samples
@@ -318,22 +324,47 @@ class HierarchicalPipeline(Pipeline):
 
     A stage searches its level with every other level fixed: levels already searched at
     the previous stage's winner, later ones at the space's defaults. The previous winner
-    competes in each stage, so a stage never ends worse than it started.
+    competes in each stage, so a stage never ends worse than it started. `stop_after`
+    ends the search after that level, the later ones at their defaults (the paper's
+    Table 4 "only distribution": `--set strategy.stop_after=distribution`).
     """
 
     name = "hierarchical-ea"
     summary = "one supernet and search per level of the space, in order (GLiT, Chen et al. 2021)"
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "stop_after",
+            str,
+            "",
+            "the last level searched, later ones at their defaults ('': every level)",
+        ),
+    )
 
-    def execute(self) -> StageOutcome:
-        space = self.plugin.space
+    @classmethod
+    def levels_searched(cls, space: Space, options: Mapping[str, Any]) -> list[str]:
+        """The levels searched, in order (up to `stop_after`)."""
         levels = list(space.levels)
         if len(levels) < 2:
             raise ValueError(
                 f"hierarchical search needs a space with at least two levels; space "
                 f"{space.name!r} has {len(levels)} ({', '.join(levels)}): use --strategy spos"
             )
+        last = options["stop_after"]
+        if last and last not in levels:
+            raise ValueError(
+                f"strategy.stop_after={last!r} is not a level of space {space.name!r}; "
+                f"its levels, in the order searched: {', '.join(levels)}"
+            )
+        return levels[: levels.index(last) + 1] if last else levels
+
+    @classmethod
+    def check_space(cls, space: Space, options: Mapping[str, Any]) -> None:
+        cls.levels_searched(space, options)
+
+    def execute(self) -> StageOutcome:
+        space = self.plugin.space
         best, carried, outcome = space.default(), [], None
-        for level in levels:
+        for level in self.levels_searched(space, self.options):
             outcome = self.search_and_retrain(level, space.restrict(level, best), carried)
             best, carried = outcome.best, [outcome]
         assert outcome is not None

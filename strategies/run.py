@@ -158,6 +158,10 @@ def check_config(config: RunConfig, plugin: SpacePlugin, workbench: bool = True)
         config.strategy_options,
     )
     check_searcher(config.searcher, config.storage, resolved)
+    pipeline = strategy_registry.get(config.strategy)
+    pipeline.check_space(
+        plugin.space, pipeline.resolve_options(config.strategy_options, config.profile)
+    )
     if config.budgets:
         plugin.budgets(config.budgets)
     if workbench:

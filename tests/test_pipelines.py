@@ -63,6 +63,27 @@ def test_hierarchical_follows_the_paper_stage_order(tmp_path) -> None:
     assert (tmp_path / "architecture.json").exists() and (tmp_path / "config.json").exists()
 
 
+def test_hierarchical_stops_after_a_chosen_level(tmp_path) -> None:
+    """Table 4's "only distribution": the detail level stays at the space's defaults."""
+    plugin, bench, result = run(
+        "hierarchical-ea", tmp_path, strategy_options={"stop_after": "distribution"}
+    )
+    assert result.stages == ["distribution"]
+    assert ("train_supernet", "detail") not in bench.calls
+    details = {c.name: c.default for c in plugin.space.choices if c.level == "detail"}
+    chosen = {n: v for n, v in result.genotype.values.items() if n in details}
+    assert chosen and all(value == details[name] for name, value in chosen.items())
+
+
+def test_a_level_not_in_the_space_is_refused_before_the_run(tmp_path) -> None:
+    from cli.runconfig import build_config
+
+    with pytest.raises(ValueError, match="its levels, in the order searched: distribution, detail"):
+        build_config(
+            {"space": "synthetic", "strategy": "hierarchical-ea"}, {"strategy.stop_after": "macro"}
+        )
+
+
 @pytest.mark.parametrize(
     ("strategy", "stages", "retrains"), [("spos", ["flat"], 3), ("random", ["random"], 4)]
 )
