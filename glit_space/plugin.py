@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from archspace import Genotype, Space
+from archspace import Genotype, GenotypeError, Space
 from glit_space import cost as cost_model
 from glit_space.config import WIDTHS, BlockArch, SupernetBounds, Width
 from glit_space.presets import PRESETS, preset_blocks, preset_width
@@ -119,11 +119,15 @@ class GlitPlugin(OneShotPlugin):
         return " ".join(parts)
 
     def presets(self) -> Mapping[str, Genotype]:
-        """Published architectures whose width equals this plugin's width."""
-        return {
-            name: self.genotype(preset_blocks(name, self.width))
-            for name in FAMILY.presets_at(self.width, PRESETS.items())
-        }
+        """Published architectures whose width equals this plugin's width and whose
+        blocks this variant holds (the nlp variant: the all-global ones)."""
+        found = {}
+        for name in FAMILY.presets_at(self.width, PRESETS.items()):
+            try:
+                found[name] = self.genotype(preset_blocks(name, self.width))
+            except GenotypeError:
+                continue
+        return found
 
     # ---- cost model ----------------------------------------------------------------------
 

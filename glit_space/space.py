@@ -16,6 +16,11 @@ Variants differ only in the conditions:
   all-global searches qkv x ffn, all-local kernel x E (ffn 4), mixed E x ffn (kernel
   31, qkv 1). The inactive choices' canonical defaults (kernel 31, qkv 1, ffn 4) are
   exactly those fixed values, so one decoding serves both variants.
+- `nlp`: the space of the NLP one-shot NAS the paper compares in Table 4 (its [29]):
+  every head global (no locality), per block the qkv expansion ratio and the MLP (FFN)
+  ratio: 9 blocks, 9^depth networks, one level ("detail"; search it with spos). Its
+  networks are GLiT networks of all-global blocks, so cost, supernet and export are
+  the GLiT space's own.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ EXPANSIONS = (1, 2, 4)
 QKV_RATIOS = (0.5, 1.0, 2.0)
 FFN_RATIOS = (2, 4, 6)
 FIELDS = ("heads", "kernel", "expansion", "qkv", "ffn")
-VARIANTS = ("paper", "published")
+VARIANTS = ("paper", "published", "nlp")
 
 _LOCAL = ((0, 3), (1, 2), (2, 1))
 _GLOBAL = ((1, 2), (2, 1), (3, 0))
@@ -47,6 +52,15 @@ def glit_space(depth: int, variant: str = "paper") -> Space:
     for i in range(depth):
         name = f"blocks.{i}."
         heads = name + "heads"
+        if variant == "nlp":  # all global: the local fields are constants
+            choices += [
+                Choice(heads, ((3, 0),), level="detail"),
+                Choice(name + "kernel", (31,), level="detail"),
+                Choice(name + "expansion", (1,), level="detail"),  # BlockArch's default
+                Choice(name + "qkv", QKV_RATIOS, level="detail", default=1.0),
+                Choice(name + "ffn", FFN_RATIOS, level="detail", default=4),
+            ]
+            continue
         if variant == "paper":
             when_kernel = when_expansion = In(heads, _LOCAL)
             when_qkv, when_ffn = In(heads, _GLOBAL), None
@@ -96,13 +110,9 @@ def genotype_of(space: Space, blocks: Sequence[BlockArch]) -> Genotype:
 def block_arrays(space: Space, rows: np.ndarray) -> dict[str, np.ndarray]:
     """Population rows -> (n, depth) value arrays per field, for the batched cost model."""
     rows = np.asarray(rows)
-    tables = {
-        "heads": np.array([g for g, _ in HEADS]),
-        "kernel": np.array(KERNELS),
-        "expansion": np.array(EXPANSIONS),
-        "qkv": np.array(QKV_RATIOS),
-        "ffn": np.array(FFN_RATIOS),
-    }
+    options = {c.name: c.options for c in space.choices[: len(FIELDS)]}  # block 0's
+    tables = {field: np.array(options[f"blocks.0.{field}"]) for field in FIELDS}
+    tables["heads"] = tables["heads"][:, 0]  # the global thirds
     return {field: tables[field][rows[:, k :: len(FIELDS)]] for k, field in enumerate(FIELDS)}
 
 

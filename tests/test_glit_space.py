@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -155,3 +157,57 @@ def test_bad_genotypes_and_options_are_named() -> None:
         GlitPlugin(width="cpu", heads=4)
     with pytest.raises(UnknownNameError, match="Did you mean 'glit-tiny'"):
         load_preset("glit-tnyi")
+
+
+# ---- the NLP one-shot NAS space of Table 4 (variant "nlp") -------------------------------
+
+
+def test_nlp_variant_searches_qkv_and_mlp_ratios_of_all_global_blocks() -> None:
+    plugin = GlitPlugin(width="cpu", variant="nlp")
+    space = plugin.space
+    assert space.levels == ("detail",) and space.size == 9**plugin.width.depth
+    rows = space.sample_batch(30, 0)
+    batch = plugin.cost_batch(rows)
+    for k, genotype in enumerate(space.from_array(rows)):
+        blocks = plugin.blocks(genotype)
+        assert all(b.global_thirds == 3 for b in blocks)
+        cost = plugin.cost(genotype)
+        assert (batch["macs"][k], batch["params"][k]) == (cost["macs"], cost["params"])
+        if k < 10:
+            with torch.device("meta"):
+                model = plugin.build(genotype)
+            assert measure_cost(model, 1, plugin.width.img_size) == (cost["macs"], cost["params"])
+    assert {tuple(b.qkv_ratio for b in plugin.blocks(g)) for g in space.from_array(rows)} != {
+        (1.0,) * plugin.width.depth
+    }  # the ratios are searched
+    assert list(GlitPlugin(width="tiny", variant="nlp").presets()) == ["deit-tiny"]
+
+
+def test_nlp_variant_exports_what_the_supernet_computes() -> None:
+    plugin = GlitPlugin(width="cpu", variant="nlp")
+    torch.manual_seed(0)
+    supernet = plugin.supernet().eval()
+    x = torch.randn(2, 1, 28, 28)
+    for genotype in plugin.space.from_array(plugin.space.sample_batch(3, 1)):
+        supernet.activate(genotype)
+        with torch.no_grad():
+            torch.testing.assert_close(supernet.export(genotype).eval()(x), supernet(x))
+
+
+@pytest.mark.slow
+def test_nlp_variant_searched_end_to_end(tmp_path, tiny_glit) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    args = ["run", "--space=glit", "--set=space.variant=nlp", *tiny_glit, "--json"]
+    result = CliRunner().invoke(cli, [*args, "--strategy=spos", f"--out={tmp_path / 'r'}"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["strategy"] == "spos" and answer["costs"]["macs"] > 0
+    assert all(block["heads"] == [3, 0] for block in answer["architecture"]["blocks"])
+    refused = CliRunner().invoke(
+        cli, [*args, "--strategy=hierarchical-ea", f"--out={tmp_path / 'h'}"]
+    )
+    assert refused.exit_code == 2 and "at least two levels" in refused.output
+    assert not (tmp_path / "h").exists()
