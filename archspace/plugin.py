@@ -63,6 +63,13 @@ class Workbench(ABC):
         before any training; None (the default): nothing to say."""
         return None
 
+    def proxy_scores(
+        self, genotype: Genotype, names: Sequence[str], *, batch_size: int = 64, seed: int = 0
+    ) -> dict[str, float]:
+        """Zero-cost proxies (`archspace.proxies`) of the untrained standalone network,
+        on a seeded minibatch of the training split. Default: this space has none."""
+        raise NotImplementedError("this space's workbench computes no zero-cost proxies")
+
 
 class SpacePlugin(ABC):
     """A search space with its cost model (and optionally its training backend).

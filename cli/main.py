@@ -12,6 +12,7 @@ from cli.export_cmd import export_command
 from cli.latency_cmd import latency_group
 from cli.listing import spaces_command, strategies_command
 from cli.paper_cmd import paper_command
+from cli.proxies_cmd import proxies_command
 from cli.rank_cmd import rank_command
 from cli.report import report_command
 from cli.run_cmd import compare_command, run_command
@@ -37,6 +38,7 @@ cli.add_command(report_command)
 cli.add_command(rank_command)
 cli.add_command(train_command)
 cli.add_command(paper_command)
+cli.add_command(proxies_command)
 cli.add_command(top_command)
 cli.add_command(cost_command)
 cli.add_command(export_command)

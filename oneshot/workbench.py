@@ -136,6 +136,30 @@ class OneShotWorkbench(Workbench):
             for x, _ in loader:
                 yield x
 
+    def proxy_batch(self, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
+        """A seeded class-stratified minibatch of the training split, not augmented:
+        what the zero-cost proxies see (never search-val or test images)."""
+        train = self.data("none").train
+        chosen = stratified_sample(train.targets, min(batch_size, len(train)), seed).tolist()
+        images, labels = zip(*(train[i] for i in chosen))
+        device = self.runtime.device
+        return torch.stack(images).to(device), torch.as_tensor(labels).to(device)
+
+    def proxy_scores(
+        self, genotype: Genotype, names: Sequence[str], *, batch_size: int = 64, seed: int = 0
+    ) -> dict[str, float]:
+        """Each proxy of a freshly initialised standalone network (the same initial
+        weights for every proxy: torch seeded with `seed`)."""
+        from archspace.proxies import proxies
+
+        images, labels = self.proxy_batch(batch_size, seed)
+        scores = {}
+        for name in names:
+            torch.manual_seed(seed)
+            model = self.plugin.build(genotype).to(self.runtime.device)
+            scores[name] = float(proxies.get(name)(model, images, labels))
+        return scores
+
     def _loop(
         self,
         model: nn.Module,

@@ -40,6 +40,7 @@ from strategies.store import RunStore
 PLAN_FILE = "plan.json"
 TRUTH_DIR = "truth"
 SCORES_DIR = "scores"
+PROXIES_DIR = "proxies"
 #: the settings a study can change about retraining (the rest is the run's)
 RETRAIN_PREFIX = "recipe.retrain."
 
@@ -84,6 +85,15 @@ def truth_path(folder: Path, key: str, seed: int) -> Path:
 def scores_path(folder: Path, label: str) -> Path:
     """Where a study keeps one supernet's scores ({key: fitness})."""
     return folder / SCORES_DIR / (label.replace("/", "_").replace(":", "-") + ".json")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def proxy_path(folder: Path, name: str) -> Path:
+    """Where a study keeps one zero-cost proxy's scores ({key: score})."""
+    return folder / PROXIES_DIR / f"{name}.json"
 
 
 def _as_json(data: Any) -> Any:
@@ -237,6 +247,27 @@ class GroundTruthStudy:
         self.plugin.check_run_settings(self._workbench_config(0, retrain=True))
         self._workbenches: dict[Any, Any] = {}
 
+    @classmethod
+    def open(cls, folder: str | Path, device: str | None = None) -> GroundTruthStudy:
+        """The study in `folder`, with the settings it was planned with."""
+        folder = Path(folder)
+        if not (folder / PLAN_FILE).exists():
+            raise StudyError(
+                f"{folder} is not a ground-truth study folder (no {PLAN_FILE}): make one with "
+                "`archsearch rank RUN_FOLDER`"
+            )
+        settings = Plan.read(folder).settings
+        return cls(
+            [Path(run) for run in settings["runs"]],
+            folder,
+            archs=settings["archs"],
+            seeds=settings["seeds"],
+            bins=settings["bins"],
+            sample_seed=settings["sample_seed"],
+            overrides=settings["retrain_overrides"],
+            device=device,
+        )
+
     # ---- set-up -------------------------------------------------------------------------
 
     def _workbench_config(self, source: int, retrain: bool = False) -> dict[str, Any]:
@@ -385,6 +416,33 @@ class GroundTruthStudy:
             progress(min(done, len(jobs)), len(jobs), f"{key} seed {seed}")
         ranks.barrier()
 
+    def score_proxies(
+        self,
+        names: Sequence[str],
+        *,
+        batch_size: int = 64,
+        seed: int = 0,
+        say: Callable[[str], None] = lambda message: None,
+        progress: Callable[[int, int, str], None] = lambda done, total, what: None,
+    ) -> None:
+        """Every planned architecture's zero-cost proxies (`archspace.proxies`), untrained,
+        on a minibatch of the training split; kept per proxy as each architecture is
+        scored, so a rerun scores only what is missing."""
+        plan = Plan.read(self.folder)
+        bench = self.workbench(None)
+        found = {name: _read(proxy_path(self.folder, name)) for name in names}
+        keys = list(plan.genotypes)
+        pending = [k for k in keys if any(k not in found[name] for name in names)]
+        say(f"zero-cost proxies {', '.join(names)}: {len(pending)} of {len(keys)} to score")
+        for number, key in enumerate(pending, start=1):
+            todo = [name for name in names if key not in found[name]]
+            genotype = self.plugin.space.from_dict(plan.genotypes[key])
+            scores = bench.proxy_scores(genotype, todo, batch_size=batch_size, seed=seed)
+            for name, score in scores.items():
+                found[name][key] = score
+                write_json(proxy_path(self.folder, name), found[name], indent=1)
+            progress(len(keys) - len(pending) + number, len(keys), key)
+
     # ---- results ------------------------------------------------------------------------
 
     def results(self, plan: Plan | None = None) -> dict[str, Any]:
@@ -412,4 +470,9 @@ def collect_results(folder: Path, plan: Plan, plugin: SpacePlugin) -> dict[str, 
         if path.exists():
             for key, fitness in json.loads(path.read_text()).items():
                 archs[key]["scores"][supernet["label"]] = fitness
-    return {"plan": plan.to_dict(), "archs": archs}
+    proxies = []
+    for path in sorted((folder / PROXIES_DIR).glob("*.json")):
+        proxies.append(f"proxy:{path.stem}")
+        for key, score in json.loads(path.read_text()).items():
+            archs[key]["scores"][proxies[-1]] = score
+    return {"plan": plan.to_dict(), "archs": archs, "proxies": proxies}

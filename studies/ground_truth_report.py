@@ -67,13 +67,14 @@ def summarise_study(results: Mapping[str, Any], resamples_seed: int = 0) -> dict
                 )
                 for m in TRUTHS
             }
-        for supernet in plan["supernets"]:
-            label = supernet["label"]
+        scorers = [(s["label"], "supernet") for s in plan["supernets"]]
+        scorers += [(label, "proxy") for label in results.get("proxies", [])]
+        for label, kind in scorers:  # the supernets' scores, the zero-cost proxies
             scored = [k for k in keys if label in archs[k]["scores"]]
             if len(scored) < 3:
                 continue
             entry["predictors"][label] = {
-                "kind": "supernet",
+                "kind": kind,
                 "n": len(scored),
                 **{
                     m: _estimates(
