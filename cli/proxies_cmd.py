@@ -3,15 +3,14 @@ architectures, measured against its retrained truth (see studies.ground_truth)."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from archspace.proxies import check_proxies, proxies
 from cli.errors import friendly_errors
 from cli.progress import study_progress
+from cli.rank_cmd import print_report
 from cli.run_cmd import _console, _say
 
 
@@ -44,7 +43,6 @@ def proxies_command(study_folder, names, batch, seed, device, as_json) -> None:
       archsearch proxies runs/premise --proxies synflow,nwot
     """
     from studies.ground_truth import GroundTruthStudy
-    from studies.ground_truth_report import headline, write_report
 
     chosen = check_proxies(names)
     if batch < 2:
@@ -54,11 +52,4 @@ def proxies_command(study_folder, names, batch, seed, device, as_json) -> None:
     say = _say(console)
     with study_progress(console, "scoring") as advance:
         study.score_proxies(chosen, batch_size=batch, seed=seed, say=say, progress=advance)
-    summary, paths = write_report(study.folder, study.plugin)
-    if as_json:
-        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
-        return
-    out = Console()
-    for line in headline(summary):
-        out.print(line)
-    out.print(f"wrote {', '.join(str(p) for p in paths)}")
+    print_report(study, as_json)

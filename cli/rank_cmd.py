@@ -77,7 +77,6 @@ def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_js
       torchrun --nproc-per-node 2 -m cli rank runs/glit-spos --out runs/spos-truth
     """
     from studies.ground_truth import GroundTruthStudy
-    from studies.ground_truth_report import headline, write_report
 
     study = GroundTruthStudy(
         list(runs),
@@ -94,8 +93,14 @@ def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_js
     say(f"ground-truth study in {study.folder}")
     with study_progress(console, "retraining") as advance:
         study.run(say=say, progress=advance)
-    if launched_rank() != 0:
-        return
+    if launched_rank() == 0:
+        print_report(study, as_json)
+
+
+def print_report(study, as_json: bool) -> None:
+    """Write a ground-truth study's report; print its headline, or the summary as JSON."""
+    from studies.ground_truth_report import headline, write_report
+
     summary, paths = write_report(study.folder, study.plugin)
     if as_json:
         click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
