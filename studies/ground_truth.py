@@ -134,7 +134,7 @@ def stratified_sample(
     candidates = list(found.values())
     if not candidates:
         raise StudyError(f"no architecture of space {space.name!r} met the budget in {draws} draws")
-    costs = np.array([plugin.costs(g)[metric] for g in candidates], dtype=float)
+    costs = np.asarray(plugin.costs_batch(space.to_array(candidates))[metric], dtype=float)
     low, high = float(costs.min()), float(costs.max())
     edges = np.linspace(low, high, bins + 1)
     which = np.clip(np.searchsorted(edges, costs, side="right") - 1, 0, bins - 1)
