@@ -10,7 +10,7 @@ from typing import Any
 from archspace.registry import Registry
 
 proxies: Registry[Callable[..., float]] = Registry("archsearch.proxies", "proxy")
-for _name in ("grad_norm", "snip", "synflow", "jacob_cov", "nwot"):
+for _name in ("grad_norm", "snip", "synflow", "jacob_cov", "nwot", "fisher"):
     proxies.register_lazy(_name, f"oneshot.proxies:{_name}")
 
 

@@ -16,7 +16,10 @@ Architecture Search without Training" (ICML 2021):
 - `jacob_cov`: -sum(log(l + k) + 1/(l + k)) over the eigenvalues l of the correlation
   matrix of the input Jacobians of the minibatch's images, k = 1e-5;
 - `nwot` (NASWOT): log|K| with K the Hamming-similarity kernel of the binary codes of
-  every ReLU/GELU input (unit active or not) over the minibatch.
+  every ReLU/GELU input (unit active or not) over the minibatch;
+- `fisher`: the sum over every ReLU/GELU output a and its channels of 0.5 * the
+  batch mean of (sum over positions of a * dL/da)^2 (Turner et al.'s channel saliency;
+  the channels of an image feature map are its dim 1, of tokens their last dim).
 """
 
 from __future__ import annotations
@@ -74,6 +77,42 @@ def jacob_cov(model: nn.Module, images: Tensor, labels: Tensor) -> float:
     return float(-np.sum(np.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))
 
 
+def fisher(model: nn.Module, images: Tensor, labels: Tensor) -> float:
+    outputs: list[Tensor] = []
+
+    def keep(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        output.retain_grad()
+        outputs.append(output)
+
+    hooks = [m.register_forward_hook(keep) for m in _activations(model)]
+    try:
+        _loss_gradients(model, images, labels)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    total = 0.0
+    with torch.no_grad():
+        for a in outputs:
+            if a.grad is None:
+                continue
+            product = a * a.grad
+            if product.dim() == 4:  # (N, C, H, W)
+                per_channel = product.sum(dim=(2, 3))
+            elif product.dim() == 3:  # (N, tokens, C)
+                per_channel = product.sum(dim=1)
+            else:
+                per_channel = product.reshape(len(product), -1)
+            total += float(0.5 * per_channel.pow(2).mean(dim=0).sum())
+    return total
+
+
+def _activations(model: nn.Module) -> list[nn.Module]:
+    units = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
+    if not units:
+        raise ValueError("this proxy needs ReLU or GELU modules in the network; it has none")
+    return units
+
+
 def nwot(model: nn.Module, images: Tensor, labels: Tensor) -> float:
     n = len(images)
     kernel = torch.zeros(n, n, dtype=torch.float64)
@@ -82,8 +121,7 @@ def nwot(model: nn.Module, images: Tensor, labels: Tensor) -> float:
         codes = (inputs[0].detach().reshape(n, -1) > 0).double().cpu()
         kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
 
-    units = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
-    hooks = [m.register_forward_pre_hook(record) for m in units]
+    hooks = [m.register_forward_pre_hook(record) for m in _activations(model)]
     try:
         model.train()
         with torch.no_grad():
@@ -91,10 +129,8 @@ def nwot(model: nn.Module, images: Tensor, labels: Tensor) -> float:
     finally:
         for hook in hooks:
             hook.remove()
-    if not hooks:
-        raise ValueError("nwot needs ReLU or GELU modules in the network; it has none")
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if sign > 0 else -math.inf
 
 
-__all__ = ["grad_norm", "jacob_cov", "nwot", "snip", "synflow"]
+__all__ = ["fisher", "grad_norm", "jacob_cov", "nwot", "snip", "synflow"]

@@ -12,9 +12,9 @@ from torch import nn
 
 from archspace.proxies import check_proxies, proxies
 from cli.main import cli
-from oneshot.proxies import jacob_cov, nwot, synflow
+from oneshot.proxies import fisher, jacob_cov, nwot, synflow
 
-NAMES = ["grad_norm", "snip", "synflow", "jacob_cov", "nwot"]
+NAMES = ["grad_norm", "snip", "synflow", "jacob_cov", "nwot", "fisher"]
 
 
 def mlp(seed: int = 0, hidden: int = 16) -> nn.Module:
@@ -60,6 +60,16 @@ def test_nwot_and_jacob_cov_follow_their_definitions() -> None:
     assert nwot(model, images, labels) == pytest.approx(float(torch.linalg.slogdet(kernel)[1]))
     with pytest.raises(ValueError, match="ReLU or GELU"):
         nwot(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), images, labels)
+
+
+def test_fisher_is_the_channel_saliency_of_the_activations() -> None:
+    images, labels = batch(n=6)
+    model = mlp()
+    hidden = model[2](model[1](model[0](images)))  # the ReLU's output, kept for its gradient
+    hidden.retain_grad()
+    torch.nn.functional.cross_entropy(model[3](hidden), labels).backward()
+    expected = float(0.5 * (hidden * hidden.grad).detach().pow(2).mean(dim=0).sum())
+    assert fisher(mlp(), images, labels) == pytest.approx(expected, rel=1e-5)
     # a linear network's input Jacobians (summed over outputs) are the same for every
     # image: perfectly correlated rows, the lowest possible score
     linear = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
