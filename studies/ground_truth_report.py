@@ -170,7 +170,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
 
 
 def plot_scatter(results: Mapping[str, Any], label: str, path: Path) -> None:
-    """One supernet's score against the mean retrained test top-1, one colour per sample."""
+    """One predictor's score (a supernet's search-val top-1, a zero-cost proxy) against
+    the mean retrained test top-1, one colour per sample."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,7 +188,12 @@ def plot_scatter(results: Mapping[str, Any], label: str, path: Path) -> None:
                 label=f"{sample} (n={len(keys)})",
                 alpha=0.7,
             )
-    axes.set_xlabel(f"supernet search-val top-1 ({label})")
+    kind, _, name = label.partition(":")
+    axes.set_xlabel(
+        f"zero-cost proxy {name} (untrained)"
+        if kind == "proxy"
+        else f"supernet search-val top-1 ({label})"
+    )
     axes.set_ylabel("retrained test top-1 (mean over seeds)")
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
@@ -231,11 +237,10 @@ def write_report(
     write_json(data, {"summary": summary, "archs": results["archs"]}, indent=1)
     write_table(results, table)
     paths = [report, data, table]
-    for supernet in plan.supernets:
-        if any(supernet["label"] in a["scores"] for a in results["archs"].values()):
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", supernet["label"])
-            plot = out / f"scatter-{name}.png"
-            plot_scatter(results, supernet["label"], plot)
+    for label in [s["label"] for s in plan.supernets] + results["proxies"]:
+        if any(label in a["scores"] for a in results["archs"].values()):
+            plot = out / f"scatter-{re.sub(r'[^A-Za-z0-9_.-]+', '-', label)}.png"
+            plot_scatter(results, label, plot)
             paths.append(plot)
     return summary, paths
 

@@ -98,6 +98,7 @@ def test_proxies_of_a_ground_truth_study(tmp_path, tiny_glit) -> None:
         "top10pct",
     }
     assert "proxy:nwot" in (study / "ground-truth.md").read_text()
+    assert (study / "scatter-proxy-synflow.png").stat().st_size > 0
     scores = json.loads((study / "proxies" / "synflow.json").read_text())
     assert len(scores) == 3
     stamp = (study / "proxies" / "synflow.json").stat().st_mtime_ns
