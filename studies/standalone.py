@@ -253,7 +253,9 @@ def render(summary: Mapping[str, Any]) -> str:
     ]
     for seed, metrics in summary["seeds"].items():
         cells = [f"{metrics[name]:.4f}" for name in REPORTED]
-        lines.append(f"| {seed} | " + " | ".join(cells) + f" | {metrics['train_seconds']:.0f} |")
+        seconds = metrics.get("train_seconds")  # a tabulated space trains nothing
+        took = "" if seconds is None else f"{seconds:.0f}"
+        lines.append(f"| {seed} | " + " | ".join(cells) + f" | {took} |")
     lines.append("")
     for name, label in REPORTED.items():
         s = summary["summary"][name]
