@@ -3,14 +3,13 @@ for several seeds and reported beside the paper's figures (see studies.paper).""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from archspace.parallel import launched_rank
 from cli.errors import friendly_errors
-from cli.progress import study_progress
+from cli.progress import echo_json, study_progress
 from cli.run_cmd import _console, _say
 from cli.train_cmd import set_option, train_overrides
 
@@ -83,7 +82,7 @@ def paper_command(table_name, width, data, profile, device, seeds, sets, out, as
         return
     summary, paths = study.write_report()
     if as_json:
-        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
+        echo_json(summary, paths)
         return
     click.echo(paths[0].read_text())
     click.echo(f"wrote {', '.join(str(p) for p in paths)}")

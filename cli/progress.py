@@ -1,10 +1,15 @@
-"""The progress bar of long studies (rank, train, paper): on rank 0's terminal only."""
+"""What long studies (compare, rank, train, paper, proxies) show: a progress bar on rank
+0's terminal only, and their summary as JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -29,3 +34,8 @@ def study_progress(console: Console, label: str) -> Iterator[Callable[[int, int,
             progress.update(task, completed=done, total=total, info=what)
 
         yield advance
+
+
+def echo_json(summary: Any, paths: Sequence[Path]) -> None:
+    """A study's `--json` output: its summary and the files it wrote."""
+    click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))

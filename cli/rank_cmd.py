@@ -3,7 +3,6 @@ runs' supernets (see studies.ground_truth)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,7 +10,7 @@ from rich.console import Console
 
 from archspace.parallel import launched_rank
 from cli.errors import friendly_errors
-from cli.progress import study_progress
+from cli.progress import echo_json, study_progress
 from cli.run_cmd import _console, _say
 from cli.runconfig import parse_sets
 
@@ -103,7 +102,7 @@ def print_report(study, as_json: bool) -> None:
 
     summary, paths = write_report(study.folder, study.plugin)
     if as_json:
-        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
+        echo_json(summary, paths)
         return
     out = Console()
     for line in headline(summary):

@@ -20,6 +20,7 @@ from archspace.units import format_count
 from cli.budgets import budget_text, format_cost
 from cli.errors import friendly_errors
 from cli.names_help import NamesHelp, searcher_names, space_names, strategy_names
+from cli.progress import echo_json
 from cli.runconfig import build_config, parse_sets, read_toml
 from strategies.pipelines import PipelineResult
 from strategies.run import RunConfig, load_config, start_run
@@ -440,7 +441,7 @@ def _study(
     summary = summarise(records, space_optimum(first))
     paths = write_study(records, summary, folder)
     if as_json:
-        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
+        echo_json(summary, paths)
     else:
         Console().print(paths[0].read_text())
 

@@ -191,9 +191,9 @@ def build_config(
     data = workbench.get("data", DEFAULT_DATA)
     for key, value in plugin_class.data_options(data, bool(workbench.get("download"))).items():
         space_options.setdefault(key, value)
-    if space_options.get("latency_table"):  # a resumed run may start elsewhere
-        space_options["latency_table"] = str(Path(space_options["latency_table"]).resolve())
     plugin = load_space(space_name, **space_options)
+    for provider in plugin.cost_providers:  # as each gives itself again (a resumed run
+        space_options.update(provider.options())  # may start elsewhere: absolute paths)
     config = RunConfig(
         space=space_name,
         strategy=strategy,

@@ -3,7 +3,6 @@ studies.standalone)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -14,9 +13,10 @@ from archspace.plugin import DEFAULT_DATA
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.errors import friendly_errors
 from cli.names_help import arch_space_option
-from cli.progress import study_progress
+from cli.progress import echo_json, study_progress
 from cli.run_cmd import _console, _say
 from cli.runconfig import parse_sets
+from strategies.statistics import interval_text
 
 #: `--set` of the commands that train given networks (train, paper): the recipe and the
 #: workbench settings, never the architecture
@@ -130,12 +130,12 @@ def train_command(
         return
     summary, paths = training.write_report()
     if as_json:
-        click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
+        echo_json(summary, paths)
         return
     out_console = Console()
     for name, label in (("val_top1", "search-val top-1"), ("test_top1", "test top-1")):
         s = summary["summary"][name]
-        interval = f" [{s['ci_low']:.4f}, {s['ci_high']:.4f}]" if s["n"] > 1 else ""
+        interval = interval_text(s)
         out_console.print(f"{label}: {s['mean']:.4f} (sd {s['sd']:.4f}, n={s['n']}){interval}")
     out_console.print(f"wrote {', '.join(str(p) for p in paths)}")
 

@@ -66,6 +66,7 @@ class OneShotWorkbench(Workbench):
         self.ranks = ranks or Ranks()
         self.log = log or EventLog(self.run_dir / "train-log.jsonl" if self.ranks.is_main else None)
         self._data: dict[str, DataSplits] = {}
+        self._proxy_batches: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
         self._supernets: dict[str, nn.Module] = {}
 
     # ---- data ---------------------------------------------------------------------------
@@ -138,12 +139,17 @@ class OneShotWorkbench(Workbench):
 
     def proxy_batch(self, batch_size: int, seed: int) -> tuple[Tensor, Tensor]:
         """A seeded class-stratified minibatch of the training split, not augmented:
-        what the zero-cost proxies see (never search-val or test images)."""
-        train = self.data("none").train
-        chosen = stratified_sample(train.targets, min(batch_size, len(train)), seed).tolist()
-        images, labels = zip(*(train[i] for i in chosen))
-        device = self.runtime.device
-        return torch.stack(images).to(device), torch.as_tensor(labels).to(device)
+        what the zero-cost proxies see (never search-val or test images); drawn once."""
+        if (batch_size, seed) not in self._proxy_batches:
+            train = self.data("none").train
+            chosen = stratified_sample(train.targets, min(batch_size, len(train)), seed).tolist()
+            images, labels = zip(*(train[i] for i in chosen))
+            device = self.runtime.device
+            self._proxy_batches[batch_size, seed] = (
+                torch.stack(images).to(device),
+                torch.as_tensor(labels).to(device),
+            )
+        return self._proxy_batches[batch_size, seed]
 
     def proxy_scores(
         self, genotype: Genotype, names: Sequence[str], *, batch_size: int = 64, seed: int = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -38,6 +39,13 @@ class Summary:
         else:
             half = 0.0
         return cls(n, mean, sd, mean - half, mean + half)
+
+
+def interval_text(summary: Any, digits: int = 4, scale: float = 1.0) -> str:
+    """ " [low, high]" of a summary (a `Summary` as a dict) over 2 or more values, else ""."""
+    if summary["n"] < 2:
+        return ""
+    return f" [{scale * summary['ci_low']:.{digits}f}, {scale * summary['ci_high']:.{digits}f}]"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from archspace import spaces
 from archspace.files import write_json, write_text
 from archspace.plugin import DEFAULT_DATA
 from archspace.registry import lookup
+from strategies.statistics import interval_text
 from studies.standalone import StandaloneTraining, on_data
 
 
@@ -150,7 +151,7 @@ def render(summary: Mapping[str, Any]) -> str:
     ]
     for row in summary["rows"]:
         t = row["test_top1"]
-        interval = f" [{100 * t['ci_low']:.2f}, {100 * t['ci_high']:.2f}]" if t["n"] > 1 else ""
+        interval = interval_text(t, digits=2, scale=100)
         lines.append(
             f"| {row['row']} | {row['costs']['macs'] / 1e6:.1f}M | "
             f"{row['costs']['params'] / 1e6:.3f}M | {100 * t['mean']:.2f} ± {100 * t['sd']:.2f}"

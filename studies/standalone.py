@@ -20,7 +20,7 @@ from typing import Any
 from archspace import Genotype, SpacePlugin, load_space, ranks_of
 from archspace.files import write_json, write_text
 from strategies.run import ARCHITECTURE_FILE, load_config
-from strategies.statistics import Summary
+from strategies.statistics import Summary, interval_text
 
 SETTINGS_FILE = "train.json"
 REPORT_FILES = ("train.md", "train-summary.json")
@@ -259,7 +259,7 @@ def render(summary: Mapping[str, Any]) -> str:
     lines.append("")
     for name, label in REPORTED.items():
         s = summary["summary"][name]
-        interval = f", 95% interval [{s['ci_low']:.4f}, {s['ci_high']:.4f}]" if s["n"] > 1 else ""
+        interval = f", 95% interval{interval_text(s)}" if s["n"] > 1 else ""
         lines.append(
             f"- {label}: mean {s['mean']:.4f}, sd {s['sd']:.4f} over {s['n']} seed(s){interval}"
         )
