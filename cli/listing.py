@@ -83,7 +83,7 @@ def strategies_command(as_json: bool) -> None:
     console = Console()
     for kind, section, flag in (
         ("strategies", "strategy", "--strategy"),
-        ("searchers", "searcher", "--searcher, inside spos and hierarchical-ea"),
+        ("searchers", "searcher", "--searcher, inside every pipeline that searches"),
     ):
         table = Table(title=f"{kind} ({flag}); options: --set {section}.NAME=VALUE")
         for column in ("name", "what it does", "options: default (quick), allowed: what"):

@@ -68,7 +68,7 @@ RUN_OPTIONS = [
         default=None,
         cls=NamesHelp,
         names=searcher_names,
-        help="Searcher inside spos/hierarchical-ea: {names} (default: evolution).",
+        help="Searcher inside spos, hierarchical-ea and zero-cost: {names} (default: evolution).",
     ),
     click.option("--seed", default=None, type=int, help="Seed (default 0)."),
     click.option("--device", default=None, help="auto (default), cpu, cuda or cuda:N."),

@@ -103,7 +103,7 @@ def top_command(
     if as_json:
         click.echo(json.dumps({"top": rows, "exported": written}, indent=2))
         return
-    table = Table(title=f"top {len(rows)} of {run_dir} by supernet fitness")
+    table = Table(title=f"top {len(rows)} of {run_dir} by search fitness")
     metrics = [metric_of(m).axis_label() for m in (rows[0]["costs"] if rows else [])]
     for column in ("rank", "stage", "key", "fitness", *metrics):
         table.add_column(column)

@@ -14,7 +14,8 @@ Architecture Search without Training" (ICML 2021):
   value, the input all ones, in float64 and eval mode (no data: R is the sum of the
   output);
 - `jacob_cov`: -sum(log(l + k) + 1/(l + k)) over the eigenvalues l of the correlation
-  matrix of the input Jacobians of the minibatch's images, k = 1e-5;
+  matrix of the input Jacobians of the minibatch's images, k = 1e-5 (-inf when an
+  image's Jacobian is constant, e.g. a network whose output ignores its input);
 - `nwot` (NASWOT): log|K| with K the Hamming-similarity kernel of the binary codes of
   every ReLU/GELU input (unit active or not) over the minibatch;
 - `fisher`: the sum over every ReLU/GELU output a and its channels of 0.5 * the
@@ -72,6 +73,8 @@ def jacob_cov(model: nn.Module, images: Tensor, labels: Tensor) -> float:
     out = model(x)
     out.backward(torch.ones_like(out))
     jacobians = x.grad.reshape(len(x), -1).double().cpu().numpy()
+    if not (jacobians.std(axis=1) > 0).all():  # the output ignores an image: no correlation
+        return -math.inf
     eigenvalues = np.linalg.eigvalsh(np.corrcoef(jacobians))
     k = 1e-5
     return float(-np.sum(np.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))

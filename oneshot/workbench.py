@@ -36,6 +36,7 @@ from oneshot.evaluation import supernet_top1, top1
 from oneshot.interface import OneShotSpace
 from oneshot.plugin import retrain_checkpoint
 from oneshot.progress import EventLog
+from oneshot.proxy_scoring import minibatch, score_untrained
 from oneshot.recipes import Recipe, RetrainRecipe, SupernetRecipe
 from oneshot.runtime import Runtime, select_runtime
 from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
@@ -142,12 +143,8 @@ class OneShotWorkbench(Workbench):
         what the zero-cost proxies see (never search-val or test images); drawn once."""
         if (batch_size, seed) not in self._proxy_batches:
             train = self.data("none").train
-            chosen = stratified_sample(train.targets, min(batch_size, len(train)), seed).tolist()
-            images, labels = zip(*(train[i] for i in chosen))
-            device = self.runtime.device
-            self._proxy_batches[batch_size, seed] = (
-                torch.stack(images).to(device),
-                torch.as_tensor(labels).to(device),
+            self._proxy_batches[batch_size, seed] = minibatch(
+                train, batch_size, seed, self.runtime.device
             )
         return self._proxy_batches[batch_size, seed]
 
@@ -156,15 +153,10 @@ class OneShotWorkbench(Workbench):
     ) -> dict[str, float]:
         """Each proxy of a freshly initialised standalone network (the same initial
         weights for every proxy: torch seeded with `seed`)."""
-        from archspace.proxies import proxies
-
         images, labels = self.proxy_batch(batch_size, seed)
-        scores = {}
-        for name in names:
-            torch.manual_seed(seed)
-            model = self.plugin.build(genotype).to(self.runtime.device)
-            scores[name] = float(proxies.get(name)(model, images, labels))
-        return scores
+        return score_untrained(
+            lambda: self.plugin.build(genotype), names, images, labels, seed=seed
+        )
 
     def _loop(
         self,

@@ -13,7 +13,9 @@ Contract for a searcher:
 - `ask()` returns the next batch of genotypes to evaluate (canonical, of
   `context.space`, satisfying `context.constraint`: use `context.sampler` for uniform
   feasible samples and `context.feasible` to check others); an empty list means the
-  searcher has nothing more to propose.
+  searcher has nothing more to propose. A searcher that starts from a population draws
+  it with `context.initial_population(n)`, so a warm-up (`strategies.warmup`) can
+  choose it.
 - `tell(genotypes, fitnesses)` reports results, in the order asked, for a prefix of the
   last batch (the driver may stop mid-batch when the budget runs out); a fitness is None
   when the evaluation failed. Genotypes evaluated before are told their cached fitness
@@ -30,7 +32,7 @@ Contract for a searcher:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,6 +43,7 @@ from strategies.options import Option
 
 if TYPE_CHECKING:
     from strategies.sampling import FeasibleSampler
+    from strategies.warmup import WarmUp
 
 
 @dataclass
@@ -53,12 +56,23 @@ class SearchContext:
     sampler: FeasibleSampler  # sampler.rows(n): n uniform feasible canonical rows
     max_evaluations: int  # the budget in distinct evaluations (for searchers that plan)
     stage: str = "search"
+    warmup: WarmUp | None = None  # how the first population is chosen (default: uniform)
 
     def feasible(self, genotype: Genotype) -> bool:
         return self.constraint is None or bool(self.constraint(genotype))
 
     def sample(self, n: int) -> list[Genotype]:
         return self.space.from_array(self.sampler.rows(n))
+
+    def initial_population(self, n: int, avoid: Collection[str] = ()) -> list[Genotype]:
+        """Up to `n` distinct feasible genotypes, keys not in `avoid`, to start a search
+        from: uniform samples, or with a warm-up the best of its scored samples. Every
+        searcher that starts from a population draws it here."""
+        if self.warmup is not None:
+            return self.warmup.population(self, n, avoid)
+        from strategies.sampling import fresh_samples
+
+        return fresh_samples(self, n, avoid)
 
 
 class AskTellSearcher(ABC):

@@ -174,7 +174,8 @@ def make_predictor(kind: str, members: int) -> RidgeEnsemble | MLPEnsemble:
 class Bananas(AskTellSearcher):
     """Model-based search after BANANAS: predictor ensemble + mutation candidates + ITS.
 
-    * The first `initial` asks are feasible uniform samples (one batch); the model starts
+    * The first `initial` asks are feasible samples (one batch; uniform, or the warm-up's
+      best: `context.initial_population`); the model starts
       once at least two evaluations succeeded.
     * Each later `ask`: fit the `ensemble` predictors to every successful evaluation
       (fitness standardised, failures left out); make candidates: with `neighbours`,
@@ -265,7 +266,7 @@ class Bananas(AskTellSearcher):
         good = [k for k, f in self.fitness.items() if f is not None]
         if len(self.fitness) < self.initial or len(good) < 2:
             missing = max(self.initial - len(self.fitness), self.batch_size if good else 1)
-            return fresh_samples(self.context, missing, self.fitness)
+            return self.context.initial_population(missing, self.fitness)
         space, rng = self.context.space, self.context.rng
         candidates = self._candidates(good)
         if len(candidates) == 0:

@@ -25,6 +25,7 @@ from strategies.archive import Archive, GenerationRecord, SearchResult
 from strategies.asktell import AskTellSearcher, SearchContext
 from strategies.evaluations import Evaluations
 from strategies.sampling import FeasibleSampler, feasible_mask
+from strategies.warmup import WarmUp
 
 #: consecutive asks that bring nothing new before a search is declared stalled
 MAX_IDLE_ASKS = 20
@@ -45,12 +46,14 @@ def run_search(
     on_generation: Callable[[GenerationRecord], None] | None = None,
     stage: str = "search",
     max_idle_asks: int = MAX_IDLE_ASKS,
+    warmup: WarmUp | None = None,
 ) -> SearchResult:
     """Search `space` with `searcher` for at most `max_evaluations` distinct genotypes
     (default: `searcher.default_evaluations`); the best found and the top `top_k`.
 
     Stops when the budget is spent, the searcher proposes nothing ([]), or
-    `max_idle_asks` asks in a row bring no genotype new to this search. Raises
+    `max_idle_asks` asks in a row bring no genotype new to this search. `warmup` chooses
+    the searcher's first population (`SearchContext.initial_population`). Raises
     InfeasibleError when nothing in `space` satisfies `constraint`, SearcherError when a
     proposal is not a canonical feasible genotype of `space`.
     """
@@ -66,7 +69,7 @@ def run_search(
     archive = Archive()
     generation = idle = 0
     try:
-        searcher.start(SearchContext(space, constraint, rng, sampler, budget, stage))
+        searcher.start(SearchContext(space, constraint, rng, sampler, budget, stage, warmup))
         while len(archive) < budget and idle < max_idle_asks:
             proposals = list(searcher.ask())
             if not proposals:

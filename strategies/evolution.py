@@ -53,7 +53,8 @@ def individual(genotype: Genotype) -> Any:
 class EvolutionSearcher(AskTellSearcher):
     """SPOS evolution: keep the top `parents` of everything evaluated; each generation
     proposes `mutants` mutants and `crossovers` children of them (topped up with fresh
-    samples to `population`). Generation 0 is `population` fresh samples.
+    samples to `population`). Generation 0 is `population` fresh samples (uniform, or
+    the warm-up's best).
 
     Defaults are the SPOS settings: 50, top 10, 25 + 25, per-choice mutation
     probability 0.1, and a default budget of `population` x `generations` (50 x 20 =
@@ -156,6 +157,8 @@ class EvolutionSearcher(AskTellSearcher):
     def ask(self) -> list[Genotype]:
         parents = self.toolbox.select(self.scored, self.parents) if self.generation else []
         self.generation += 1
+        if not parents and self.context.warmup is not None:  # the warm-up's best first
+            return self.context.initial_population(self.population, self.told)
         return self._offspring(self.toolbox, self.context.space, parents, self.context.rng)
 
     def tell(self, genotypes: Sequence[Genotype], fitnesses: Sequence[float | None]) -> None:

@@ -13,7 +13,7 @@ from typing import ClassVar
 from archspace import Genotype, Space
 from strategies.asktell import AskTellSearcher, SearchContext
 from strategies.options import Option
-from strategies.sampling import feasible_mask, fresh_samples, neighbour_rows, require_at_least
+from strategies.sampling import feasible_mask, neighbour_rows, require_at_least
 
 
 def neighbours(space: Space, genotype: Genotype) -> list[Genotype]:
@@ -24,7 +24,8 @@ def neighbours(space: Space, genotype: Genotype) -> list[Genotype]:
 class LocalSearch(AskTellSearcher):
     """Hill climbing over one-choice neighbourhoods, with random restarts.
 
-    * Start: the best of `initial` feasible uniform samples (one batch).
+    * Start: the best of `initial` feasible samples (one batch; uniform, or the
+      warm-up's best, restarts continuing down its ranking).
     * Step: ask for every feasible, not yet evaluated neighbour of the current
       architecture (one batch, in random order, so a budget cut mid-batch leaves a
       uniform subset); neighbours evaluated earlier in the search count with their known
@@ -65,7 +66,7 @@ class LocalSearch(AskTellSearcher):
             if self.current is None:
                 missing = self.pool_size - len(self.pool)
                 if missing > 0:
-                    batch = fresh_samples(self.context, missing, self.fitness)
+                    batch = self.context.initial_population(missing, self.fitness)
                     if batch or not self.pool:
                         return batch  # [] only when nothing new is left
                 scored = [(k, self.fitness[k]) for k in self.pool if self.fitness[k] is not None]

@@ -7,6 +7,11 @@
 - `hierarchical-ea`: stage "distribution" searches the distribution level with the
   detail level at its defaults; stage "detail" fixes the winning distribution and
   searches the details the same way (the paper's hierarchical search).
+- `zero-cost`: no supernet; a zero-cost proxy of the untrained network is the fitness,
+  the top k retrained (training-free search).
+
+Every pipeline that searches can warm its searcher up (`search.warmup=PROXY`: the
+first population is the best of many proxy-scored samples, `strategies.warmup`).
 
 The retrained models are ranked by their search-validation top-1 (`val_top1`); the
 test top-1 is reported, never used to choose. Every stage records into the run store
@@ -40,6 +45,10 @@ from strategies.evaluations import Evaluations
 from strategies.options import Option, resolve_options
 from strategies.settings import SearchSettings
 from strategies.store import RunStore
+from strategies.warmup import WarmUp
+
+#: proxy scores computed between two saves to the run store
+PROXY_SAVE_EVERY = 16
 
 
 @dataclass
@@ -154,13 +163,24 @@ class Pipeline(ABC):
             candidates=[(space.from_key(k), f) for k, f in record["candidates"]],
         )
 
-    def search(self, stage: str, space: Space) -> list[tuple[Genotype, float]]:
-        """Train the stage's supernet over `space`, search it; the top k by fitness."""
+    def search(
+        self,
+        stage: str,
+        space: Space,
+        score: Callable[[Sequence[Genotype]], list[float]] | None = None,
+    ) -> list[tuple[Genotype, float]]:
+        """Train the stage's supernet over `space`, search it; the top k by fitness.
+        With `score` (e.g. a zero-cost proxy) no supernet is trained: `score` is the
+        fitness."""
         self.check_budget(space, stage)
-        self.say(f"[{stage}] training the supernet over {space.size:.3g} architectures")
-        trained = self.workbench.train_supernet(space, stage)
-        if trained is not None:
-            self.store.set_meta(f"supernet:{stage}", _plain(trained))
+        if score is None:
+            self.say(f"[{stage}] training the supernet over {space.size:.3g} architectures")
+            trained = self.workbench.train_supernet(space, stage)
+            if trained is not None:
+                self.store.set_meta(f"supernet:{stage}", _plain(trained))
+
+            def score(genotypes: Sequence[Genotype]) -> list[float]:
+                return self.workbench.evaluate(genotypes, stage)
 
         def record(
             genotype: Genotype, fitness: float | None, error: str | None, seconds: float
@@ -176,7 +196,7 @@ class Pipeline(ABC):
             )
 
         evaluations = Evaluations(
-            lambda genotypes: self.workbench.evaluate(genotypes, stage),
+            score,
             max_consecutive_failures=self.settings.max_consecutive_failures,
             on_result=record,
             # one candidate per process at a time: the processes of a job share each chunk
@@ -208,8 +228,39 @@ class Pipeline(ABC):
             top_k=self.settings.top_k,
             on_generation=generation,
             stage=stage,
+            warmup=self.warmup(stage),
         )
         return result.top
+
+    def warmup(self, stage: str) -> WarmUp | None:
+        """The warm-up `search.warmup` asks for (None: uniform first populations)."""
+        name = self.settings.warmup
+        if not name:
+            return None
+        self.say(f"[{stage}] first population: the best by zero-cost proxy {name}")
+        return WarmUp(self.proxy_score(name), self.settings.warmup_samples, f"warm-up {name}")
+
+    def proxy_score(self, name: str) -> Callable[[Sequence[Genotype]], list[float]]:
+        """genotypes -> zero-cost proxy `name` of each untrained network (the
+        workbench's `proxy_scores`), kept in the run store as they are made (every
+        `PROXY_SAVE_EVERY`), so a resumed run does not score them again."""
+        meta = f"proxy:{name}"
+        kept: dict[str, float] = dict(self.store.meta(meta) or {})
+
+        def score(genotypes: Sequence[Genotype]) -> list[float]:
+            fresh = 0
+            for genotype in genotypes:
+                if genotype.key not in kept:
+                    scores = self.workbench.proxy_scores(genotype, [name])
+                    kept[genotype.key] = float(scores[name])
+                    fresh += 1
+                    if fresh % PROXY_SAVE_EVERY == 0:
+                        self.store.set_meta(meta, kept)
+            if fresh:
+                self.store.set_meta(meta, kept)
+            return [kept[g.key] for g in genotypes]
+
+        return score
 
     def retrain_best(
         self,
@@ -408,8 +459,40 @@ def check_budget(
             )
 
 
+class ZeroCostPipeline(Pipeline):
+    """Training-free search: a zero-cost proxy of each untrained network is the fitness
+    (no supernet), the searcher's top k are retrained and the best kept (Abdelfattah
+    et al. 2021; Mellor et al. 2021)."""
+
+    name = "zero-cost"
+    summary = (
+        "no supernet: a zero-cost proxy of the untrained network is the fitness, the top k "
+        "retrained (Abdelfattah et al. 2021)"
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("proxy", str, "synflow", "the zero-cost proxy searched on (archspace.proxies)"),
+    )
+
+    @classmethod
+    def check_space(cls, space: Space, options: Mapping[str, Any]) -> None:
+        from archspace.proxies import proxies
+
+        proxies.check(options["proxy"])
+
+    def execute(self) -> StageOutcome:
+        stage = "zero-cost"
+        done = self.finished(stage)
+        if done is not None:
+            self.say(f"[{stage}] already finished: {done.best.key}")
+            return done
+        name = self.options["proxy"]
+        self.say(f"[{stage}] searching on zero-cost proxy {name} (no supernet)")
+        top = self.search(stage, self.plugin.space, score=self.proxy_score(name))
+        return self.retrain_best(stage, top)
+
+
 PIPELINES: dict[str, type[Pipeline]] = {
-    p.name: p for p in (RandomPipeline, SposPipeline, HierarchicalPipeline)
+    p.name: p for p in (RandomPipeline, SposPipeline, HierarchicalPipeline, ZeroCostPipeline)
 }
 
 

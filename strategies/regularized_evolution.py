@@ -21,7 +21,8 @@ class RegularizedEvolution(AskTellSearcher):
     best of `tournament` members drawn uniformly (without replacement), mutates exactly
     one of its choices, evaluates the child, appends it and removes the *oldest* member.
 
-    * Generation 0 is `population` feasible uniform samples (asked in one batch).
+    * Generation 0 is `population` feasible samples (asked in one batch): uniform, or
+      the warm-up's best (`context.initial_population`).
     * A child that is infeasible or already evaluated is remade (up to `retries` times),
       then replaced by a fresh feasible sample.
     * `batch_size` children per `ask` (default 1, the paper's sequential algorithm). With
@@ -74,7 +75,7 @@ class RegularizedEvolution(AskTellSearcher):
 
     def ask(self) -> list[Genotype]:
         if self.initial_asked < self.population:
-            batch = fresh_samples(self.context, self.population - self.initial_asked, self.seen)
+            batch = self.context.initial_population(self.population - self.initial_asked, self.seen)
             if batch or not self.members:
                 return batch
             self.initial_asked = self.population  # nothing new left: evolve what we have

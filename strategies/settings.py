@@ -25,15 +25,30 @@ class SearchSettings:
     max_consecutive_failures: int = 10
     evaluation_chunk: int = 1  # genotypes per workbench.evaluate call, recorded after each
     selection_metric: str = "val_top1"  # the retrained metric that picks a stage's winner
+    # a zero-cost proxy ('' none) that picks a searcher's first population: the best of
+    # `warmup_samples` uniform samples (None: 10 x the population); see strategies.warmup
+    warmup: str = ""
+    warmup_samples: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse a bad value by name before any work (a typo must not cost a supernet)."""
-        for name in ("max_evaluations", "top_k", "max_consecutive_failures", "evaluation_chunk"):
+        optional = ("max_evaluations", "warmup_samples")
+        for name in (*optional, "top_k", "max_consecutive_failures", "evaluation_chunk"):
             value = getattr(self, name)
-            if value is None and name == "max_evaluations":
+            if value is None and name in optional:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"search.{name} must be an int >= 1, got {value!r}")
+        if not isinstance(self.warmup, str):
+            raise ValueError(f"search.warmup must be a proxy name or '', got {self.warmup!r}")
+        if self.warmup:
+            from archspace.proxies import proxies
+
+            if self.warmup not in proxies:
+                raise ValueError(
+                    f"search.warmup={self.warmup!r} is no zero-cost proxy; known: "
+                    + ", ".join(proxies.names())
+                )
         if not isinstance(self.selection_metric, str) or not self.selection_metric:
             raise ValueError(
                 f"search.selection_metric must be a metric name, got {self.selection_metric!r}"

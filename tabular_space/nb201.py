@@ -58,13 +58,23 @@ blocks, BN-ReLU, global pooling, a linear classifier). `params` counts weights a
 affine BatchNorm parameters and equals what NAS-Bench-201 publishes (e.g. 129,306 and
 802,426 parameters, checked in the tests); `macs` counts the multiply-accumulates of
 the convolutions and the classifier (BatchNorm, pooling and additions excluded).
+
+The network
+-----------
+`NasBench201Plugin.build` gives that network for one cell as a torch module
+(`tabular_space.nb201_net.NasBench201Network`, NAS-Bench-201's "TinyNetwork" of
+"InferCell"s, freshly initialised), e.g. for zero-cost proxies of untrained networks;
+its parameter count and the MACs torch's FlopCounterMode counts equal `params` and
+`macs` (tests/test_nb201_network.py). NAS-Bench-201 trained without drop path, so
+`build` takes a `drop_path_rate` for the interface only. Torch is imported by `build`
+alone: importing this module stays torch-free.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -83,6 +93,11 @@ from tabular_space.nb201_data import (
     cell_rows,
     load_accuracies,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from oneshot.interface import ModelInput
 
 SELECTION_NOTE = (
     "selection and reporting use the same CIFAR-10 accuracy (the data has no validation split)"
@@ -311,6 +326,32 @@ class NasBench201Plugin(SpacePlugin):
                 low += table.min()
                 high += table.max()
         return low, high
+
+    # ---- models --------------------------------------------------------------------------
+
+    def model_input(self) -> ModelInput:
+        """CIFAR-10: 3 x 32 x 32 images, 10 classes (what the tabulated networks took)."""
+        from oneshot.interface import ModelInput
+
+        return ModelInput(in_chans=3, img_size=32, num_classes=_NUM_CLASSES)
+
+    def input_shape(self) -> tuple[int, ...]:
+        model = self.model_input()
+        return (model.in_chans, model.img_size, model.img_size)
+
+    def build(self, genotype: Genotype, drop_path_rate: float = 0.0) -> nn.Module:
+        """NAS-Bench-201's CIFAR-10 network of the cell, freshly initialised.
+
+        `drop_path_rate` is not used: the benchmark's networks have no drop path."""
+        from tabular_space.nb201_net import NasBench201Network
+
+        genotype = self._space.validate(genotype)  # GenotypeError for another space's
+        return NasBench201Network(
+            [OPS[i] for i in genotype.indices],
+            channels=_STAGES[0][0],
+            cells_per_stage=_CELLS_PER_STAGE,
+            num_classes=_NUM_CLASSES,
+        )
 
     def workbench(self, config: Mapping[str, Any] | None = None) -> NasBench201Workbench:
         return NasBench201Workbench(self, self.accuracy_batch)
