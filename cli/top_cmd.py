@@ -16,6 +16,7 @@ from archspace.latency_cost import with_latency_table
 from archspace.metrics import metric as metric_of
 from cli.budgets import format_cost
 from cli.errors import friendly_errors
+from strategies.archive import fitness_text
 from strategies.run import load_config
 from strategies.store import STORE_FILE, RunStore, store_error
 
@@ -112,7 +113,7 @@ def top_command(
             str(rank),
             row["stage"],
             row["key"],
-            f"{row['fitness']:.4f}",
+            fitness_text(row["fitness"]),
             *(format_cost(m, v) for m, v in row["costs"].items()),
         )
     Console().print(table)

@@ -130,3 +130,9 @@ class Archive:
             history=list(self.history),
             top=self.top(top_k),
         )
+
+
+def fitness_text(value: float) -> str:
+    """A search fitness for people: 4 decimals for accuracies, 4 significant digits for
+    scores of any size (a zero-cost proxy's synflow reaches 1e40)."""
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"

@@ -39,6 +39,7 @@ from archspace import (
 from archspace.metrics import metric as metric_of
 from archspace.seeds import stage_seed32
 from archspace.space import as_rng
+from strategies.archive import fitness_text
 from strategies.asktell import AskTellSearcher
 from strategies.driver import run_search
 from strategies.evaluations import Evaluations
@@ -107,6 +108,7 @@ class Pipeline(ABC):
         self.make_searcher, self.settings = make_searcher, settings
         self.options = self.resolve_options(options or {}, "paper")
         self.constraint, self.seed, self.say = constraint, seed, say
+        self._proxy_scores: dict[str, dict[str, float]] = {}  # by proxy: {key: score}
 
     @classmethod
     def resolve_options(cls, given: Mapping[str, Any], profile: str) -> dict[str, Any]:
@@ -212,7 +214,7 @@ class Pipeline(ABC):
 
         def generation(record: Any) -> None:
             self.store.record_generation(stage, record.generation, _plain(record))
-            best = "none yet" if record.best_fitness is None else f"{record.best_fitness:.4f}"
+            best = "none yet" if record.best_fitness is None else fitness_text(record.best_fitness)
             self.say(
                 f"[{stage}] generation {record.generation}: best {best}, "
                 f"{record.evaluated_so_far} evaluated"
@@ -245,7 +247,9 @@ class Pipeline(ABC):
         workbench's `proxy_scores`), kept in the run store as they are made (every
         `PROXY_SAVE_EVERY`), so a resumed run does not score them again."""
         meta = f"proxy:{name}"
-        kept: dict[str, float] = dict(self.store.meta(meta) or {})
+        if name not in self._proxy_scores:  # one record per proxy (warm-up and fitness)
+            self._proxy_scores[name] = dict(self.store.meta(meta) or {})
+        kept = self._proxy_scores[name]
 
         def score(genotypes: Sequence[Genotype]) -> list[float]:
             fresh = 0

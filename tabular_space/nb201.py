@@ -99,6 +99,10 @@ if TYPE_CHECKING:
 
     from oneshot.interface import ModelInput
 
+#: what the zero-cost proxies' minibatch comes from unless the run names data: no
+#: CIFAR-10 images ship offline; the embedded Fashion-MNIST subset stands in
+PROXY_DATA = "builtin:fashion-mnist"
+
 SELECTION_NOTE = (
     "selection and reporting use the same CIFAR-10 accuracy (the data has no validation split)"
 )
@@ -253,11 +257,19 @@ class NasBench201Plugin(SpacePlugin):
         return {}
 
     def check_run_settings(self, workbench: Mapping[str, Any]) -> None:
-        for key in workbench:
-            if key in ("data", "download"):
+        if "download" in workbench:
+            raise ValueError(
+                "space nb201 looks its CIFAR-10 accuracies up in a table; it downloads "
+                f"nothing (got download={workbench['download']!r})"
+            )
+        if "data" in workbench:  # only the zero-cost proxies' minibatch comes from data
+            from oneshot.sources import data_info
+
+            classes = data_info(workbench["data"]).num_classes
+            if classes != _NUM_CLASSES:
                 raise ValueError(
-                    f"space nb201 looks its CIFAR-10 accuracies up in a table; it takes no "
-                    f"{key} setting (got {key}={workbench[key]!r})"
+                    f"space nb201's networks have {_NUM_CLASSES} classes; the data "
+                    f"{workbench['data']!r} (the proxies' minibatch) has {classes}"
                 )
 
     # ---- fitness -------------------------------------------------------------------------
@@ -354,14 +366,48 @@ class NasBench201Plugin(SpacePlugin):
         )
 
     def workbench(self, config: Mapping[str, Any] | None = None) -> NasBench201Workbench:
-        return NasBench201Workbench(self, self.accuracy_batch)
+        config = config or {}
+        return NasBench201Workbench(
+            self,
+            self.accuracy_batch,
+            data=config.get("data") or PROXY_DATA,
+            device=config.get("device") or "cpu",
+        )
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "selection": SELECTION_NOTE}
 
 
 class NasBench201Workbench(LookupWorkbench):
-    """No training: `evaluate` and `retrain` look the accuracy up (a fraction in [0, 1])."""
+    """No training: `evaluate` and `retrain` look the accuracy up (a fraction in [0, 1]).
+
+    Zero-cost proxies score the cell's untrained network (`NasBench201Plugin.build`)
+    on a minibatch of `data`'s training split resized to 3 x 32 x 32: the benchmark's
+    CIFAR-10 when the user has it (`cifar10:DIR`), else Fashion-MNIST standing in
+    (`PROXY_DATA`; synflow needs no images, so its scores are exact either way)."""
+
+    def __init__(
+        self, plugin: Any, lookup: Any, *, data: str = PROXY_DATA, device: str = "cpu"
+    ) -> None:
+        super().__init__(plugin, lookup)
+        self.data, self.device = data, device
+        self._batches: dict[tuple[int, int], Any] = {}
+
+    def proxy_scores(
+        self, genotype: Genotype, names: Sequence[str], *, batch_size: int = 64, seed: int = 0
+    ) -> dict[str, float]:
+        from oneshot.proxy_scoring import score_untrained, stand_in_batch
+        from oneshot.runtime import select_runtime
+
+        if (batch_size, seed) not in self._batches:
+            device = select_runtime(self.device).device
+            self._batches[batch_size, seed] = stand_in_batch(
+                self.data, self.plugin.model_input(), batch_size, seed, device
+            )
+        images, labels = self._batches[batch_size, seed]
+        return score_untrained(
+            lambda: self.plugin.build(genotype), names, images, labels, seed=seed
+        )
 
     def data_summary(self) -> str:
         return (

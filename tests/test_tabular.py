@@ -289,9 +289,10 @@ def test_budgets_and_optimum_within_them(plugin):
     inside = plugin.optimum({"params": 500_000})
     assert inside < plugin.optimum()
     assert plugin.cost(plugin.best({"params": 500_000}))["params"] <= 500_000
-    with pytest.raises(ValueError, match="data"):
-        plugin.check_run_settings({"data": "builtin:cifar10"})
+    with pytest.raises(ValueError, match="download"):
+        plugin.check_run_settings({"download": True})
     plugin.check_run_settings({"seed": 0, "profile": "quick", "device": "cpu"})
+    plugin.check_run_settings({"data": "builtin:fashion-mnist"})  # the proxies' minibatch
     assert plugin.default_budgets() == {}
 
 
