@@ -5,19 +5,37 @@ descriptions, so this module stays free of torch: the search strategies and the 
 model can use it without paying for a torch import.
 
 Head counts are expressed in thirds: `BlockArch.global_thirds` in 0..3 says how many
-thirds of a block's heads are global (self-attention); the rest are local (convolution).
-With N heads and embedding dim D, the leading `D * thirds / 3` channels go to the
-global path and the trailing channels to the local path.
+thirds of a block's heads are global (self-attention); the rest are local. With N heads
+and embedding dim D, the leading `D * thirds / 3` channels go to the global path and the
+trailing channels to the local path.
+
+The local sub-module is the width's `locality` (the paper's Table 6 compares three):
+- "conv1d" (the paper's choice, the default): pointwise + GLU, depthwise 1-D
+  convolution of `kernel` taps along the token sequence (class token included),
+  BatchNorm, Swish, pointwise;
+- "conv2d": the same with a `kernel` x `kernel` depthwise convolution on the square
+  grid of patch tokens; the network then has no class token and reads out the average
+  of its tokens;
+- "local-attention": self-attention of the local heads inside windows of `area`
+  consecutive patch tokens (see `local_areas`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oneshot.shapes import PatchGrid
 
 FFN_ACTIVATIONS = ("gelu", "swish")
+LOCALITIES = ("conv1d", "conv2d", "local-attention")
+#: the BlockArch fields that size each locality's local sub-module
+LOCAL_FIELDS = {
+    "conv1d": ("kernel", "expansion"),
+    "conv2d": ("kernel", "expansion"),
+    "local-attention": ("area",),
+}
 
 
 def _check_positive_int(owner: str, name: str, value: object) -> None:
@@ -44,6 +62,7 @@ class Width(PatchGrid):
     in_chans: int = 3
     num_classes: int = 1000
     ffn_act: str = "gelu"
+    locality: str = "conv1d"
 
     def __post_init__(self) -> None:
         for name in (
@@ -75,10 +94,52 @@ class Width(PatchGrid):
             raise ValueError(
                 f"Width.ffn_act must be one of {FFN_ACTIVATIONS}, got {self.ffn_act!r}"
             )
+        if self.locality not in LOCALITIES:
+            raise ValueError(
+                f"unknown GLiT locality {self.locality!r}; allowed: {', '.join(LOCALITIES)}"
+            )
+        if self.locality == "local-attention":
+            local_areas(self)  # refuses a width whose patch tokens no area tiles
 
     @property
     def head_channels(self) -> int:
         return self.embed_dim // self.num_heads
+
+    @property
+    def class_token(self) -> bool:
+        """Conv2d needs the tokens to be a square grid: no class token there."""
+        return self.locality != "conv2d"
+
+    @property
+    def num_tokens(self) -> int:
+        """The sequence every block sees: the patches, plus the class token if any."""
+        return self.num_patches + int(self.class_token)
+
+    @property
+    def grid_size(self) -> int:
+        """Side of the square grid of patch tokens."""
+        return self.img_size // self.patch_size
+
+
+def local_areas(width: Width) -> tuple[int, ...]:
+    """Window sizes (in tokens) local attention may use at this width.
+
+    The paper's areas, 14, 28 and 49 of the 196 patch tokens at 224 px, are 1/14, 1/7
+    and 1/4 of them. The rule: every window size that tiles the row-major sequence of
+    patch tokens into whole, equal windows and holds from 1/14 to 1/4 of them. At 196
+    tokens (the tiny, small and base widths) that is exactly (14, 28, 49); at the cpu
+    width's 49 tokens only 7 (one row of the 7 x 7 grid), so the area is not searched
+    there (patch_size=2 gives 196 tokens at 28 px). A width with no such size is refused.
+    """
+    tokens = width.num_patches
+    areas = tuple(a for a in range(2, tokens) if tokens % a == 0 and 14 * a >= tokens >= 4 * a)
+    if not areas:
+        raise ValueError(
+            f"local attention needs a window size that divides the {tokens} patch tokens "
+            "and holds from 1/14 to 1/4 of them; this width has none (196 tokens give the "
+            "paper's 14, 28, 49)"
+        )
+    return areas
 
 
 WIDTHS: dict[str, Width] = {
@@ -95,13 +156,17 @@ WIDTHS: dict[str, Width] = {
 @dataclass(frozen=True)
 class BlockArch:
     """One global-local block. Fields that a block does not use (the kernel of an
-    all-global block, the qkv ratio of an all-local one) are carried but ignored."""
+    all-global block, the qkv ratio of an all-local one, the area under a convolution
+    locality, the kernel and expansion under local attention) are carried but ignored
+    (`used_fields`). `kernel` is the Conv1d's taps or the Conv2d's side; `area` the
+    local-attention window in tokens (0: none)."""
 
     global_thirds: int
     kernel: int = 31
     expansion: int = 1
     qkv_ratio: float = 1.0
     ffn_ratio: float = 4
+    area: int = 0
 
     def __post_init__(self) -> None:
         g = self.global_thirds
@@ -118,6 +183,8 @@ class BlockArch:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"BlockArch.{name} must be a positive number, got {value!r}")
+        if isinstance(self.area, bool) or not isinstance(self.area, int) or self.area < 0:
+            raise ValueError(f"BlockArch.area must be an int >= 0, got {self.area!r}")
 
     @property
     def has_global(self) -> bool:
@@ -130,12 +197,21 @@ class BlockArch:
     def global_heads(self, width: Width) -> int:
         return width.num_heads * self.global_thirds // 3
 
+    def local_heads(self, width: Width) -> int:
+        return width.num_heads - self.global_heads(width)
+
+    def used_fields(self, locality: str = "conv1d") -> tuple[str, ...]:
+        """The fields that size this block under a locality, in key order."""
+        local = LOCAL_FIELDS[locality] if self.has_local else ()
+        qkv = ("qkv_ratio",) if self.has_global else ()
+        return ("global_thirds", *local, *qkv, "ffn_ratio")
+
     def global_channels(self, width: Width) -> int:
         """C_g: the leading channels handled by self-attention."""
         return width.embed_dim * self.global_thirds // 3
 
     def local_channels(self, width: Width) -> int:
-        """C_l: the trailing channels handled by the convolution path."""
+        """C_l: the trailing channels handled by the local path."""
         return width.embed_dim - self.global_channels(width)
 
     def qkv_channels(self, width: Width) -> int:
@@ -160,6 +236,23 @@ class BlockArch:
                     f"C_g * qkv_ratio = {qkv} is not divisible by the {heads} global heads "
                     f"(qkv_ratio={self.qkv_ratio}, width {width.embed_dim}/{width.num_heads})"
                 )
+        tokens = width.num_patches
+        windows = self.has_local and width.locality == "local-attention"
+        if windows and (not 0 < self.area <= tokens or tokens % self.area):
+            raise ValueError(
+                f"area={self.area} does not split the {tokens} patch tokens into whole "
+                "local-attention windows"
+            )
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(BlockArch) if f.name != "global_thirds"}
+
+
+def canonical_block(arch: BlockArch, locality: str = "conv1d") -> BlockArch:
+    """`arch` with the fields it ignores pinned to BlockArch's defaults: equal blocks
+    give equal results."""
+    used = arch.used_fields(locality)
+    return dataclasses.replace(arch, **{k: v for k, v in _DEFAULTS.items() if k not in used})
 
 
 @dataclass(frozen=True)
@@ -181,8 +274,10 @@ class SupernetBounds:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"SupernetBounds.{name} must be a positive number, got {value!r}")
 
-    def check(self, arch: BlockArch, where: str = "block") -> None:
-        """Raise a ValueError naming the field if `arch` needs more weights than allocated."""
+    def check(self, arch: BlockArch, where: str = "block", locality: str = "conv1d") -> None:
+        """Raise a ValueError naming the field if `arch` needs more weights than allocated
+        (fields the block ignores under `locality` need none)."""
+        used = arch.used_fields(locality)
         limits = (
             ("kernel", arch.kernel, self.max_kernel),
             ("expansion", arch.expansion, self.max_expansion),
@@ -190,7 +285,7 @@ class SupernetBounds:
             ("ffn_ratio", arch.ffn_ratio, self.max_ffn_ratio),
         )
         for name, value, limit in limits:
-            if value > limit:
+            if name in used and value > limit:
                 raise ValueError(
                     f"{where}: {name}={value} exceeds the supernet maximum {name}<={limit}"
                 )

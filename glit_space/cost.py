@@ -4,13 +4,20 @@
 MACs and says so. The count equals torch.utils.flop_counter.FlopCounterMode's total / 2
 on the built `GLiT` (for batch 1), i.e. it covers exactly the matrix products:
 - the patch-embedding Conv2d, the qkv and output Linears, the FFN Linears, the head
-  (applied to the class token only);
+  (applied to the class token only, or under conv2d to the mean of the tokens);
 - the two attention products inside scaled_dot_product_attention (Q K^T and A V, each
   T * T * C_g * qkv_ratio MACs whatever the head count);
-- the two pointwise Conv1d and the depthwise Conv1d of the local path (T * channels * K).
+- the local path, by locality (T tokens: the patches, plus the class token except under
+  conv2d; h = E * C_l):
+  - conv1d: the two pointwise Conv1d (T * C_l * 2h and T * h * C_l) and the depthwise
+    Conv1d (T * h * K);
+  - conv2d: the same with a K x K depthwise Conv2d (T * h * K^2);
+  - local-attention: q/k/v and output Linears (T * C_l * 3 C_l and T * C_l * C_l) and,
+    inside the windows of `area` patch tokens, Q K^T and A V (each (T - 1) * area * C_l;
+    the class token attends to itself alone: nothing to multiply).
 Not counted, as FlopCounterMode does not count them either: bias additions, LayerNorm,
 GLU, BatchNorm, GELU/Swish, softmax and its scaling, residual additions, the
-position-embedding addition.
+position-embedding addition, the average pooling.
 
 Caveat for measuring: with real CPU tensors, PyTorch dispatches scaled_dot_product_attention
 to a fused CPU kernel that FlopCounterMode has no formula for (it reports 0 for it); on
@@ -38,12 +45,13 @@ __all__ = [
 
 
 def patch_embed_cost(width: Width) -> Cost:
-    """Patch-embedding conv plus the class token and position embedding (params only)."""
+    """Patch-embedding conv plus the class token (if any) and position embedding (params
+    only)."""
     d, p = width.embed_dim, width.patch_size
     kernel_in = width.in_chans * p * p
     return Cost(
         macs=width.num_patches * d * kernel_in,
-        params=d * kernel_in + d + d + width.num_tokens * d,
+        params=d * kernel_in + d + d * width.class_token + width.num_tokens * d,
     )
 
 
@@ -53,24 +61,39 @@ def head_cost(width: Width) -> Cost:
     return Cost(macs=d * k, params=2 * d + d * k + k)
 
 
-def _block_terms(t, d, cg, cl, q, h, k, f):
+def _block_terms(t, d, cg, cl, q, h, k, f, locality="conv1d"):
     """(macs, params) of a block from its sizes; works on ints and numpy arrays alike.
 
     t tokens, d embed dim, cg/cl global/local channels, q = C_g * qkv_ratio, h = E * C_l,
-    k kernel, f FFN hidden. Every term of a path carries its channel count as a factor,
-    so an absent path (C_g = 0 or C_l = 0) contributes exactly zero without masking.
+    k the local size (kernel, or area under local attention), f FFN hidden. Every term of
+    a path carries its channel count as a factor, so an absent path (C_g = 0 or C_l = 0)
+    contributes exactly zero without masking.
     """
     attn_macs = t * cg * 3 * q + 2 * t * t * q + t * q * cg  # qkv, Q K^T and A V, proj
-    conv_macs = t * cl * 2 * h + t * h * k + t * h * cl  # pointwise, depthwise, pointwise
+    local_macs, local_params = _local_terms(t, cl, h, k, locality)
     ffn_macs = 2 * t * d * f
     attn_params = (cg + 1) * 3 * q + (q + 1) * cg
-    conv_params = (cl + 1) * 2 * h + (k + 1) * h + 2 * h + (h + 1) * cl  # 2 h: BN affine
     other_params = 4 * d + (d + 1) * f + (f + 1) * d  # two LayerNorms, FFN
-    return attn_macs + conv_macs + ffn_macs, attn_params + conv_params + other_params
+    return attn_macs + local_macs + ffn_macs, attn_params + local_params + other_params
+
+
+def _local_terms(t, cl, h, k, locality):
+    """(macs, params) of the local path (see the module docstring)."""
+    if locality == "local-attention":  # qkv and proj Linears, Q K^T and A V in windows
+        return 4 * t * cl * cl + 2 * (t - 1) * k * cl, 4 * (cl + 1) * cl
+    taps = k * k if locality == "conv2d" else k
+    macs = t * cl * 2 * h + t * h * taps + t * h * cl  # pointwise, depthwise, pointwise
+    params = (cl + 1) * 2 * h + (taps + 1) * h + 2 * h + (h + 1) * cl  # 2 h: BN affine
+    return macs, params
+
+
+def _local_size(width: Width, arch: BlockArch) -> int:
+    """The local sub-module's size: its kernel, or its area under local attention."""
+    return arch.area if width.locality == "local-attention" else arch.kernel
 
 
 def block_cost(width: Width, arch: BlockArch) -> Cost:
-    """One global-local block: LayerNorms, attention path, convolution path, FFN."""
+    """One global-local block: LayerNorms, attention path, local path, FFN."""
     arch.validate(width)
     macs, params = _block_terms(
         width.num_tokens,
@@ -79,8 +102,9 @@ def block_cost(width: Width, arch: BlockArch) -> Cost:
         arch.local_channels(width),
         arch.qkv_channels(width),
         arch.conv_channels(width),
-        arch.kernel,
+        _local_size(width, arch),
         arch.ffn_hidden(width),
+        width.locality,
     )
     return Cost(macs, params)
 
@@ -116,14 +140,20 @@ def cost_batch(
     expansion: np.ndarray,
     qkv_ratio: np.ndarray,
     ffn_ratio: np.ndarray,
+    area: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(macs, params), each int64 of shape (n,), for n networks given as (n, depth) arrays.
 
     The vectorised twin of `model_cost` for scoring whole populations at once; it
     performs the same integer arithmetic and gives identical numbers. Checks ranges and
-    whole channel counts but not divisibility of q/k/v by the head count (see
-    BlockArch.validate).
+    whole channel counts but not divisibility of q/k/v by the head count, nor that areas
+    tile the tokens (see BlockArch.validate). `area` is needed under local attention
+    (where it replaces the kernel) and ignored otherwise.
     """
+    if width.locality == "local-attention":
+        if area is None:
+            raise ValueError("local attention needs the area array")
+        kernel = area
     arrays = [np.asarray(a) for a in (global_thirds, kernel, expansion, qkv_ratio, ffn_ratio)]
     shape = arrays[0].shape
     if len(shape) != 2 or shape[1] != width.depth:
@@ -135,7 +165,7 @@ def cost_batch(
     if g3.min(initial=0) < 0 or g3.max(initial=0) > 3:
         raise ValueError("global_thirds must be in 0..3")
     if min(a.min(initial=1) for a in (kern, exp_, qkv_r, ffn_r)) <= 0:
-        raise ValueError("kernel, expansion, qkv_ratio and ffn_ratio must be positive")
+        raise ValueError("kernel (area), expansion, qkv_ratio and ffn_ratio must be positive")
 
     t, d = np.int64(width.num_tokens), np.int64(width.embed_dim)
     cg = d * g3.astype(np.int64) // 3
@@ -145,6 +175,6 @@ def cost_batch(
     k = kern.astype(np.int64)
     f = _whole(d * ffn_r.astype(np.float64), "embed_dim * ffn_ratio")
 
-    macs, params = _block_terms(t, d, cg, cl, q, h, k, f)
+    macs, params = _block_terms(t, d, cg, cl, q, h, k, f, width.locality)
     fixed = patch_embed_cost(width) + head_cost(width)
     return macs.sum(axis=1) + fixed.macs, params.sum(axis=1) + fixed.params

@@ -17,6 +17,12 @@ blocks share one table entry:
 The paper space has 9 + 27 + 2 * 81 = 198 distinct blocks (so 200 keys with the stem
 and head), the "published" variant 9 + 9 + 2 * 9 = 36 (38 keys), at every width.
 
+Under a Table 6 locality every key names it first, so no key of one locality is read as
+another's: "patch_embed:locality=conv2d", "head:locality=conv2d",
+"block:locality=local-attention,global_thirds=0,area=14,ffn_ratio=4" (local attention
+keys its area in place of kernel and expansion). A latency table is tied to the space
+options it was built for anyway, the locality included.
+
 The modules (`ViTStem`, the space's `Block`, `ViTHead`) are the very pieces the built
 network runs: `vit_parts(model)` slices a built `VisionTransformer` into them, and
 `latency_module` builds each part fresh from the width, so chaining the parts of a
@@ -36,102 +42,93 @@ from torch import nn
 from archspace import Space
 from archspace.latency import parse_part_key, part_key
 from glit_space import cost as cost_model
-from glit_space.config import BlockArch, Width, deit_blocks
-from glit_space.space import FIELDS, block_arrays
+from glit_space.config import BlockArch, Width, canonical_block, deit_blocks
+from glit_space.space import block_arrays, block_fields
 from oneshot.shapes import Cost
 from oneshot.vit import vit_parts
 
 STEM, HEAD, BLOCK = "patch_embed", "head", "block"
-EXAMPLE = "'block:global_thirds=3,qkv_ratio=1,ffn_ratio=4'"
-
-#: the values an ignored field is pinned to: BlockArch's own defaults
-_PINNED = {f.name: f.default for f in dataclasses.fields(BlockArch) if f.name != "global_thirds"}
-
 
 # ---- keys and costs ----------------------------------------------------------------------
 
 
-def _number(text: str | float) -> int | float:
-    value = float(text)
-    return int(value) if value.is_integer() else value
+def _locality(locality: str) -> dict[str, str]:
+    """The field a key of a Table 6 locality starts with (none for conv1d)."""
+    return {} if locality == "conv1d" else {"locality": locality}
 
 
-def canonical_block(arch: BlockArch) -> BlockArch:
-    """`arch` with the fields it ignores pinned: equal blocks give equal results."""
-    pinned = {}
-    if not arch.has_local:
-        pinned.update(kernel=_PINNED["kernel"], expansion=_PINNED["expansion"])
-    if not arch.has_global:
-        pinned.update(qkv_ratio=_PINNED["qkv_ratio"])
-    return dataclasses.replace(arch, **pinned)
+def stem_key(locality: str = "conv1d") -> str:
+    return part_key(STEM, **_locality(locality))
 
 
-def block_key(arch: BlockArch) -> str:
+def head_key(locality: str = "conv1d") -> str:
+    return part_key(HEAD, **_locality(locality))
+
+
+def block_key(arch: BlockArch, locality: str = "conv1d") -> str:
     """The table key of a block (see the module docstring)."""
-    fields: dict[str, int | float] = {"global_thirds": arch.global_thirds}
-    if arch.has_local:
-        fields.update(kernel=arch.kernel, expansion=arch.expansion)
-    if arch.has_global:
-        fields["qkv_ratio"] = arch.qkv_ratio
-    fields["ffn_ratio"] = arch.ffn_ratio
-    return part_key(BLOCK, **fields)
+    fields = {name: getattr(arch, name) for name in arch.used_fields(locality)}
+    return part_key(BLOCK, **_locality(locality), **fields)
 
 
-def parse_block_key(key: str) -> BlockArch:
-    """The canonical BlockArch of a block key; ValueError for anything `block_key` would
-    not write."""
+def parse_block_key(key: str, locality: str = "conv1d") -> BlockArch:
+    """The canonical BlockArch of a block key of `locality`; ValueError for anything
+    `block_key` would not write for it."""
+    examples = (block_key(a, locality) for a in (BlockArch(3), BlockArch(0, 31, 2, area=14)))
     error = ValueError(
-        f"{key!r} is not a GLiT block key (e.g. {EXAMPLE}, "
-        "'block:global_thirds=0,kernel=31,expansion=2,ffn_ratio=4')"
+        f"{key!r} is not a GLiT block key of locality {locality} (e.g. "
+        + ", ".join(map(repr, examples))
+        + ")"
     )
     try:
         kind, values = parse_part_key(key)
     except ValueError:
         raise error from None
-    if kind != BLOCK or not set(values) <= {"global_thirds", *_PINNED}:
+    if kind != BLOCK or values.pop("locality", "conv1d") != locality:
+        raise error
+    if not set(values) <= {f.name for f in dataclasses.fields(BlockArch)}:
         raise error
     if "qkv_ratio" in values:
         values["qkv_ratio"] = float(values["qkv_ratio"])
     try:
-        arch = BlockArch(**{**_PINNED, **values})
+        arch = BlockArch(**values)  # the fields a key leaves out: BlockArch's defaults
     except (TypeError, ValueError) as err:
         raise ValueError(f"{key!r}: {err}") from None
-    if block_key(arch) != key:
+    if block_key(arch, locality) != key:
         raise error
     return arch
 
 
-def part_keys(blocks: Sequence[BlockArch]) -> list[str]:
+def part_keys(blocks: Sequence[BlockArch], locality: str = "conv1d") -> list[str]:
     """The parts a network of `blocks` runs, in order: stem, one key per block, head."""
-    return [STEM, *(block_key(arch) for arch in blocks), HEAD]
+    return [stem_key(locality), *(block_key(a, locality) for a in blocks), head_key(locality)]
 
 
-def space_blocks(space: Space) -> list[BlockArch]:
+def space_blocks(space: Space, locality: str = "conv1d") -> list[BlockArch]:
     """Every distinct canonical block the GLiT space (or a sub-space of it) can hold, in
     any of its block positions, sorted."""
-    depth = len(space) // len(FIELDS)
+    fields = block_fields(space)
     found: set[BlockArch] = set()
-    for i in range(depth):
-        rows = space.enumerate([f"blocks.{i}.{field}" for field in FIELDS])
+    for i in range(len(space) // len(fields)):
+        rows = space.enumerate([f"blocks.{i}.{field}" for field in fields])
         arrays = block_arrays(space, rows)
-        for g, k, e, q, f in zip(*(arrays[field][:, i] for field in FIELDS)):
-            arch = BlockArch(int(g), int(k), int(e), float(q), _number(f))
-            found.add(canonical_block(arch))
+        for values in zip(*(a[:, i].tolist() for a in arrays.values())):
+            found.add(canonical_block(BlockArch(**dict(zip(arrays, values))), locality))
     return sorted(found, key=dataclasses.astuple)
 
 
-def space_keys(space: Space) -> list[str]:
+def space_keys(space: Space, locality: str = "conv1d") -> list[str]:
     """Every distinct key of the space: the stem, its distinct blocks, the head."""
-    return part_keys(space_blocks(space))
+    return part_keys(space_blocks(space, locality), locality)
 
 
 def part_cost(width: Width, key: str) -> Cost:
     """Analytic MACs and parameters of one part; a network's parts sum to its cost."""
-    if key == STEM:
+    if key == stem_key(width.locality):
         return cost_model.patch_embed_cost(width)
-    if key == HEAD:
+    if key == head_key(width.locality):
         return cost_model.head_cost(width)
-    return cost_model.block_cost(width, parse_block_key(key))
+    return cost_model.block_cost(width, parse_block_key(key, width.locality))
 
 
 # ---- modules -------------------------------------------------------------------------------
@@ -147,17 +144,18 @@ def latency_module(width: Width, key: str) -> tuple[nn.Module, tuple[int, ...]]:
     from glit_space.model import GLiT
 
     tokens = (width.num_tokens, width.embed_dim)
-    if key in (STEM, HEAD):
+    stem, head = stem_key(width.locality), head_key(width.locality)
+    if key in (stem, head):
         parts = vit_parts(GLiT(width, deit_blocks(width)))
-        if key == STEM:
+        if key == stem:
             return parts[0].eval(), (width.in_chans, width.img_size, width.img_size)
         return parts[-1].eval(), tokens
     if not key.startswith(BLOCK + ":"):
         raise ValueError(
-            f"unknown GLiT latency part {key!r}: expected {STEM!r}, {HEAD!r} or "
-            f"a block key such as {EXAMPLE}"
+            f"unknown GLiT latency part {key!r}: expected {stem!r}, {head!r} or "
+            f"a block key such as {block_key(BlockArch(3), width.locality)!r}"
         )
-    arch = parse_block_key(key)
+    arch = parse_block_key(key, width.locality)
     try:
         arch.validate(width)
     except ValueError as err:
@@ -170,10 +168,12 @@ __all__ = [
     "STEM",
     "block_key",
     "canonical_block",
+    "head_key",
     "latency_module",
     "parse_block_key",
     "part_cost",
     "part_keys",
     "space_blocks",
     "space_keys",
+    "stem_key",
 ]

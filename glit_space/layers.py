@@ -1,11 +1,15 @@
 """Building blocks of a standalone GLiT network (no search machinery).
 
 A global-local block splits its channels: the leading C_g channels go through
-multi-head self-attention (global), the trailing C_l through a Conformer-style 1-D
-convolution over the token sequence (local); the two outputs are concatenated.
+multi-head self-attention (global), the trailing C_l through the width's local
+sub-module: a Conformer-style 1-D convolution over the token sequence (conv1d), the same
+with a k x k depthwise convolution on the token grid (conv2d), or self-attention inside
+windows of consecutive patch tokens (local-attention); the two outputs are concatenated.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -45,19 +49,53 @@ class GlobalAttention(nn.Module):
         return self.proj(multi_head_attention(q, k, v, self.heads))
 
 
+class LocalAttention(GlobalAttention):
+    """Self-attention on C_l channels with L heads inside windows of `area` consecutive
+    patch tokens (Table 6's "self-attention in a local area"); q/k/v as wide as the
+    input, as in a DeiT head."""
+
+    def __init__(self, channels: int, heads: int, area: int) -> None:
+        super().__init__(channels, heads)
+        self.area = area
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return self.proj(local_attention(q, k, v, self.heads, self.area))
+
+
+def local_attention(q: Tensor, k: Tensor, v: Tensor, heads: int, area: int) -> Tensor:
+    """Attention over (B, 1 + N, C) q/k/v within windows of `area` consecutive patch
+    tokens (row-major). The class token, first, is a window of its own: attending to
+    itself alone, its output is its value (exactly, so it is not computed)."""
+    b, t, c = q.shape
+
+    def windows(x: Tensor) -> Tensor:
+        return x[:, 1:].reshape(-1, area, c)
+
+    out = multi_head_attention(windows(q), windows(k), windows(v), heads)
+    return torch.cat([v[:, :1], out.reshape(b, t - 1, c)], dim=1)
+
+
 class LocalConv(nn.Module):
     """The convolution head: pointwise+GLU, depthwise K, BatchNorm, Swish, pointwise.
 
     Runs over the whole token sequence including the class token (channels-first).
+    With `grid` (Table 6's Conv2d: the tokens are a `grid` x `grid` square of patches,
+    no class token) the depthwise convolution is K x K on that grid; the pointwise
+    convolutions and the BatchNorm are the same either way (per token, per channel).
     """
 
-    def __init__(self, channels: int, expansion: int = 1, kernel: int = 31) -> None:
+    def __init__(
+        self, channels: int, expansion: int = 1, kernel: int = 31, grid: int | None = None
+    ) -> None:
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd for 'same' padding, got {kernel}")
         hidden = expansion * channels
+        self.grid = grid
+        depthwise = nn.Conv1d if grid is None else nn.Conv2d
         self.pw1 = nn.Conv1d(channels, 2 * hidden, 1)
-        self.dw = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden)
+        self.dw = depthwise(hidden, hidden, kernel, padding=kernel // 2, groups=hidden)
         self.bn = nn.BatchNorm1d(hidden)
         self.act = nn.SiLU()
         self.pw2 = nn.Conv1d(hidden, channels, 1)
@@ -65,12 +103,29 @@ class LocalConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = x.transpose(1, 2)
         x = F.glu(self.pw1(x), dim=1)
-        x = self.pw2(self.act(self.bn(self.dw(x))))
+        x = self.pw2(self.act(self.bn(on_grid(self.dw, x, self.grid))))
         return x.transpose(1, 2)
 
 
+def on_grid(conv: Callable[[Tensor], Tensor], x: Tensor, grid: int | None) -> Tensor:
+    """`conv` on (B, C, T) tokens, or, with `grid`, on them as a (B, C, grid, grid) image."""
+    if grid is None:
+        return conv(x)
+    return conv(x.unflatten(2, (grid, grid))).flatten(2)
+
+
+def local_module(width: Width, arch: BlockArch) -> nn.Module:
+    """The width's local sub-module for the trailing C_l channels of `arch`."""
+    channels = arch.local_channels(width)
+    if width.locality == "local-attention":
+        return LocalAttention(channels, arch.local_heads(width), arch.area)
+    grid = width.grid_size if width.locality == "conv2d" else None
+    return LocalConv(channels, arch.expansion, arch.kernel, grid)
+
+
 class GlobalLocalMixer(nn.Module):
-    """Token mixer: attention on the leading channels, convolution on the trailing ones."""
+    """Token mixer: attention on the leading channels, the local sub-module on the
+    trailing ones."""
 
     def __init__(self, width: Width, arch: BlockArch) -> None:
         super().__init__()
@@ -81,11 +136,7 @@ class GlobalLocalMixer(nn.Module):
             if arch.has_global
             else None
         )
-        self.local = (
-            LocalConv(arch.local_channels(width), arch.expansion, arch.kernel)
-            if arch.has_local
-            else None
-        )
+        self.local = local_module(width, arch) if arch.has_local else None
 
     def forward(self, x: Tensor) -> Tensor:
         if self.attn is None:

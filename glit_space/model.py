@@ -19,7 +19,8 @@ class GLiT(VisionTransformer):
     """The DeiT backbone with one global-local block per BlockArch.
 
     `width` and `blocks` (the BlockArch tuple) describe the network; the block modules
-    themselves live in `layers`.
+    themselves live in `layers`. Under the conv2d locality the tokens are the patches
+    alone (a square grid) and the head reads their average (the paper's Table 6).
     """
 
     def __init__(
@@ -34,5 +35,7 @@ class GLiT(VisionTransformer):
             dim=width.embed_dim,
             num_classes=width.num_classes,
             layers=(Block(width, arch, rate) for arch, rate in zip(blocks, rates)),
+            global_pool=not width.class_token,
+            class_token=width.class_token,
         )
         self.width, self.blocks = width, blocks

@@ -10,16 +10,17 @@ import numpy as np
 
 from archspace import Genotype, GenotypeError, Space
 from glit_space import cost as cost_model
-from glit_space.config import WIDTHS, BlockArch, SupernetBounds, Width
+from glit_space.config import WIDTHS, BlockArch, SupernetBounds, Width, local_areas
 from glit_space.presets import PRESETS, preset_blocks, preset_width
 from glit_space.space import (
     EXPANSIONS,
     FFN_RATIOS,
-    FIELDS,
     KERNELS,
+    KERNELS_2D,
     QKV_RATIOS,
     VARIANTS,
     block_arrays,
+    block_fields,
     blocks_of,
     check_width,
     genotype_of,
@@ -41,6 +42,10 @@ class GlitPlugin(OneShotPlugin):
     Costs are multiply-accumulates ("FLOPs" in the DeiT and GLiT papers are MACs) and
     parameters, computed analytically; they equal what torch's FlopCounterMode (its
     FLOPs / 2) and the built module's parameter count measure.
+
+    The width field `locality` (`--set space.locality=conv2d`) picks the local
+    sub-module the paper's Table 6 compares: conv1d (default), conv2d or local-attention
+    (`glit_space.config`); the other localities search the paper variant's space.
     """
 
     name: ClassVar[str] = "glit"
@@ -53,21 +58,29 @@ class GlitPlugin(OneShotPlugin):
         else:
             self.width_name, self.width = "custom", FAMILY.override(width, overrides)
         self._base_width = width if isinstance(width, str) else "tiny"  # fields override it
-        if self.width_name != "custom" and any(v is not None for v in overrides.values()):
+        sizes = {k: v for k, v in overrides.items() if k != "locality"}
+        if self.width_name != "custom" and any(v is not None for v in sizes.values()):
             self.width_name += "+custom"
         check_width(self.width)
         if variant not in VARIANTS:
             raise ValueError(f"unknown GLiT variant {variant!r}; allowed: {', '.join(VARIANTS)}")
         self.variant = variant
-        self._space = glit_space(self.width.depth, variant)
+        locality = self.width.locality
+        areas = local_areas(self.width) if locality == "local-attention" else ()
+        self._space = glit_space(self.width.depth, variant, locality, areas)
 
     @property
     def space(self) -> Space:
         return self._space
 
     def options(self) -> dict[str, Any]:
-        """Options that rebuild this plugin exactly: a base width plus every width field."""
-        return FAMILY.options(self._base_width, self.width, variant=self.variant)
+        """Options that rebuild this plugin exactly: a base width plus every width field
+        (the locality only where it is not the default, conv1d, so that options saved
+        before it existed still match)."""
+        found = FAMILY.options(self._base_width, self.width, variant=self.variant)
+        if found["locality"] == "conv1d":
+            del found["locality"]
+        return found
 
     # ---- genotypes <-> block descriptions ------------------------------------------------
 
@@ -84,13 +97,14 @@ class GlitPlugin(OneShotPlugin):
     def block_layout(self, genotype: Genotype) -> list[dict[str, Any]]:
         """Per block: global and local head counts and the active details (paper Fig. 5)."""
         layout = []
+        local = "local attention" if self.width.locality == "local-attention" else "convolution"
         for arch, values in zip(self.blocks(genotype), genotype.to_dict()["blocks"]):
             heads = arch.global_heads(self.width)
             layout.append(
                 {
                     "bars": {
                         "global heads (attention)": heads,
-                        "local heads (convolution)": self.width.num_heads - heads,
+                        f"local heads ({local})": self.width.num_heads - heads,
                     },
                     **{k: v for k, v in values.items() if k != "heads"},
                 }
@@ -142,15 +156,7 @@ class GlitPlugin(OneShotPlugin):
         ]
 
     def cost_batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        fields = block_arrays(self._space, rows)
-        macs, params = cost_model.cost_batch(
-            self.width,
-            fields["heads"],
-            fields["kernel"],
-            fields["expansion"],
-            fields["qkv"],
-            fields["ffn"],
-        )
+        macs, params = cost_model.cost_batch(self.width, **block_arrays(self._space, rows))
         return {"macs": macs, "params": params}
 
     def cost_range(self, metric: str, space: Space | None = None) -> tuple[float, float]:
@@ -159,7 +165,7 @@ class GlitPlugin(OneShotPlugin):
         fixed = cost_model.patch_embed_cost(self.width) + cost_model.head_cost(self.width)
         low = high = getattr(fixed, metric)
         for i in range(self.width.depth):
-            rows = space.enumerate([f"blocks.{i}.{field}" for field in FIELDS])
+            rows = space.enumerate([f"blocks.{i}.{field}" for field in block_fields(space)])
             values = [
                 getattr(cost_model.block_cost(self.width, blocks_of(g)[i]), metric)
                 for g in space.from_array(rows)
@@ -175,14 +181,14 @@ class GlitPlugin(OneShotPlugin):
         equal keys."""
         from glit_space.latency import part_keys
 
-        return part_keys(self.blocks(genotype))
+        return part_keys(self.blocks(genotype), self.width.locality)
 
     def latency_part_keys(self) -> list[str]:
         """The stem, every distinct block of this space (198 in the paper variant, 36 in
-        the published one, at any width) and the head."""
+        the published one, at any width) and the head; a Table 6 locality's keys name it."""
         from glit_space.latency import space_keys
 
-        return space_keys(self._space)
+        return space_keys(self._space, self.width.locality)
 
     def latency_module(self, key: str):
         """(fresh module in eval mode, input shape without the batch dim) of one part."""
@@ -194,8 +200,9 @@ class GlitPlugin(OneShotPlugin):
 
     @cached_property
     def bounds(self) -> SupernetBounds:
+        kernels = KERNELS_2D if self.width.locality == "conv2d" else KERNELS
         return SupernetBounds(
-            max_kernel=max(KERNELS),
+            max_kernel=max(kernels),
             max_expansion=max(EXPANSIONS),
             max_qkv_ratio=max(QKV_RATIOS),
             max_ffn_ratio=max(FFN_RATIOS),

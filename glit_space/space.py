@@ -21,19 +21,30 @@ Variants differ only in the conditions:
   ratio: 9 blocks, 9^depth networks, one level ("detail"; search it with spos). Its
   networks are GLiT networks of all-global blocks, so cost, supernet and export are
   the GLiT space's own.
+
+Table 6's other localities (the width's `locality`, paper variant only) swap the local
+sub-module's choices, under the same conditions: `conv2d` searches `kernel` (3, 5, 7:
+a k x k depthwise kernel; default 5) and `expansion` (1, 2, 4); `local-attention`
+searches `area` (the window in tokens, `config.local_areas`: 14, 28, 49 at 196 patch
+tokens; default the middle one) and has no expansion. Their spaces are named
+"glit-paper-conv2d" and "glit-paper-local-attention".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
+from itertools import takewhile
+from typing import Any
 
 import numpy as np
 
 from archspace import Choice, Genotype, In, Space
-from glit_space.config import BlockArch, Width
+from glit_space.config import LOCALITIES, BlockArch, Width, local_areas
 
 HEADS = ((0, 3), (1, 2), (2, 1), (3, 0))
 KERNELS = (17, 31, 45)
+KERNELS_2D = (3, 5, 7)  # Table 6's Conv2d: 3x3, 5x5, 7x7
 EXPANSIONS = (1, 2, 4)
 QKV_RATIOS = (0.5, 1.0, 2.0)
 FFN_RATIOS = (2, 4, 6)
@@ -44,81 +55,170 @@ _LOCAL = ((0, 3), (1, 2), (2, 1))
 _GLOBAL = ((1, 2), (2, 1), (3, 0))
 
 
-def glit_space(depth: int, variant: str = "paper") -> Space:
-    """The GLiT space of `depth` blocks; defaults: all-global, kernel 31, E 2, qkv 1, ffn 4."""
+def glit_space(
+    depth: int,
+    variant: str = "paper",
+    locality: str = "conv1d",
+    areas: Sequence[int] = (),
+) -> Space:
+    """The GLiT space of `depth` blocks; defaults: all-global, kernel 31, E 2, qkv 1, ffn 4.
+
+    `locality` other than conv1d (the paper variant only) swaps the Conv1d kernel for
+    the Conv2d kernels or the local-attention `areas` (see the module docstring)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown GLiT variant {variant!r}; allowed: {', '.join(VARIANTS)}")
+    if locality not in LOCALITIES:
+        raise ValueError(f"unknown GLiT locality {locality!r}; allowed: {', '.join(LOCALITIES)}")
+    if locality != "conv1d" and variant != "paper":
+        raise ValueError(
+            f"locality {locality!r} applies to the 'paper' variant only (Table 6 searched "
+            f"the paper's space), not to {variant!r}"
+        )
     choices = []
     for i in range(depth):
-        name = f"blocks.{i}."
-        heads = name + "heads"
-        if variant == "nlp":  # all global: the local fields are constants
-            choices += [
-                Choice(heads, ((3, 0),), level="detail"),
-                Choice(name + "kernel", (31,), level="detail"),
-                Choice(name + "expansion", (1,), level="detail"),  # BlockArch's default
-                Choice(name + "qkv", QKV_RATIOS, level="detail", default=1.0),
-                Choice(name + "ffn", FFN_RATIOS, level="detail", default=4),
-            ]
-            continue
-        if variant == "paper":
-            when_kernel = when_expansion = In(heads, _LOCAL)
-            when_qkv, when_ffn = In(heads, _GLOBAL), None
+        if variant == "nlp":
+            choices += _nlp_block(f"blocks.{i}.")
+        elif locality == "conv1d":
+            choices += _conv1d_block(f"blocks.{i}.", variant)
         else:
-            when_kernel, when_expansion = In(heads, ((0, 3),)), In(heads, _LOCAL)
-            when_qkv, when_ffn = In(heads, ((3, 0),)), In(heads, _GLOBAL)
-        choices += [
-            Choice(heads, HEADS, level="distribution", default=(3, 0)),
-            Choice(name + "kernel", KERNELS, level="detail", when=when_kernel, default=31),
-            Choice(name + "expansion", EXPANSIONS, level="detail", when=when_expansion, default=2),
-            Choice(name + "qkv", QKV_RATIOS, level="detail", when=when_qkv, default=1.0),
-            Choice(name + "ffn", FFN_RATIOS, level="detail", when=when_ffn, default=4),
+            choices += _table6_block(f"blocks.{i}.", locality, areas)
+    suffix = "" if locality == "conv1d" else f"-{locality}"
+    return Space(choices, name=f"glit-{variant}{suffix}")
+
+
+def _nlp_block(name: str) -> list[Choice]:
+    """All global: the local fields are constants."""
+    return [
+        Choice(name + "heads", ((3, 0),), level="detail"),
+        Choice(name + "kernel", (31,), level="detail"),
+        Choice(name + "expansion", (1,), level="detail"),  # BlockArch's default
+        Choice(name + "qkv", QKV_RATIOS, level="detail", default=1.0),
+        Choice(name + "ffn", FFN_RATIOS, level="detail", default=4),
+    ]
+
+
+def _conv1d_block(name: str, variant: str) -> list[Choice]:
+    heads = name + "heads"
+    if variant == "paper":
+        when_kernel = when_expansion = In(heads, _LOCAL)
+        when_qkv, when_ffn = In(heads, _GLOBAL), None
+    else:
+        when_kernel, when_expansion = In(heads, ((0, 3),)), In(heads, _LOCAL)
+        when_qkv, when_ffn = In(heads, ((3, 0),)), In(heads, _GLOBAL)
+    return [
+        Choice(heads, HEADS, level="distribution", default=(3, 0)),
+        Choice(name + "kernel", KERNELS, level="detail", when=when_kernel, default=31),
+        Choice(name + "expansion", EXPANSIONS, level="detail", when=when_expansion, default=2),
+        Choice(name + "qkv", QKV_RATIOS, level="detail", when=when_qkv, default=1.0),
+        Choice(name + "ffn", FFN_RATIOS, level="detail", when=when_ffn, default=4),
+    ]
+
+
+def _table6_block(name: str, locality: str, areas: Sequence[int]) -> list[Choice]:
+    """The paper variant's block with another local sub-module's choices."""
+    heads = name + "heads"
+    when = In(heads, _LOCAL)
+    if locality == "conv2d":
+        local = [
+            Choice(name + "kernel", KERNELS_2D, level="detail", when=when, default=5),
+            Choice(name + "expansion", EXPANSIONS, level="detail", when=when, default=2),
         ]
-    return Space(choices, name=f"glit-{variant}")
+    else:  # local attention
+        if not areas:
+            raise ValueError("local attention needs the width's areas (config.local_areas)")
+        areas = tuple(areas)
+        middle = areas[len(areas) // 2]
+        local = [Choice(name + "area", areas, level="detail", when=when, default=middle)]
+    return [
+        Choice(heads, HEADS, level="distribution", default=(3, 0)),
+        *local,
+        Choice(name + "qkv", QKV_RATIOS, level="detail", when=In(heads, _GLOBAL), default=1.0),
+        Choice(name + "ffn", FFN_RATIOS, level="detail", default=4),
+    ]
+
+
+#: a block choice's name -> the BlockArch field it sets
+ARCH_FIELDS = {
+    "heads": "global_thirds",
+    "kernel": "kernel",
+    "expansion": "expansion",
+    "area": "area",
+    "qkv": "qkv_ratio",
+    "ffn": "ffn_ratio",
+}
+
+
+def block_fields(space: Space) -> tuple[str, ...]:
+    """The per-block choice names of a GLiT space (block 0's, without the prefix):
+    FIELDS, or the Table 6 localities' own."""
+    names = takewhile(lambda n: n.startswith("blocks.0."), space.names)
+    return tuple(n.removeprefix("blocks.0.") for n in names)
+
+
+def _arch_of(values: Mapping[str, Any]) -> BlockArch:
+    """The BlockArch of one block's choice values (by choice name)."""
+    fields = {ARCH_FIELDS[name]: value for name, value in values.items()}
+    fields["global_thirds"] = int(values["heads"][0])
+    return BlockArch(**fields)
 
 
 def blocks_of(genotype: Genotype) -> tuple[BlockArch, ...]:
     """The per-block architecture a GLiT genotype names."""
-    depth = len(genotype.indices) // len(FIELDS)
+    fields = block_fields(genotype.space)
+    depth = len(genotype.indices) // len(fields)
     return tuple(
-        BlockArch(
-            global_thirds=genotype[f"blocks.{i}.heads"][0],
-            kernel=genotype[f"blocks.{i}.kernel"],
-            expansion=genotype[f"blocks.{i}.expansion"],
-            qkv_ratio=genotype[f"blocks.{i}.qkv"],
-            ffn_ratio=genotype[f"blocks.{i}.ffn"],
-        )
-        for i in range(depth)
+        _arch_of({field: genotype[f"blocks.{i}.{field}"] for field in fields}) for i in range(depth)
     )
+
+
+def _value(arch: BlockArch, field: str) -> Any:
+    if field == "heads":
+        return (arch.global_thirds, 3 - arch.global_thirds)
+    if field == "qkv":
+        return float(arch.qkv_ratio)
+    if field == "ffn":
+        return int(arch.ffn_ratio)
+    return getattr(arch, ARCH_FIELDS[field])
 
 
 def genotype_of(space: Space, blocks: Sequence[BlockArch]) -> Genotype:
     """The genotype of a block list (fields a block does not use are ignored)."""
-    depth = len(space) // len(FIELDS)
+    fields = block_fields(space)
+    depth = len(space) // len(fields)
     if len(blocks) != depth:
         raise ValueError(f"the space has {depth} blocks; got {len(blocks)} block descriptions")
-    values = {}
-    for i, arch in enumerate(blocks):
-        values[f"blocks.{i}.heads"] = (arch.global_thirds, 3 - arch.global_thirds)
-        values[f"blocks.{i}.kernel"] = arch.kernel
-        values[f"blocks.{i}.expansion"] = arch.expansion
-        values[f"blocks.{i}.qkv"] = float(arch.qkv_ratio)
-        values[f"blocks.{i}.ffn"] = int(arch.ffn_ratio)
+    values = {
+        f"blocks.{i}.{field}": _value(arch, field)
+        for i, arch in enumerate(blocks)
+        for field in fields
+    }
     return space.from_values(values, strict=False)
 
 
 def block_arrays(space: Space, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Population rows -> (n, depth) value arrays per field, for the batched cost model."""
+    """Population rows -> (n, depth) value arrays per BlockArch field, for the batched
+    cost model; a field the space does not hold is BlockArch's default throughout."""
     rows = np.asarray(rows)
-    options = {c.name: c.options for c in space.choices[: len(FIELDS)]}  # block 0's
-    tables = {field: np.array(options[f"blocks.0.{field}"]) for field in FIELDS}
-    tables["heads"] = tables["heads"][:, 0]  # the global thirds
-    return {field: tables[field][rows[:, k :: len(FIELDS)]] for k, field in enumerate(FIELDS)}
+    fields = block_fields(space)
+    options = {c.name: c.options for c in space.choices[: len(fields)]}  # block 0's
+    arrays = {}
+    for k, field in enumerate(fields):
+        table = np.array(options[f"blocks.0.{field}"])
+        if field == "heads":
+            table = table[:, 0]  # the global thirds
+        arrays[ARCH_FIELDS[field]] = table[rows[:, k :: len(fields)]]
+    shape = arrays["global_thirds"].shape
+    for absent in dataclasses.fields(BlockArch):
+        if absent.name not in arrays:
+            arrays[absent.name] = np.full(shape, absent.default)
+    return arrays
 
 
 def check_width(width: Width) -> None:
     """Every block option must give whole channel and head sizes at this width."""
+    areas = local_areas(width) if width.locality == "local-attention" else (0,)
     for g, _ in HEADS:
         for qkv in QKV_RATIOS:
             for ffn in FFN_RATIOS:
-                BlockArch(g, qkv_ratio=qkv, ffn_ratio=ffn).validate(width)
+                for area in areas:
+                    BlockArch(g, qkv_ratio=qkv, ffn_ratio=ffn, area=area).validate(width)

@@ -14,11 +14,19 @@ write, so channel j always meets the same weights whatever the global/local spli
   E * C_l channels; the second pointwise conv output rows [g:] and input columns [:E * C_l].
 - FFN: hidden units [:ffn_ratio * D] of fc1 (rows) and fc2 (columns).
 Patch embedding, tokens, LayerNorms and head are shared whole.
+
+The Table 6 localities share the same way:
+- conv2d: as the local path above, with a max_kernel x max_kernel depthwise Conv2d of
+  which a K x K path uses the centre taps; no class token, the head reads the mean.
+- local-attention: local_qkv Linear(D, 3D) viewed as (3, D, D) and local_proj Linear(D, D);
+  q, k and v each use rows and columns [g:], local_proj [g:, g:]: local head j meets the
+  same weights whatever the split, as the channels do. The area selects no weights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +35,7 @@ from torchvision.ops import StochasticDepth
 
 from archspace import Genotype
 from glit_space.config import DEFAULT_BOUNDS, BlockArch, SupernetBounds, Width, check_blocks
-from glit_space.layers import ffn_activation
+from glit_space.layers import LocalAttention, ffn_activation, local_attention, on_grid
 from glit_space.model import GLiT
 from glit_space.space import blocks_of
 from oneshot.batchnorm import SlicedBatchNorm1d
@@ -37,6 +45,7 @@ from oneshot.vit import (
     drop_path_rates,
     init_weights,
     multi_head_attention,
+    read_out,
     with_class_token,
 )
 
@@ -54,6 +63,7 @@ class SupernetBlock(nn.Module):
         super().__init__()
         dim = width.embed_dim
         self.width = width
+        self.grid = width.grid_size if width.locality == "conv2d" else None
         self.max_kernel = bounds.max_kernel
         self.max_qkv = _whole(dim * bounds.max_qkv_ratio, "embed_dim * max_qkv_ratio")
         self.max_hidden = bounds.max_expansion * dim
@@ -62,17 +72,25 @@ class SupernetBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.qkv = nn.Linear(dim, 3 * self.max_qkv)
         self.proj = nn.Linear(self.max_qkv, dim)
-        self.pw1 = nn.Conv1d(dim, 2 * self.max_hidden, 1)
-        self.dw = nn.Conv1d(
-            self.max_hidden, self.max_hidden, self.max_kernel, groups=self.max_hidden
-        )
-        self.bn = SlicedBatchNorm1d(self.max_hidden)
-        self.pw2 = nn.Conv1d(self.max_hidden, dim, 1)
+        if width.locality == "local-attention":
+            self.local_qkv = nn.Linear(dim, 3 * dim)
+            self.local_proj = nn.Linear(dim, dim)
+        else:
+            self._conv_weights(dim)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.fc1 = nn.Linear(dim, max_ffn)
         self.act = ffn_activation(width.ffn_act)
         self.fc2 = nn.Linear(max_ffn, dim)
         self.drop_path = StochasticDepth(drop_path, "row")
+
+    def _conv_weights(self, dim: int) -> None:
+        """The largest convolution path; a Conv2d depthwise kernel under conv2d."""
+        hidden = self.max_hidden
+        depthwise = nn.Conv2d if self.width.locality == "conv2d" else nn.Conv1d
+        self.pw1 = nn.Conv1d(dim, 2 * hidden, 1)
+        self.dw = depthwise(hidden, hidden, self.max_kernel, groups=hidden)
+        self.bn = SlicedBatchNorm1d(hidden)
+        self.pw2 = nn.Conv1d(hidden, dim, 1)
 
     # --- slices, shared by forward and export so both see the same weights ---------------
     def qkv_slices(self, arch: BlockArch) -> list[tuple[Tensor, Tensor]]:
@@ -93,12 +111,24 @@ class SupernetBlock(nn.Module):
 
     def dw_slice(self, arch: BlockArch) -> tuple[Tensor, Tensor]:
         h, k = arch.conv_channels(self.width), arch.kernel
-        start = (self.max_kernel - k) // 2
-        return self.dw.weight[:h, :, start : start + k], self.dw.bias[:h]
+        taps = slice((self.max_kernel - k) // 2, (self.max_kernel + k) // 2)
+        weight = self.dw.weight[:h, :, taps]
+        if self.width.locality == "conv2d":
+            weight = weight[..., taps]
+        return weight, self.dw.bias[:h]
 
     def pw2_slice(self, arch: BlockArch) -> tuple[Tensor, Tensor]:
         g, h = arch.global_channels(self.width), arch.conv_channels(self.width)
         return self.pw2.weight[g:, :h], self.pw2.bias[g:]
+
+    def local_qkv_slices(self, arch: BlockArch) -> list[tuple[Tensor, Tensor]]:
+        g, d = arch.global_channels(self.width), self.width.embed_dim
+        weight, bias = self.local_qkv.weight.view(3, d, d), self.local_qkv.bias.view(3, d)
+        return [(weight[i, g:, g:], bias[i, g:]) for i in range(3)]
+
+    def local_proj_slice(self, arch: BlockArch) -> tuple[Tensor, Tensor]:
+        g = arch.global_channels(self.width)
+        return self.local_proj.weight[g:, g:], self.local_proj.bias[g:]
 
     def ffn_slices(self, arch: BlockArch) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
         h = arch.ffn_hidden(self.width)
@@ -111,13 +141,21 @@ class SupernetBlock(nn.Module):
         return F.linear(out, *self.proj_slice(arch))
 
     def local_path(self, x: Tensor, arch: BlockArch) -> Tensor:
+        if self.width.locality == "local-attention":
+            q, k, v = (F.linear(x, w, b) for w, b in self.local_qkv_slices(arch))
+            out = local_attention(q, k, v, arch.local_heads(self.width), arch.area)
+            return F.linear(out, *self.local_proj_slice(arch))
         (wa, ba), (wg, bg) = self.pw1_slices(arch)
         x = x.transpose(1, 2)
         x = F.conv1d(x, wa, ba) * torch.sigmoid(F.conv1d(x, wg, bg))  # GLU
-        w, b = self.dw_slice(arch)
-        x = F.conv1d(x, w, b, padding=arch.kernel // 2, groups=w.shape[0])
+        x = on_grid(partial(self._depthwise, arch=arch), x, self.grid)
         x = F.conv1d(F.silu(self.bn(x)), *self.pw2_slice(arch))
         return x.transpose(1, 2)
+
+    def _depthwise(self, x: Tensor, arch: BlockArch) -> Tensor:
+        w, b = self.dw_slice(arch)
+        conv = F.conv2d if self.grid else F.conv1d
+        return conv(x, w, b, padding=arch.kernel // 2, groups=w.shape[0])
 
     def mixer(self, x: Tensor, arch: BlockArch) -> Tensor:
         if not arch.has_global:
@@ -155,7 +193,7 @@ class GLiTSupernet(TokensSkipDecay, nn.Module):
         self.active: tuple[BlockArch, ...] | None = None
         dim = width.embed_dim
         self.patch_embed = PatchEmbed(width.img_size, width.patch_size, width.in_chans, dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if width.class_token else None
         self.pos_embed = nn.Parameter(torch.zeros(1, width.num_tokens, dim))
         self.layers = nn.ModuleList(
             SupernetBlock(width, bounds, rate)
@@ -164,14 +202,15 @@ class GLiTSupernet(TokensSkipDecay, nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, width.num_classes)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if self.cls_token is not None:
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(init_weights)
 
     def check(self, blocks: Sequence[BlockArch]) -> tuple[BlockArch, ...]:
         """Validate a path (depth, whole sizes, supernet bounds); return it as a tuple."""
         blocks = check_blocks(self.width, blocks)
         for i, arch in enumerate(blocks):
-            self.bounds.check(arch, where=f"block {i}")
+            self.bounds.check(arch, where=f"block {i}", locality=self.width.locality)
         return blocks
 
     def set_active(self, blocks: Sequence[BlockArch]) -> None:
@@ -191,7 +230,8 @@ class GLiTSupernet(TokensSkipDecay, nn.Module):
         return self.norm(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.forward_features(x)[:, 0])
+        pool, prefix = not self.width.class_token, int(self.width.class_token)
+        return self.head(read_out(self.forward_features(x), pool, prefix))
 
     @torch.no_grad()
     def export(
@@ -214,7 +254,8 @@ class GLiTSupernet(TokensSkipDecay, nn.Module):
         model.train(self.training)
         for name in ("patch_embed", "norm", "head"):
             getattr(model, name).load_state_dict(getattr(self, name).state_dict())
-        model.cls_token.copy_(self.cls_token)
+        if self.cls_token is not None:
+            model.cls_token.copy_(self.cls_token)
         model.pos_embed.copy_(self.pos_embed)
         for src, dst, arch in zip(self.layers, model.layers, blocks):
             _export_block(src, dst, arch)
@@ -234,17 +275,26 @@ def _export_block(src: SupernetBlock, dst: nn.Module, arch: BlockArch) -> None:
     _copy(dst.mlp.fc2, w2, b2)
     attn, local = dst.mixer.attn, dst.mixer.local
     if attn is not None:
-        qkv = src.qkv_slices(arch)
-        _copy(attn.qkv, torch.cat([w for w, _ in qkv]), torch.cat([b for _, b in qkv]))
-        _copy(attn.proj, *src.proj_slice(arch))
-    if local is not None:
-        (wa, ba), (wg, bg) = src.pw1_slices(arch)
-        _copy(local.pw1, torch.cat([wa, wg]), torch.cat([ba, bg]))
-        _copy(local.dw, *src.dw_slice(arch))
-        _copy(local.pw2, *src.pw2_slice(arch))
-        h = arch.conv_channels(src.width)
-        _copy(local.bn, src.bn.weight[:h], src.bn.bias[:h])
-        local.bn.running_mean.copy_(src.bn.running_mean[:h])
-        local.bn.running_var.copy_(src.bn.running_var[:h])
-        local.bn.num_batches_tracked.copy_(src.bn.num_batches_tracked)
-        local.bn.momentum = src.bn.momentum
+        _copy_attention(attn, src.qkv_slices(arch), src.proj_slice(arch))
+    if isinstance(local, LocalAttention):
+        _copy_attention(local, src.local_qkv_slices(arch), src.local_proj_slice(arch))
+    elif local is not None:
+        _export_conv(src, local, arch)
+
+
+def _copy_attention(dst: nn.Module, qkv: list[tuple[Tensor, Tensor]], proj) -> None:
+    _copy(dst.qkv, torch.cat([w for w, _ in qkv]), torch.cat([b for _, b in qkv]))
+    _copy(dst.proj, *proj)
+
+
+def _export_conv(src: SupernetBlock, local: nn.Module, arch: BlockArch) -> None:
+    (wa, ba), (wg, bg) = src.pw1_slices(arch)
+    _copy(local.pw1, torch.cat([wa, wg]), torch.cat([ba, bg]))
+    _copy(local.dw, *src.dw_slice(arch))
+    _copy(local.pw2, *src.pw2_slice(arch))
+    h = arch.conv_channels(src.width)
+    _copy(local.bn, src.bn.weight[:h], src.bn.bias[:h])
+    local.bn.running_mean.copy_(src.bn.running_mean[:h])
+    local.bn.running_var.copy_(src.bn.running_var[:h])
+    local.bn.num_batches_tracked.copy_(src.bn.num_batches_tracked)
+    local.bn.momentum = src.bn.momentum

@@ -63,8 +63,11 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
-def with_class_token(patches: Tensor, cls_token: Tensor, pos_embed: Tensor) -> Tensor:
-    """(B, N, C) patch tokens -> the class token in front, plus the position embedding."""
+def with_class_token(patches: Tensor, cls_token: Tensor | None, pos_embed: Tensor) -> Tensor:
+    """(B, N, C) patch tokens -> the class token in front (unless None), plus the
+    position embedding."""
+    if cls_token is None:
+        return patches + pos_embed
     cls = cls_token.expand(patches.shape[0], -1, -1)
     return torch.cat([cls, patches], dim=1) + pos_embed
 
@@ -80,7 +83,9 @@ class TokensSkipDecay:
 class VisionTransformer(TokensSkipDecay, nn.Module):
     """The ViT skeleton a space fills with its own blocks: patch embedding, class token,
     learned absolute position embedding, `layers`, final LayerNorm, linear head on the
-    class token (or, with `global_pool`, on the mean of the patch tokens)."""
+    class token (or, with `global_pool`, on the mean of the patch tokens). Without
+    `class_token` (as timm's `class_token=False`) the tokens are the patches alone and
+    the head reads their mean."""
 
     def __init__(
         self,
@@ -93,17 +98,23 @@ class VisionTransformer(TokensSkipDecay, nn.Module):
         layers: Iterable[nn.Module],
         norm_eps: float = 1e-6,
         global_pool: bool = False,
+        class_token: bool = True,
     ) -> None:
         super().__init__()
+        if not (class_token or global_pool):
+            raise ValueError("a ViT without a class token reads out the mean: global_pool=True")
         self.global_pool = global_pool
+        self.num_prefix_tokens = int(class_token)
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, dim))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if class_token else None
+        tokens = self.patch_embed.num_patches + self.num_prefix_tokens
+        self.pos_embed = nn.Parameter(torch.zeros(1, tokens, dim))
         self.layers = nn.ModuleList(layers)
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
         self.head = nn.Linear(dim, num_classes)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if self.cls_token is not None:
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(init_weights)
 
     def forward_features(self, x: Tensor) -> Tensor:
@@ -113,17 +124,19 @@ class VisionTransformer(TokensSkipDecay, nn.Module):
         return self.norm(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(read_out(self.forward_features(x), self.global_pool))
+        tokens = self.forward_features(x)
+        return self.head(read_out(tokens, self.global_pool, self.num_prefix_tokens))
 
 
-def read_out(tokens: Tensor, global_pool: bool) -> Tensor:
-    """The head's input: the class token, or the mean of the patch tokens."""
-    return tokens[:, 1:].mean(dim=1) if global_pool else tokens[:, 0]
+def read_out(tokens: Tensor, global_pool: bool, prefix_tokens: int = 1) -> Tensor:
+    """The head's input: the class token, or the mean of the patch tokens (those after
+    the `prefix_tokens` class token, if any)."""
+    return tokens[:, prefix_tokens:].mean(dim=1) if global_pool else tokens[:, 0]
 
 
 class ViTStem(nn.Module):
-    """What a `VisionTransformer` runs before its blocks: patch conv, class token in
-    front, position embedding added. Shares the network's modules and parameters."""
+    """What a `VisionTransformer` runs before its blocks: patch conv, class token (if
+    any) in front, position embedding added. Shares the network's modules and parameters."""
 
     def __init__(self, vit: VisionTransformer) -> None:
         super().__init__()
@@ -144,9 +157,10 @@ class ViTHead(nn.Module):
         self.norm = vit.norm
         self.head = vit.head
         self.global_pool = vit.global_pool
+        self.prefix_tokens = vit.num_prefix_tokens
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(read_out(self.norm(x), self.global_pool))
+        return self.head(read_out(self.norm(x), self.global_pool, self.prefix_tokens))
 
 
 def vit_parts(vit: VisionTransformer) -> list[nn.Module]:
