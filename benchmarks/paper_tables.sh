@@ -4,6 +4,10 @@
 # the ranking studies' image count: R = 20,480 images per training (160 steps of 128).
 #
 #   bash benchmarks/paper_tables.sh table1     # the 4 head splits, SEEDS seeds each
+#   bash benchmarks/paper_tables.sh table4     # the search space: 3 searches + DeiT
+#   bash benchmarks/paper_tables.sh table6     # the locality module: 3 searches
+# The searches train each supernet on S = 40,960 images (320 steps of 128), as the
+# ranking studies do, and retrain their top 1 per stage with R images.
 #
 # Resumes: every finished seed is kept. NPROC processes share the seeds (torchrun).
 set -euo pipefail
@@ -22,8 +26,14 @@ case "${1:-table1}" in
       table1 --width cpu --seeds "$SEEDS" --data "$DATA" --device cpu "${RECIPE[@]}" \
       --out "$OUT/table1-cpu"
     ;;
+  table4 | table6)
+    OMP_NUM_THREADS=1 .venv/bin/archsearch paper "$1" --width cpu --seeds "$SEEDS" \
+      --data "$DATA" --device cpu "${RECIPE[@]}" --set recipe.supernet.epochs=1 \
+      --set recipe.supernet.batch_size=128 --set recipe.supernet.max_steps_per_epoch=320 \
+      --set search.top_k=1 --out "$OUT/$1-cpu"
+    ;;
   *)
-    echo "usage: $0 table1" >&2
+    echo "usage: $0 table1|table4|table6" >&2
     exit 2
     ;;
 esac

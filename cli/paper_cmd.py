@@ -11,6 +11,7 @@ from archspace.parallel import launched_rank
 from cli.errors import friendly_errors
 from cli.progress import echo_json, study_progress
 from cli.run_cmd import _console, _say
+from cli.runconfig import parse_sets
 from cli.train_cmd import set_option, train_overrides
 
 #: Table 5 is a comparison of searches, not of fixed networks
@@ -20,8 +21,28 @@ TABLE5 = (
 )
 
 
+def split_search_sets(
+    sets: tuple[str, ...],
+) -> tuple[dict[str, dict[str, object]], tuple[str, ...]]:
+    """`--set search.X=V`, `searcher.X=V` and `space.X=V` by section; the other sets."""
+    sections: dict[str, dict[str, object]] = {}
+    rest = []
+    for item in sets:
+        key = item.partition("=")[0].strip()
+        section, dot, name = key.partition(".")
+        if dot and section in ("search", "searcher", "space"):
+            sections.setdefault(section, {}).update({name: parse_sets([item])[key]})
+        else:
+            rest.append(item)
+    return sections, tuple(rest)
+
+
 @click.command("paper")
-@click.argument("table_name", metavar="TABLE", type=click.Choice(["table1", "table3", "table5"]))
+@click.argument(
+    "table_name",
+    metavar="TABLE",
+    type=click.Choice(["table1", "table3", "table4", "table5", "table6"]),
+)
 @click.option("--width", default="cpu", show_default=True, help="GLiT width of the networks.")
 @click.option("--data", default=None, help="Data spec (default: builtin:fashion-mnist).")
 @click.option(
@@ -48,10 +69,18 @@ def paper_command(table_name, width, data, profile, device, seeds, sets, out, as
     table1: every block's 3 heads split alike between self-attention and Conv1d (3-0,
     i.e. DeiT, 2-1, 1-2, 0-3), at --width. table3: DeiT-Tiny against the searched
     GLiT-Tiny (the tiny width). Each row is trained standalone for --seeds seeds
-    (`archsearch train`); the table gives MACs, params, test top-1 mean, sd and 95%
-    interval, the paper's ImageNet top-1 and whether the rows' order is the paper's.
-    Every finished seed is kept: the same command resumes. table5 is a comparison of
-    searches: it prints the `compare` command that runs it.
+    (`archsearch train`).
+
+    table4 (the search space: DeiT, only the distribution searched, the NLP-NAS space,
+    the full space) and table6 (the locality module: Conv1d, local-area attention,
+    Conv2d) compare searches: each search row is one run per seed under DeiT's MACs at
+    --width; `--set search.*`, `searcher.*` (and for table6 `space.*`) apply to every
+    search row.
+
+    The table gives MACs, params, test top-1 mean, sd and 95% interval, the paper's
+    ImageNet top-1 and whether the rows' order is the paper's. Every finished seed is
+    kept: the same command resumes. table5 is a comparison of search strategies: it
+    prints the `compare` command that runs it.
 
     \b
     Examples:
@@ -65,13 +94,15 @@ def paper_command(table_name, width, data, profile, device, seeds, sets, out, as
         return
     if seeds < 1:
         raise click.BadParameter("must be at least 1", param_hint="--seeds")
-    settings = train_overrides(sets, data=data, profile=profile, device=device)
+    search, rest = split_search_sets(sets)
+    settings = train_overrides(rest, data=data, profile=profile, device=device)
     study = PaperStudy(
         table_name,
         out or Path(f"paper-{table_name}-{width}"),
         width=width,
         seeds=seeds,
         workbench=settings,
+        search=search,
     )
     console = _console()
     say = _say(console)

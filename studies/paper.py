@@ -1,25 +1,33 @@
 """The GLiT paper's tables as studies: each row a network trained standalone for several
-seeds (`studies.standalone`), reported beside the paper's ImageNet top-1.
+seeds (`studies.standalone`) or a search run once per seed, reported beside the paper's
+ImageNet top-1.
 
 Table 1 (head splits) and Table 3 (DeiT-Tiny against GLiT-Tiny) are fixed networks, so
-they are presets trained alike. Every row keeps its own folder (`<out>/<row>`), so a
-killed table resumes row by row, seed by seed. The paper's figures are ImageNet top-1
-at the tiny width; a row's figures here are on the data given, so what can reproduce
-is the ordering of the rows, not the numbers.
+they are presets trained alike. Tables 4 (the search space) and 6 (the locality module)
+compare searches: a search row is one run per seed (`<out>/<row>/seed<k>`, a normal run
+folder) under the same MACs budget (DeiT's at the width, as in the paper), reported by
+its answer's retrained test top-1; Table 4's DeiT row is the fixed network. Every row
+keeps its own folder (`<out>/<row>`), so a killed table resumes row by row, seed by
+seed. The paper's figures are ImageNet top-1 at the tiny width; a row's figures here
+are on the data given, so what can reproduce is the ordering of the rows, not the
+numbers.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archspace import spaces
+import numpy as np
+
+from archspace import load_space, spaces
 from archspace.files import write_json, write_text
 from archspace.plugin import DEFAULT_DATA
 from archspace.registry import lookup
-from strategies.statistics import interval_text
+from strategies.statistics import Summary, interval_text
 from studies.standalone import StandaloneTraining, on_data
 
 
@@ -31,10 +39,21 @@ class Row:
 
 
 @dataclass(frozen=True)
+class SearchRow:
+    """A row that is a search: `strategy` over the GLiT space with these options."""
+
+    label: str
+    paper_top1: float
+    strategy: str = "hierarchical-ea"
+    space_options: Mapping[str, Any] = field(default_factory=dict)
+    strategy_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PaperTable:
     name: str
     title: str
-    rows: tuple[Row, ...]
+    rows: tuple[Row | SearchRow, ...]
     widths: tuple[str, ...] | None = None  # None: any width of the space
 
 
@@ -55,6 +74,25 @@ TABLES: dict[str, PaperTable] = {
         (Row("DeiT-Tiny", "deit-tiny", 72.2), Row("GLiT-Tiny", "glit-tiny", 76.3)),
         widths=("tiny",),
     ),
+    "table4": PaperTable(
+        "table4",
+        "Table 4: the search space (hierarchical search, DeiT's MACs as the budget)",
+        (
+            Row("DeiT", "split-3-0-{width}", 72.2),
+            SearchRow("only distribution", 75.4, strategy_options={"stop_after": "distribution"}),
+            SearchRow("NLP-NAS space", 73.4, strategy="spos", space_options={"variant": "nlp"}),
+            SearchRow("full space", 76.3),
+        ),
+    ),
+    "table6": PaperTable(
+        "table6",
+        "Table 6: the locality module (hierarchical search, DeiT's MACs as the budget)",
+        (
+            SearchRow("Conv1d", 76.3),
+            SearchRow("local-area attention", 72.4, space_options={"locality": "local-attention"}),
+            SearchRow("Conv2d", 76.4, space_options={"locality": "conv2d"}),
+        ),
+    ),
 }
 
 
@@ -67,9 +105,101 @@ def slug(label: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
 
 
+class SearchRuns:
+    """A search row: one run of `row.strategy` per seed in `folder`/seed<k>, at `width`,
+    under `budgets`, with the workbench settings and the run settings `search` (search
+    settings under "search", the searcher's options under "searcher", space options under
+    "space")."""
+
+    def __init__(
+        self,
+        row: SearchRow,
+        folder: Path,
+        *,
+        width: str,
+        seeds: int,
+        workbench: Mapping[str, Any],
+        search: Mapping[str, Mapping[str, Any]],
+        budgets: Mapping[str, float],
+    ) -> None:
+        from strategies.run import RunConfig, check_config
+
+        self.row, self.folder = row, folder
+        settings = {k: v for k, v in workbench.items() if k != "profile"}
+        implied = spaces.get("glit").data_options(settings.get("data", DEFAULT_DATA))
+        self.configs = [
+            RunConfig(
+                space="glit",
+                strategy=row.strategy,
+                space_options={
+                    "width": width,
+                    **search.get("space", {}),
+                    **row.space_options,
+                    **implied,
+                },
+                profile=workbench.get("profile", "quick"),
+                budgets=dict(budgets),
+                seed=seed,
+                search=dict(search.get("search", {})),
+                searcher_options=dict(search.get("searcher", {})),
+                strategy_options=dict(row.strategy_options),
+                workbench=settings,
+            )
+            for seed in range(seeds)
+        ]
+        for config in self.configs:  # every row's settings refused before any work
+            check_config(config, load_space("glit", **config.space_options))
+
+    def folder_of(self, seed: int) -> Path:
+        return self.folder / f"seed{seed}"
+
+    def run(
+        self,
+        say: Callable[[str], None] = lambda message: None,
+        progress: Callable[[int, int, str], None] = lambda done, total, what: None,
+    ) -> None:
+        from strategies.run import ARCHITECTURE_FILE, resume_run, start_run
+
+        for number, config in enumerate(self.configs, start=1):
+            folder = self.folder_of(config.seed)
+            if not (folder / ARCHITECTURE_FILE).exists():
+                if (folder / "config.json").exists():
+                    resume_run(folder, say=say)
+                else:
+                    start_run(config, folder, say=say)
+            progress(number, len(self.configs), f"{self.row.label} seed {config.seed}")
+
+    def summary(self) -> dict[str, Any]:
+        """The answers' mean costs and their retrained top-1 over the finished seeds."""
+        from strategies.run import ARCHITECTURE_FILE
+
+        answers = []
+        for config in self.configs:
+            path = self.folder_of(config.seed) / ARCHITECTURE_FILE
+            if path.exists():
+                answers.append(json.loads(path.read_text()))
+        if not answers:
+            raise ValueError(f"{self.folder} holds no finished run yet")
+        costs = {m: float(np.mean([a["costs"][m] for a in answers])) for m in answers[0]["costs"]}
+        return {
+            "costs": costs,
+            "summary": {
+                name: asdict(Summary.of([a["metrics"][name] for a in answers]))
+                for name in ("val_top1", "test_top1")
+            },
+        }
+
+    def describe(self) -> str:
+        options = {**self.row.space_options, **self.row.strategy_options}
+        spelled = ", ".join(f"{k}={v}" for k, v in options.items())
+        return f"search: {self.row.strategy}" + (f" ({spelled})" if spelled else "")
+
+
 class PaperStudy:
-    """One table's rows trained standalone in `folder`/<row> for `seeds` seeds each, at
-    `width`, with the workbench settings `workbench` (data, profile, recipe, ...)."""
+    """One table's rows in `folder`/<row> for `seeds` seeds each, at `width`, with the
+    workbench settings `workbench` (data, profile, recipe, ...): fixed networks trained
+    standalone, searches run with the run settings `search` ({"search": {...},
+    "searcher": {...}}) under DeiT's MACs at the width."""
 
     def __init__(
         self,
@@ -79,6 +209,7 @@ class PaperStudy:
         width: str = "cpu",
         seeds: int = 3,
         workbench: Mapping[str, Any] | None = None,
+        search: Mapping[str, Mapping[str, Any]] | None = None,
         space: str = "glit",
     ) -> None:
         self.table, self.folder, self.width = table(name), Path(folder), width
@@ -90,9 +221,30 @@ class PaperStudy:
                 "(`archsearch train RUN --seeds N`)"
             )
         settings = dict(workbench or {})
+        search = search or {}
+        fixed = [r.label for r in self.table.rows if isinstance(r, Row)]
+        if search and len(fixed) == len(self.table.rows):
+            raise ValueError(
+                f"{self.table.title} trains fixed networks, it searches nothing: change only "
+                f"the recipe and the workbench (not {', '.join(sorted(search))} settings)"
+            )
+        if search.get("space") and fixed:
+            raise ValueError(
+                f"{self.table.title} has fixed networks ({', '.join(fixed)}): space options "
+                "would make its searches incomparable with them; change only the recipe, "
+                "the workbench and the search"
+            )
         plugin_class = spaces.get(space)
-        self.trainings: list[tuple[Row, StandaloneTraining]] = []
+        self.trainings: list[tuple[Row | SearchRow, StandaloneTraining | SearchRuns]] = []
+        budgets = load_space(space, width=width, **search.get("space", {})).default_budgets()
         for row in self.table.rows:
+            if isinstance(row, SearchRow):
+                runs = SearchRuns(
+                    row, self.folder / slug(row.label), width=width, seeds=seeds,
+                    workbench=settings, search=search, budgets=budgets,
+                )  # fmt: skip
+                self.trainings.append((row, runs))
+                continue
             plugin, genotype = plugin_class.from_preset(row.preset.format(width=width))
             plugin, genotype = on_data(plugin, genotype, settings.get("data", DEFAULT_DATA))
             training = StandaloneTraining(
@@ -117,7 +269,9 @@ class PaperStudy:
             rows.append(
                 {
                     "row": row.label,
-                    "preset": row.preset.format(width=self.width),
+                    "network": training.describe()
+                    if isinstance(training, SearchRuns)
+                    else row.preset.format(width=self.width),
                     "paper_top1": row.paper_top1,
                     "costs": found["costs"],
                     "test_top1": found["summary"]["test_top1"],
@@ -166,4 +320,4 @@ def render(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["TABLES", "PaperStudy", "PaperTable", "Row", "render", "table"]
+__all__ = ["TABLES", "PaperStudy", "PaperTable", "Row", "SearchRow", "render", "table"]

@@ -30,7 +30,7 @@ def test_table1_end_to_end_and_resumed(tmp_path, tiny_data) -> None:
     rows = {row["row"]: row for row in summary["rows"]}
     assert list(rows) == ["3-0 (DeiT)", "2-1", "1-2", "0-3"]
     assert [rows[r]["paper_top1"] for r in rows] == [72.20, 72.89, 73.98, 71.02]
-    assert rows["3-0 (DeiT)"]["preset"] == "split-3-0-cpu"
+    assert rows["3-0 (DeiT)"]["network"] == "split-3-0-cpu"
     assert all(row["test_top1"]["n"] == 1 for row in rows.values())
     assert summary["order"]["paper"] == ["1-2", "2-1", "3-0 (DeiT)", "0-3"]
     assert sorted(summary["order"]["ours"]) == sorted(rows)
@@ -73,3 +73,51 @@ def test_bad_requests_are_refused_before_any_work(tmp_path, args, message) -> No
 def test_table5_names_the_comparison_that_runs_it() -> None:
     result = CliRunner().invoke(cli, ["paper", "table5"])
     assert result.exit_code == 0 and "compare --space glit --strategies" in result.output
+
+
+@pytest.mark.slow
+def test_search_tables_run_each_row_as_a_search_and_resume(tmp_path, tiny_data) -> None:
+    """Table 6 end to end on a 2-block space: three searches (Conv1d, local-area
+    attention, Conv2d) under one budget, each a normal run folder, resumed as a whole."""
+    out = tmp_path / "t6"
+    search = [
+        "--set=space.depth=2",
+        "--set=search.max_evaluations=2",
+        "--set=search.top_k=1",
+        "--set=searcher.population=2",
+        "--set=searcher.parents=1",
+        "--set=searcher.mutants=1",
+        "--set=searcher.crossovers=1",
+        "--set=recipe.supernet.epochs=1",
+        "--set=recipe.supernet.max_steps_per_epoch=2",
+        "--set=recipe.supernet.batch_size=16",
+        "--set=recipe.eval.bn_batches=1",
+        "--set=recipe.eval.bn_batch_size=16",
+    ]
+    args = ["paper", "table6", "--seeds=1", f"--data={tiny_data}", *TINY, *search, f"--out={out}"]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    rows = {row["row"]: row for row in summary["rows"]}
+    assert list(rows) == ["Conv1d", "local-area attention", "Conv2d"]
+    assert rows["Conv2d"]["network"] == "search: hierarchical-ea (locality=conv2d)"
+    assert all(row["test_top1"]["n"] == 1 for row in rows.values())
+    configs = [json.loads(p.read_text()) for p in sorted(out.glob("*/seed0/config.json"))]
+    assert len(configs) == 3 and len({json.dumps(c["budgets"]) for c in configs}) == 1
+    assert {c["space_options"].get("locality", "conv1d") for c in configs} == {
+        "conv1d",
+        "conv2d",
+        "local-attention",
+    }
+    answers = sorted(out.glob("*/seed0/architecture.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in answers}
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_table4_refuses_space_options_beside_its_fixed_deit(tmp_path) -> None:
+    result = CliRunner().invoke(
+        cli, ["paper", "table4", "--set=space.depth=2", f"--out={tmp_path / 'x'}"]
+    )
+    assert result.exit_code == 2 and "fixed networks (DeiT)" in result.output, result.output
