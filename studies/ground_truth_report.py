@@ -22,7 +22,7 @@ import numpy as np
 from archspace import SpacePlugin
 from archspace.files import write_json, write_text
 from studies.ground_truth import Plan, collect_results
-from studies.rank_stats import agreement, top_fraction
+from studies.rank_stats import agreement, estimate_text, top_fraction
 
 REPORT_FILE = "ground-truth.md"
 DATA_FILE = "ground-truth.json"
@@ -106,15 +106,6 @@ def summarise_study(results: Mapping[str, Any], resamples_seed: int = 0) -> dict
     }
 
 
-def _cell(estimate: Mapping[str, float | None] | None, interval: bool = True) -> str:
-    if not estimate or estimate["value"] is None:
-        return "n/a"
-    text = f"{estimate['value']:.2f}"
-    if interval and estimate["low"] is not None:
-        text += f" [{estimate['low']:.2f}, {estimate['high']:.2f}]"
-    return text
-
-
 def markdown(summary: Mapping[str, Any]) -> str:
     settings = summary["settings"]
     lines = [
@@ -159,12 +150,15 @@ def markdown(summary: Mapping[str, Any]) -> str:
         if "ceiling" in entry:
             rows = {"ceiling (seed vs seed)": {"n": entry["n"], **entry["ceiling"]}, **rows}
         for label, row in rows.items():
-            lines.append(
-                f"| {label} | {row['n']} | {_cell(row['val_top1']['kendall'])} | "
-                f"{_cell(row['test_top1']['kendall'])} | {_cell(row['test_top1']['spearman'])} | "
-                f"{_cell(row['test_top1']['top5'], False)} | "
-                f"{_cell(row['test_top1']['top10pct'], False)} |"
-            )
+            test = row["test_top1"]
+            cells = [
+                estimate_text(row["val_top1"]["kendall"]),
+                estimate_text(test["kendall"]),
+                estimate_text(test["spearman"]),
+                estimate_text(test["top5"], False),
+                estimate_text(test["top10pct"], False),
+            ]
+            lines.append(f"| {label} | {row['n']} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -251,9 +245,9 @@ def headline(summary: Mapping[str, Any]) -> list[str]:
     for sample, entry in summary["samples"].items():
         ceiling = entry.get("ceiling", {}).get("test_top1", {}).get("kendall")
         lines.append(
-            f"{sample} (n={entry['n']}): ceiling {_cell(ceiling)}"
+            f"{sample} (n={entry['n']}): ceiling {estimate_text(ceiling)}"
             + "".join(
-                f"; {label} {_cell(row['test_top1']['kendall'])}"
+                f"; {label} {estimate_text(row['test_top1']['kendall'])}"
                 for label, row in entry["predictors"].items()
             )
         )

@@ -28,7 +28,7 @@ import numpy as np
 from archspace import Genotype, SpacePlugin
 from archspace.files import write_json, write_text
 from archspace.known import KnownResultsWorkbench
-from studies.rank_stats import agreement
+from studies.rank_stats import agreement, estimate_text
 
 PLAN_FILE = "proxy-plan.json"
 REPORT_FILE = "proxies.md"
@@ -220,15 +220,6 @@ def _truth_note(workbench: Any) -> str:
     return summary or "the space's known accuracy"
 
 
-def _cell(estimate: Mapping[str, float | None] | None) -> str:
-    if not estimate or estimate.get("value") is None:
-        return "-"
-    text = f"{estimate['value']:.3f}"
-    if estimate.get("low") is not None:
-        text += f" [{estimate['low']:.2f}, {estimate['high']:.2f}]"
-    return text
-
-
 def markdown(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# Zero-cost proxies on {summary['space']}",
@@ -248,8 +239,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
             seconds = row.get("seconds_per_arch")
             lines.append(
                 f"| {row['predictor']} | {row['scored']} ({row.get('finite', '-')}) | "
-                f"{_cell(row.get('spearman'))} | {_cell(row.get('kendall'))} | "
-                f"{_cell(row.get('top10pct'))} | "
+                f"{estimate_text(row.get('spearman'))} | {estimate_text(row.get('kendall'))} | "
+                f"{estimate_text(row.get('top10pct'))} | "
                 + ("-" if seconds is None else f"{seconds:.3f}")
                 + " |"
             )

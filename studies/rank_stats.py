@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -30,6 +30,16 @@ class Estimate:
 
     def to_dict(self) -> dict[str, float | None]:
         return asdict(self)
+
+
+def estimate_text(estimate: Mapping[str, float | None] | None, interval: bool = True) -> str:
+    """An estimate (`Estimate.to_dict()`) for a report: "0.43 [0.17, 0.65]", "n/a"."""
+    if not estimate or estimate.get("value") is None:
+        return "n/a"
+    text = f"{estimate['value']:.2f}"
+    if interval and estimate.get("low") is not None:
+        text += f" [{estimate['low']:.2f}, {estimate['high']:.2f}]"
+    return text
 
 
 def top_k_overlap(predicted: Sequence[float], truth: Sequence[float], k: int) -> float | None:
