@@ -53,13 +53,20 @@ from cli.runconfig import parse_sets
     default=None,
     help="With --space: the study folder (default proxies-SPACE); the same --out resumes.",
 )
+@click.option(
+    "--profile",
+    default="quick",
+    show_default=True,
+    type=click.Choice(["quick", "paper"]),
+    help="With --space: the options a run's profile implies (quick: GLiT's cpu width).",
+)
 @click.option("--batch", default=64, show_default=True, type=int, help="Minibatch images.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Initial weights and batch.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the runs').")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @friendly_errors
 def proxies_command(
-    study_folder, names, space, sets, archs, data, out, batch, seed, device, as_json
+    study_folder, names, space, sets, archs, data, out, profile, batch, seed, device, as_json
 ) -> None:
     """Do training-free signals rank architectures the way training them does?
 
@@ -89,14 +96,14 @@ def proxies_command(
     console = _console()
     say = _say(console)
     if space is not None:
-        study = _space_study(space, sets, archs, data, out, batch, seed, device)
+        study = _space_study(space, sets, archs, data, out, profile, batch, seed, device)
         with study_progress(console, "scoring") as advance:
             study.score(chosen, say=say, progress=advance)
         summary, paths = study.write_report()
         _print_space_study(summary, paths, as_json)
         return
-    if sets or out or data or archs != "1000":
-        raise click.UsageError("--set, --archs, --data and --out go with --space")
+    if sets or out or data or archs != "1000" or profile != "quick":
+        raise click.UsageError("--set, --archs, --data, --profile and --out go with --space")
     from studies.ground_truth import GroundTruthStudy
 
     study = GroundTruthStudy.open(study_folder, device=device)
@@ -105,9 +112,9 @@ def proxies_command(
     print_report(study, as_json)
 
 
-def _space_study(space, sets, archs, data, out, batch, seed, device):
+def _space_study(space, sets, archs, data, out, profile, batch, seed, device):
     """The proxy study a --space call asks for, every argument checked first."""
-    from archspace import load_space
+    from archspace import load_space, spaces
     from studies.proxy_study import ProxyStudy
 
     options = {}
@@ -117,16 +124,18 @@ def _space_study(space, sets, archs, data, out, batch, seed, device):
         options[key.removeprefix("space.")] = value
     if archs != "all" and not (archs.isdigit() and int(archs) >= 2):
         raise click.BadParameter(f"{archs!r}: a number >= 2 or 'all'", param_hint="--archs")
-    plugin = load_space(space, **options)
+    plugin_class = spaces.get(space)
+    implied = {**plugin_class.profile_options(profile)}
     if data is not None:
-        implied = type(plugin).data_options(data)
-        if implied:
-            plugin = load_space(space, **{**options, **implied})
+        implied.update(plugin_class.data_options(data))
+    plugin = load_space(space, **{**implied, **options})  # what the user sets wins
     out = out or Path(f"proxies-{space}")
     settings = {"data": data, "device": device}
     settings = {k: v for k, v in settings.items() if v is not None}
     plugin.check_run_settings(settings)
-    workbench = plugin.workbench({**settings, "run_dir": str(out), "seed": seed})
+    workbench = plugin.workbench(
+        {**settings, "run_dir": str(out), "seed": seed, "profile": profile}
+    )
     count = None if archs == "all" else int(archs)
     return ProxyStudy(plugin, out, workbench, archs=count, seed=seed, batch_size=batch)
 
