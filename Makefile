@@ -20,11 +20,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/archsearch run --space glit --strategy hierarchical-ea
 
-# the tests run in one process per core (pytest-xdist), each with one torch thread:
+# the tests run in one process per core (pytest-xdist, an idle process steals queued
+# tests from a busy one), each with one torch thread:
 # on 2 cores that is about twice as fast as one process with two threads
 test: $(STAMP)
 	$(BIN)/ruff check .
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

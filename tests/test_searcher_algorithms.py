@@ -256,9 +256,9 @@ class RandomBaseline(AskTellSearcher):
 
 def regrets(make: Callable[[], AskTellSearcher], problem, seeds) -> dict[int, list[float]]:
     space, fn, optimum = problem
-    found: dict[int, list[float]] = {100: [], 200: []}
+    found: dict[int, list[float]] = {100: []}
     for seed in seeds:
-        cache, batches, _ = drive(make(), space, fn, 200, seed)
+        cache, batches, _ = drive(make(), space, fn, max(found), seed)
         order = list(dict.fromkeys(g.key for batch in batches for g in batch if g.key in cache))
         values = [cache[key] for key in order]
         for n in found:
@@ -270,6 +270,8 @@ def regrets(make: Callable[[], AskTellSearcher], problem, seeds) -> dict[int, li
 # 3.65; regularized-evolution (50, 10) 1.7 / 0.76; local 2.3 / 1.6; bananas 0.96 / 0.14:
 # every searcher's 6 regrets below all of random's (one-sided Mann-Whitney p = 0.002; one
 # overlap would still give p < 0.01). Seeds 0-7 gave p < 0.001 for each, at 4/3 the cost.
+# The test checks 100 evaluations only: the second 100 cost BANANAS (its predictor fits
+# grow with the data) two thirds of the test's time and add no claim.
 SEEDS = range(6)
 DEFAULTS: dict[str, Callable[[], AskTellSearcher]] = {
     "regularized-evolution": lambda: build_searcher("regularized-evolution"),
@@ -288,7 +290,7 @@ def problem_and_baseline():
 def test_beats_random_search_significantly(name, problem_and_baseline):
     problem, baseline = problem_and_baseline
     found = regrets(DEFAULTS[name], problem, SEEDS)
-    for n in (100, 200):
+    for n in found:
         p = mannwhitneyu(found[n], baseline[n], alternative="less").pvalue
         assert p < 0.01, (
             f"{name} at {n} evaluations: regret {np.mean(found[n]):.2f} vs random "

@@ -97,11 +97,11 @@ def costs(keys: list[str]) -> np.ndarray:
     return PLUGIN.cost_batch(rows)["cost"]
 
 
-def check_within_budget(result: SearchResult, recorder: Recorder) -> None:
+def check_within_budget(result: SearchResult, recorder: Recorder, budget: float = BUDGET) -> None:
     assert recorder.keys, "nothing was evaluated"
-    assert costs(recorder.keys).max() <= BUDGET
-    assert costs([g.key for g, _ in result.top]).max() <= BUDGET
-    assert CONSTRAINT(result.best)
+    assert costs(recorder.keys).max() <= budget
+    assert costs([g.key for g, _ in result.top]).max() <= budget
+    assert PLUGIN.budget(budget)(result.best)
 
 
 def test_the_budget_binds() -> None:
@@ -171,9 +171,14 @@ def test_nsga2_is_multi_objective_and_respects_the_budget() -> None:
     ids=["evolution", "random", "optuna"],
 )
 def test_same_seed_same_search_other_seed_differs(make) -> None:
-    first, first_log = run(make(), seed=3)
-    again, again_log = run(make(), seed=3)
-    _, other_log = run(make(), seed=4)
+    def search(seed: int):  # the contract's looser budget: determinism, not quality
+        searcher = make()
+        budget = min(200, searcher.default_evaluations)
+        return run(searcher, seed=seed, constraint=CONTRACT, max_evaluations=budget)
+
+    first, first_log = search(3)
+    again, again_log = search(3)
+    _, other_log = search(4)
     assert first_log.results == again_log.results  # same evaluations, same order
     assert first.best == again.best and first.best_fitness == again.best_fitness
     assert first.top == again.top and first.history == again.history
@@ -504,6 +509,11 @@ def test_top_k_above_ten_is_honoured() -> None:
 # ---- the contract, for every registered searcher ------------------------------------------
 
 N = 30  # distinct evaluations per contract run (a crash at 15 is mid-way)
+# The contract's budget: about 17% of uniform samples fit, so every searcher meets
+# infeasible proposals without optuna's TPE paying for 4 suggestions per feasible trial,
+# as it does at BUDGET's 1.5% (the searchers' quality tests above keep that one)
+CONTRACT_BUDGET = 70.0
+CONTRACT = PLUGIN.budget(CONTRACT_BUDGET)
 
 
 def build(name: str) -> AskTellSearcher:
@@ -516,26 +526,26 @@ def name(request) -> str:
 
 
 def test_contract_budget_no_repeats_constraint(name) -> None:
-    result, recorder = run(build(name), max_evaluations=N)
+    result, recorder = run(build(name), constraint=CONTRACT, max_evaluations=N)
     assert 0 < len(recorder.keys) <= N and result.evaluated <= N
     assert len(set(recorder.keys)) == len(recorder.keys)  # each key evaluated once
-    check_within_budget(result, recorder)
+    check_within_budget(result, recorder, CONTRACT_BUDGET)
     assert [r.evaluated_so_far for r in result.history] == sorted(
         r.evaluated_so_far for r in result.history
     )
-    small, small_log = run(build(name), max_evaluations=7)
+    small, small_log = run(build(name), constraint=CONTRACT, max_evaluations=7)
     assert len(small_log.keys) <= 7 and small.evaluated <= 7
 
 
 def test_contract_same_seed_same_result(name) -> None:
-    first, first_log = run(build(name), seed=5, max_evaluations=N)
-    again, again_log = run(build(name), seed=5, max_evaluations=N)
+    first, first_log = run(build(name), seed=5, constraint=CONTRACT, max_evaluations=N)
+    again, again_log = run(build(name), seed=5, constraint=CONTRACT, max_evaluations=N)
     assert first_log.results == again_log.results
     assert first.top == again.top and first.history == again.history
 
 
 def test_contract_resume_pays_only_for_new(name) -> None:
-    full, full_log = run(build(name), seed=2, max_evaluations=N)
+    full, full_log = run(build(name), seed=2, constraint=CONTRACT, max_evaluations=N)
     counter = {"n": 0}
 
     def crashing(batch):
@@ -550,9 +560,11 @@ def test_contract_resume_pays_only_for_new(name) -> None:
     crashed = Recorder()
     with pytest.raises(KeyboardInterrupt):
         evaluations = Evaluations(crashing, on_result=crashed.on_result, chunk_size=4)
-        run_search(build(name), SPACE, evaluations, CONSTRAINT, seed=2, max_evaluations=N)
+        run_search(build(name), SPACE, evaluations, CONTRACT, seed=2, max_evaluations=N)
     assert 0 < len(crashed.results) <= 15
-    resumed, resumed_log = run(build(name), seed=2, max_evaluations=N, preload=crashed.known())
+    resumed, resumed_log = run(
+        build(name), seed=2, constraint=CONTRACT, max_evaluations=N, preload=crashed.known()
+    )
     assert not set(crashed.keys) & set(resumed_log.keys)  # nothing evaluated twice
     assert crashed.keys + resumed_log.keys == full_log.keys  # the same proposals
     assert resumed.top == full.top and resumed.evaluated == full.evaluated
@@ -562,7 +574,7 @@ def test_contract_failures_are_never_best(name) -> None:
     def sometimes(batch):
         return [math.nan if int(g.key[:3], 36) % 3 == 0 else PLUGIN.fitness(g) for g in batch]
 
-    result, recorder = run(build(name), fn=sometimes, max_evaluations=N)
+    result, recorder = run(build(name), constraint=CONTRACT, fn=sometimes, max_evaluations=N)
     failed = {k for k, f, _ in recorder.results if f is None}
     assert failed and result.best.key not in failed
     assert all(g.key not in failed for g, _ in result.top)
@@ -571,7 +583,7 @@ def test_contract_failures_are_never_best(name) -> None:
         raise RuntimeError("no checkpoint")
 
     with pytest.raises(TooManyFailures, match="no checkpoint"):
-        run(build(name), fn=broken, max_evaluations=N)
+        run(build(name), constraint=CONTRACT, fn=broken, max_evaluations=N)
 
 
 def test_contract_infeasible_budget_fails_fast(name) -> None:
