@@ -76,7 +76,11 @@ def strategies_command(as_json: bool) -> None:
       archsearch strategies
       archsearch run --strategy spos --searcher bananas --set searcher.ensemble=3
     """
-    rows = {"strategies": _describe(strategies), "searchers": _describe(searchers)}
+    rows = {
+        "strategies": _describe(strategies),
+        "searchers": _describe(searchers),
+        "search": _shared_settings(),
+    }
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -97,6 +101,31 @@ def strategies_command(as_json: bool) -> None:
             )
             table.add_row(row["name"], row.get("summary") or row.get("error", ""), options or "-")
         console.print(table)
+    table = Table(title="shared by every searcher and pipeline: --set search.NAME=VALUE")
+    for column in ("name", "default (quick)", "what"):
+        table.add_column(column)
+    for row in rows["search"]:
+        quick = f" ({row['quick']!r})" if row["quick"] != row["default"] else ""
+        table.add_row(row["name"], f"{row['default']!r}{quick}", row["help"])
+    console.print(table)
+
+
+def _shared_settings() -> list[dict[str, Any]]:
+    """The search settings every searcher and pipeline shares, with their defaults."""
+    import dataclasses
+
+    from strategies.settings import SETTING_HELP, get_settings
+
+    paper, quick = get_settings("paper"), get_settings("quick")
+    return [
+        {
+            "name": f.name,
+            "default": getattr(paper, f.name),
+            "quick": getattr(quick, f.name),
+            "help": SETTING_HELP.get(f.name, ""),
+        }
+        for f in dataclasses.fields(paper)
+    ]
 
 
 def _describe(registry: Registry) -> list[dict[str, Any]]:

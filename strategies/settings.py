@@ -70,6 +70,17 @@ class SearchSettings:
         return dataclasses.replace(self, **changes)
 
 
+#: what each shared setting does, for `archsearch strategies`
+SETTING_HELP: dict[str, str] = {
+    "max_evaluations": "distinct evaluations per stage (None: the searcher's own default)",
+    "top_k": "architectures retrained per stage",
+    "max_consecutive_failures": "failed evaluations in a row before the search stops",
+    "evaluation_chunk": "genotypes per evaluate call, recorded after each",
+    "selection_metric": "the retrained metric that picks a stage's winner",
+    "warmup": "a zero-cost proxy ('' none) picking a searcher's first population",
+    "warmup_samples": "samples the warm-up scores (None: 10 x the population)",
+}
+
 SETTINGS: dict[str, SearchSettings] = {
     "paper": SearchSettings(),
     "quick": SearchSettings(top_k=2),

@@ -76,6 +76,10 @@ def test_listings() -> None:
     assert ensemble["default"] == 5 and ensemble["allowed"] == "an int >= 1"
     population = next(o for o in searchers["evolution"]["options"] if o["name"] == "population")
     assert (population["default"], population["profiles"]) == (50, {"quick": 8})
+    shared = {row["name"]: row for row in listed["search"]}
+    assert (shared["top_k"]["default"], shared["top_k"]["quick"]) == (5, 2)
+    assert shared["warmup"]["default"] == "" and "zero-cost proxy" in shared["warmup"]["help"]
+    assert "zero-cost" in {row["name"] for row in listed["strategies"]}
 
 
 def test_cost_of_presets_and_per_block_view() -> None:
