@@ -22,7 +22,7 @@ from cli.errors import friendly_errors
 from cli.names_help import NamesHelp, searcher_names, space_names, strategy_names
 from cli.progress import echo_json
 from cli.runconfig import build_config, parse_sets, read_toml
-from strategies.pipelines import PipelineResult
+from strategies.pipeline import PipelineResult
 from strategies.run import RunConfig, load_config, start_run
 
 RUN_OPTIONS = [

@@ -18,7 +18,7 @@ from archspace import RankGroup, SpacePlugin, Workbench, load_space, ranks_of
 from archspace import strategies as strategy_registry
 from archspace.files import write_json
 from archspace.latency import plain_json
-from strategies.pipelines import PipelineResult, check_budget
+from strategies.pipeline import PipelineResult, check_budget
 from strategies.searchers import check_searcher, make_searcher_factory, searcher_options
 from strategies.settings import SearchSettings, get_settings, migrate
 from strategies.store import RunStore
