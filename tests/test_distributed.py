@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
+
+from cli.main import cli
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
@@ -53,32 +56,20 @@ def test_two_ranks_equal_one_process_on_the_combined_batch(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_a_whole_run_under_torchrun_writes_once_and_resumes(tmp_path, tiny_glit) -> None:
-    """`archsearch run` as 2 gloo processes: one answer, one log, a resumable folder."""
+    """`archsearch run` as 2 gloo processes: one answer, one log, and a folder that one
+    process resumes (ranks resuming in step are checked in test_parallel_runs)."""
     out = tmp_path / "run"
-    command = [
-        str(Path(sys.executable).with_name("torchrun")),
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "--no-python",
-        str(Path(sys.executable).with_name("archsearch")),
-        "run",
-        "--space",
-        "glit",
-        "--strategy",
-        "spos",
-        *tiny_glit,
-        "--out",
-        str(out),
-        "--json",
-    ]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    arguments = ["run", "--space", "glit", "--strategy", "spos", *tiny_glit, "--out", str(out),
+                 "--json"]  # fmt: skip
+    launcher = [str(Path(sys.executable).with_name(name)) for name in ("torchrun", "archsearch")]
+    command = [launcher[0], "--standalone", "--nproc-per-node", "2", "--no-python", launcher[1]]
+    first = subprocess.run([*command, *arguments], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout)  # only rank 0 printed
     events = [json.loads(line)["event"] for line in (out / "train-log.jsonl").open()]
     assert events.count("supernet_trained") == 1 and events.count("retrained") == 1
-    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
+    again = CliRunner().invoke(cli, arguments, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["key"] == summary["key"]
     assert "already finished" in again.stderr
     events_after = [json.loads(line)["event"] for line in (out / "train-log.jsonl").open()]
