@@ -17,15 +17,20 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
-from torchvision import datasets as tv_datasets
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
 from archspace.plugin import DEFAULT_DATA
 from oneshot.data.rebuild_fashion_mnist import find_idx_files, load_idx_folder
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import Dataset
+    from torchvision import datasets as tv_datasets
+
+# torch and torchvision are imported where images are read, not here: a spec is checked
+# (and a bad command line refused) in a fraction of a second, before torch loads
 
 SCHEMES = ("builtin", "fashion-mnist", "cifar10", "cifar100", "imagefolder")
 BUILTINS = ("fashion-mnist",)
@@ -53,9 +58,10 @@ _SCHEME_HELP = (
     "builtin:fashion-mnist (embedded, no download), fashion-mnist:DIR, cifar10:DIR, "
     "cifar100:DIR, imagefolder:DIR"
 )
+# scheme: torchvision's class name, display name, statistics, classes, its folder
 _CIFAR = {
-    "cifar10": (tv_datasets.CIFAR10, "CIFAR-10", CIFAR10_STATS, 10),
-    "cifar100": (tv_datasets.CIFAR100, "CIFAR-100", CIFAR100_STATS, 100),
+    "cifar10": ("CIFAR10", "CIFAR-10", CIFAR10_STATS, 10, "cifar-10-batches-py"),
+    "cifar100": ("CIFAR100", "CIFAR-100", CIFAR100_STATS, 100, "cifar-100-python"),
 }
 
 
@@ -156,11 +162,17 @@ class _Arrays:
     test_labels: torch.Tensor
 
 
-@functools.cache
-def _builtin_arrays() -> _Arrays:
+def _builtin_npz() -> dict[str, np.ndarray]:
     with resources.files("oneshot").joinpath("data", BUILTIN_FILE).open("rb") as f:
         npz = np.load(f)
-        data = {k: torch.from_numpy(npz[k].copy()) for k in npz.files}
+        return {k: npz[k] for k in npz.files}
+
+
+@functools.cache
+def _builtin_arrays() -> _Arrays:
+    import torch
+
+    data = {k: torch.from_numpy(v.copy()) for k, v in _builtin_npz().items()}
     return _Arrays(
         data["train_images"].unsqueeze(1),
         data["train_labels"].long(),
@@ -175,6 +187,8 @@ def _fashion_arrays(folder: Path) -> _Arrays:
         arrays = load_idx_folder(folder)
     except ValueError as err:  # a damaged or foreign IDX file; the message names it
         raise DataError(f"Cannot read Fashion-MNIST from {folder}: {err}") from None
+    import torch
+
     a = {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}
     return _Arrays(
         a["train_images"].unsqueeze(1),
@@ -207,51 +221,57 @@ def _fashion_info(spec: DataSpec, download: bool) -> DataInfo:
                 "or in its FashionMNIST/raw/ sub-folder. Pass --download (download=True) to "
                 "fetch them with torchvision."
             )
+        from torchvision.datasets import FashionMNIST
+
         for train in (True, False):
-            tv_datasets.FashionMNIST(folder, train=train, download=True)
+            FashionMNIST(folder, train=train, download=True)
     mean, std = FASHION_MNIST_STATS
     return DataInfo(spec, 10, FASHION_MNIST_CLASSES, 1, 28, mean, std)
 
 
 def _cifar_root(spec: DataSpec, download: bool) -> Path:
-    cls, name, _, _ = _CIFAR[spec.scheme]
+    _, name, _, _, base_folder = _CIFAR[spec.scheme]
     root = spec.path
-    if root.name == cls.base_folder and root.is_dir():  # DIR given as the extracted folder
+    if root.name == base_folder and root.is_dir():  # DIR given as the extracted folder
         root = root.parent
     if download:
         return root
     get = f" Pass --download (download=True) to fetch {name} (about 170 MB) into it."
     if not root.is_dir():
         raise _missing_folder(spec, get)
-    if not (root / cls.base_folder).is_dir():
+    if not (root / base_folder).is_dir():
         raise DataError(
             f"Data folder {root} (from spec '{spec}') does not hold {name}: expected the "
-            f"sub-folder {cls.base_folder}/ of torchvision's layout (the python version of "
+            f"sub-folder {base_folder}/ of torchvision's layout (the python version of "
             f"the data set, extracted).{get}"
         )
     return root
 
 
 def _cifar_dataset(spec: DataSpec, root: Path, train: bool, download: bool) -> Dataset:
-    cls, name, _, _ = _CIFAR[spec.scheme]
+    import torchvision.datasets
+
+    class_name, name, _, _, base_folder = _CIFAR[spec.scheme]
     try:
-        return cls(root, train=train, download=download)
+        return getattr(torchvision.datasets, class_name)(root, train=train, download=download)
     except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
         raise DataError(
-            f"{name} in {root / cls.base_folder} (from spec '{spec}') is incomplete or "
+            f"{name} in {root / base_folder} (from spec '{spec}') is incomplete or "
             f"corrupted ({err}). Delete it and pass --download (download=True) to fetch it "
             "again."
         ) from None
 
 
 def _cifar_info(spec: DataSpec, download: bool) -> DataInfo:
-    _, _, (mean, std), _ = _CIFAR[spec.scheme]
+    _, _, (mean, std), _, _ = _CIFAR[spec.scheme]
     root = _cifar_root(spec, download)
     classes = tuple(_cifar_dataset(spec, root, False, download).classes)
     return DataInfo(spec, len(classes), classes, 3, 32, mean, std)
 
 
 def _cifar_arrays(spec: DataSpec, download: bool) -> _Arrays:
+    import torch
+
     root = _cifar_root(spec, download)
     out = []
     for train in (True, False):
@@ -282,6 +302,8 @@ def _folder_split(spec: DataSpec, split: str) -> Path:
 
 
 def _folder_classes(spec: DataSpec, split: str) -> list[str]:
+    from torchvision.datasets.folder import find_classes
+
     folder = _folder_split(spec, split)
     try:
         classes, _ = find_classes(folder)
@@ -308,9 +330,12 @@ def _folder_info(spec: DataSpec) -> DataInfo:
 
 
 def _image_folder(spec: DataSpec, split: str) -> tv_datasets.ImageFolder:
+    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
     folder = _folder_split(spec, split)
     try:
-        return tv_datasets.ImageFolder(folder)
+        return ImageFolder(folder)
     except FileNotFoundError:
         empty = [
             d.name
@@ -332,9 +357,8 @@ def data_info(spec: str | DataSpec = DEFAULT_DATA, *, download: bool = False) ->
     """
     spec = DataSpec.parse(spec)
     if spec.scheme == "builtin":
-        arrays = _builtin_arrays()
         mean, std = FASHION_MNIST_STATS
-        n = int(arrays.train_labels.max()) + 1
+        n = int(_builtin_npz()["train_labels"].max()) + 1
         return DataInfo(spec, n, FASHION_MNIST_CLASSES, 1, 28, mean, std)
     if spec.scheme == "fashion-mnist":
         return _fashion_info(spec, download)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,8 @@ class Summary:
         mean = float(data.mean())
         sd = float(data.std(ddof=1)) if n > 1 else 0.0
         if n > 1 and sd > 0:
+            from scipy import stats  # slow to import: only when asked (like archspace.ranks)
+
             half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
         else:
             half = 0.0
@@ -64,6 +65,8 @@ def compare_to(sample: Sequence[float], best: Sequence[float]) -> Test:
         return Test(None, None)
     if np.ptp(np.concatenate([a, b])) == 0:
         return Test(1.0, 1.0)
+    from scipy import stats
+
     welch = stats.ttest_ind(a, b, equal_var=False).pvalue
     mwu = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
     return Test(_finite(welch), _finite(mwu))

@@ -200,11 +200,14 @@ BAD_FLAGS = [
     ["run", "--searcher", "nope"],
     ["run", "--set", "nope=1"],
     ["run", "--space", "glit", "--set", "nope=1"],
+    ["run", "--space", "glit", "--budget", "macs=1G,macs=2G"],  # after the space's data check
     ["latency", "build", "--space", "nope", "--out", "lut.json"],
 ]
 
 
-def test_bad_flags_are_refused_before_torch_optuna_or_matplotlib_is_imported(tmp_path) -> None:
+def test_bad_flags_are_refused_before_torch_scipy_optuna_or_matplotlib_is_imported(
+    tmp_path,
+) -> None:
     """Check first, import later: each import takes seconds on a busy 2-core machine, and
     a refusal (exit 2) should not wait for them. One process tries every bad flag, so
     none of them may import the heavy modules."""
@@ -217,7 +220,7 @@ def test_bad_flags_are_refused_before_torch_optuna_or_matplotlib_is_imported(tmp
         "        cli(args, prog_name='archsearch')\n"
         "    except SystemExit as exit:\n"
         "        codes.append(exit.code)\n"
-        "heavy = [m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'scipy', 'optuna', 'matplotlib') if m in sys.modules]\n"
         "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
     )
     done = subprocess.run(
