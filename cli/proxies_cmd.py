@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from archspace.parallel import launched_rank
 from archspace.proxies import check_proxies, proxies
 from cli.errors import friendly_errors
 from cli.progress import echo_json, study_progress
@@ -81,12 +82,14 @@ def proxies_command(
     the space knows their accuracy (nb201), reports the same against it, with the cost
     metrics as baselines and each proxy's seconds per architecture.
 
-    Scores are kept as they are made: a rerun scores only what is missing.
+    Scores are kept as they are made: a rerun scores only what is missing. Under
+    torchrun the processes share the architectures out.
 
     \b
     Examples:
       archsearch proxies runs/premise --proxies synflow,nwot
       archsearch proxies --space nb201 --archs 1000 --proxies synflow,snip
+      torchrun --nproc-per-node 2 -m cli proxies --space nb201 --archs all
     """
     chosen = check_proxies(names)
     if batch < 2:
@@ -99,8 +102,9 @@ def proxies_command(
         study = _space_study(space, sets, archs, data, out, profile, batch, seed, device)
         with study_progress(console, "scoring") as advance:
             study.score(chosen, say=say, progress=advance)
-        summary, paths = study.write_report()
-        _print_space_study(summary, paths, as_json)
+        if launched_rank() == 0:  # under torchrun, the main process reports
+            summary, paths = study.write_report()
+            _print_space_study(summary, paths, as_json)
         return
     if sets or out or data or archs != "1000" or profile != "quick":
         raise click.UsageError("--set, --archs, --data, --profile and --out go with --space")
@@ -109,7 +113,8 @@ def proxies_command(
     study = GroundTruthStudy.open(study_folder, device=device)
     with study_progress(console, "scoring") as advance:
         study.score_proxies(chosen, batch_size=batch, seed=seed, say=say, progress=advance)
-    print_report(study, as_json)
+    if launched_rank() == 0:
+        print_report(study, as_json)
 
 
 def _space_study(space, sets, archs, data, out, profile, batch, seed, device):

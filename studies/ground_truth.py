@@ -36,6 +36,7 @@ from archspace import strategies as strategy_registry
 from archspace.files import write_json
 from strategies.run import RunConfig, load_config
 from strategies.store import RunStore
+from studies.proxy_scores import read_scores, score_and_keep
 
 PLAN_FILE = "plan.json"
 TRUTH_DIR = "truth"
@@ -85,10 +86,6 @@ def truth_path(folder: Path, key: str, seed: int) -> Path:
 def scores_path(folder: Path, label: str) -> Path:
     """Where a study keeps one supernet's scores ({key: fitness})."""
     return folder / SCORES_DIR / (label.replace("/", "_").replace(":", "-") + ".json")
-
-
-def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def proxy_path(folder: Path, name: str) -> Path:
@@ -429,19 +426,16 @@ class GroundTruthStudy:
         on a minibatch of the training split; kept per proxy as each architecture is
         scored, so a rerun scores only what is missing."""
         plan = Plan.read(self.folder)
-        bench = self.workbench(None)
-        found = {name: _read(proxy_path(self.folder, name)) for name in names}
-        keys = list(plan.genotypes)
-        pending = [k for k in keys if any(k not in found[name] for name in names)]
-        say(f"zero-cost proxies {', '.join(names)}: {len(pending)} of {len(keys)} to score")
-        for number, key in enumerate(pending, start=1):
-            todo = [name for name in names if key not in found[name]]
-            genotype = self.plugin.space.from_dict(plan.genotypes[key])
-            scores = bench.proxy_scores(genotype, todo, batch_size=batch_size, seed=seed)
-            for name, score in scores.items():
-                found[name][key] = score
-                write_json(proxy_path(self.folder, name), found[name], indent=1)
-            progress(len(keys) - len(pending) + number, len(keys), key)
+        score_and_keep(
+            self.workbench(None),
+            [self.plugin.space.from_dict(d) for d in plan.genotypes.values()],
+            names,
+            lambda name: proxy_path(self.folder, name),
+            batch_size=batch_size,
+            seed=seed,
+            say=say,
+            progress=progress,
+        )
 
     # ---- results ------------------------------------------------------------------------
 
@@ -473,6 +467,6 @@ def collect_results(folder: Path, plan: Plan, plugin: SpacePlugin) -> dict[str, 
     proxies = []
     for path in sorted((folder / PROXIES_DIR).glob("*.json")):
         proxies.append(f"proxy:{path.stem}")
-        for key, score in json.loads(path.read_text()).items():
+        for key, score in read_scores(path).items():
             archs[key]["scores"][proxies[-1]] = score
     return {"plan": plan.to_dict(), "archs": archs, "proxies": proxies}

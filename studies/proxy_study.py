@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,13 @@ import numpy as np
 from archspace import Genotype, SpacePlugin
 from archspace.files import write_json, write_text
 from archspace.known import KnownResultsWorkbench
+from studies.proxy_scores import read_scores, read_timing, score_and_keep
 from studies.rank_stats import agreement, estimate_text
 
 PLAN_FILE = "proxy-plan.json"
 REPORT_FILE = "proxies.md"
 DATA_FILE = "proxies.json"
 TIMING_FILE = "proxy-seconds.json"
-#: scores are written after this many new ones (and at the end)
-SAVE_EVERY = 50
 #: the most architectures `--archs all` enumerates
 MAX_ALL = 100_000
 
@@ -46,10 +44,6 @@ class ProxyStudyError(ValueError):
 
 def scores_path(folder: Path, name: str) -> Path:
     return folder / f"scores-{name}.json"
-
-
-def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 class ProxyStudy:
@@ -128,30 +122,19 @@ class ProxyStudy:
         say: Callable[[str], None] = lambda message: None,
         progress: Callable[[int, int, str], None] = lambda done, total, what: None,
     ) -> None:
-        """Every planned architecture's proxies `names`; kept as they are made."""
-        found = {name: _read(scores_path(self.folder, name)) for name in names}
-        timing = _read(self.folder / TIMING_FILE)
-        genotypes = self.genotypes()
-        pending = [g for g in genotypes if any(g.key not in found[n] for n in names)]
-        say(f"zero-cost proxies {', '.join(names)}: {len(pending)} of {len(genotypes)} to score")
-        done = len(genotypes) - len(pending)
-        for number, genotype in enumerate(pending, start=1):
-            for name in [n for n in names if genotype.key not in found[n]]:
-                started = time.perf_counter()
-                scores = self.workbench.proxy_scores(
-                    genotype, [name], batch_size=self.batch_size, seed=self.seed
-                )
-                seconds, count = timing.get(name, (0.0, 0))
-                timing[name] = (seconds + time.perf_counter() - started, count + 1)
-                found[name][genotype.key] = scores[name]
-            if number % SAVE_EVERY == 0 or number == len(pending):
-                self._save(found, timing)
-            progress(done + number, len(genotypes), genotype.key)
-
-    def _save(self, found: Mapping[str, dict[str, float]], timing: dict[str, Any]) -> None:
-        for name, scores in found.items():
-            write_json(scores_path(self.folder, name), scores, indent=0)
-        write_json(self.folder / TIMING_FILE, timing, indent=1)
+        """Every planned architecture's proxies `names`; kept as they are made, shared
+        out between the processes of a torchrun job."""
+        score_and_keep(
+            self.workbench,
+            self.genotypes(),
+            names,
+            lambda name: scores_path(self.folder, name),
+            batch_size=self.batch_size,
+            seed=self.seed,
+            timing_path=self.folder / TIMING_FILE,
+            say=say,
+            progress=progress,
+        )
 
     # ---- results ------------------------------------------------------------------------
 
@@ -166,10 +149,10 @@ class ProxyStudy:
         against the truth its agreement (each with a bootstrap 95% interval)."""
         truth = self.truth()
         keys = self.plan["keys"]
-        timing = _read(self.folder / TIMING_FILE)
+        timing = read_timing(self.folder / TIMING_FILE)
         predictors: dict[str, dict[str, float]] = {}
         for path in sorted(self.folder.glob("scores-*.json")):
-            predictors[path.stem.removeprefix("scores-")] = _read(path)
+            predictors[path.stem.removeprefix("scores-")] = read_scores(path)
         costs = [self.plugin.costs(g) for g in self.genotypes()] if truth else []
         for metric in self.plugin.cost_metrics if truth else ():
             # a cost as a predictor: bigger networks are better trained (the usual baseline)
@@ -210,7 +193,7 @@ class ProxyStudy:
             for path in sorted(self.folder.glob("scores-*.json")):
                 name = path.stem.removeprefix("scores-")
                 plot = self.folder / f"scatter-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
-                plot_scatter(_read(path), truth, name, plot)
+                plot_scatter(read_scores(path), truth, name, plot)
                 paths.append(plot)
         return summary, paths
 

@@ -81,6 +81,7 @@ import numpy as np
 from archspace.choice import Choice
 from archspace.errors import GenotypeError
 from archspace.genotype import Genotype
+from archspace.parallel import RankGroup, SingleProcess, launched_world_size
 from archspace.plugin import SpacePlugin
 from archspace.space import Space
 from tabular_space.lookup import LookupWorkbench
@@ -392,6 +393,21 @@ class NasBench201Workbench(LookupWorkbench):
         super().__init__(plugin, lookup)
         self.data, self.device = data, device
         self._batches: dict[tuple[int, int], Any] = {}
+        self._ranks: RankGroup | None = None
+
+    @property
+    def ranks(self) -> RankGroup:  # type: ignore[override]
+        """torchrun's process group when it launched this process (the processes then
+        share out proxy scoring, and only the main one writes), else one process.
+        Joined on first use, so a lookup that never asks stays torch-free."""
+        if self._ranks is None:
+            self._ranks = SingleProcess()
+            if launched_world_size() > 1:
+                from oneshot.distributed import init_from_env
+                from oneshot.runtime import select_runtime
+
+                self._ranks = init_from_env(select_runtime(self.device).device)
+        return self._ranks
 
     def proxy_scores(
         self, genotype: Genotype, names: Sequence[str], *, batch_size: int = 64, seed: int = 0
