@@ -1,5 +1,7 @@
-"""Warm-up on NAS-Bench-201 (issue 23): does starting from the best of M synflow-scored
-samples cut the evaluations regularized evolution and BANANAS need?
+"""Training-free signals in search on NAS-Bench-201 (issue 23): does starting from the
+best of M synflow-scored samples (warm-up) cut the evaluations regularized evolution
+and BANANAS need, and does synflow as one more input of BANANAS' predictor
+(`searcher.proxy=synflow`) help?
 
 Each arm searches the nb201 table (fitness: the tabulated CIFAR-10 accuracy) for 200
 evaluations per seed; the warm arms draw their first population with `search.warmup`
@@ -10,8 +12,8 @@ them (`benchmarks/proxies_nb201.sh all`), so this is exactly what a run computes
 
 Reported: regret (optimum minus best found, accuracy points) after 50, 100 and 200
 evaluations, mean and standard deviation over the seeds, and the two-sided
-Mann-Whitney U p-value of each warm arm against its cold one. Each finished (arm,
-seed) is saved, so a rerun resumes.
+Mann-Whitney U p-value of each arm against its baseline (the same searcher without the
+signal). Each finished (arm, seed) is saved, so a rerun resumes.
 
     python benchmarks/warmup_nb201.py [--seeds 100] [--out .bench/warmup-nb201]
 """
@@ -34,12 +36,13 @@ from strategies.warmup import WarmUp
 
 BUDGET = 200
 CHECKPOINTS = (50, 100, 200)
-ARMS = {  # name -> (searcher, options, warm)
-    "regularized-evolution": ("regularized-evolution", {}, False),
-    "regularized-evolution+warm-up": ("regularized-evolution", {}, True),
-    "bananas": ("bananas", {}, False),
-    "bananas+warm-up": ("bananas", {}, True),
-    "random": ("random", {}, False),
+ARMS = {  # name -> (searcher, options, warm, the arm it is compared with)
+    "regularized-evolution": ("regularized-evolution", {}, False, None),
+    "regularized-evolution+warm-up": ("regularized-evolution", {}, True, "regularized-evolution"),
+    "bananas": ("bananas", {}, False, None),
+    "bananas+warm-up": ("bananas", {}, True, "bananas"),
+    "random": ("random", {}, False, None),
+    "bananas+synflow-input": ("bananas", {"proxy": "synflow"}, False, "bananas"),
 }
 PROXY = "synflow"
 
@@ -59,7 +62,7 @@ def synflow_scores(cache: Path, workbench) -> callable:
 
 def one_run(plugin, arm: str, seed: int, score) -> list[float]:
     """Regret (accuracy points) of the best found after each evaluation."""
-    name, options, warm = ARMS[arm]
+    name, options, warm, _ = ARMS[arm]
     trajectory: list[float | None] = []
     evaluations = Evaluations(
         lambda gs: [float(v) for v in plugin.accuracy_batch(plugin.space.to_array(gs))],
@@ -72,6 +75,7 @@ def one_run(plugin, arm: str, seed: int, score) -> list[float]:
         seed=seed,
         max_evaluations=BUDGET,
         warmup=WarmUp(score, label="warm-up synflow") if warm else None,
+        proxy=lambda name: score,
     )
     optimum = plugin.optimum()
     return [100 * (optimum - b) for b in best_so_far(trajectory)]
@@ -117,18 +121,20 @@ def summarise(done: dict, seeds: int) -> str:
         for n in CHECKPOINTS:
             values = np.asarray(regret[arm][n])
             cell = f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
-            if arm.endswith("+warm-up"):
-                cold = regret[arm.removesuffix("+warm-up")][n]
-                p = compare_to(values, cold).mannwhitney_p
+            baseline = ARMS[arm][3]
+            if baseline is not None:
+                p = compare_to(values, regret[baseline][n]).mannwhitney_p
                 cell += f" (p = {p:.2g})" if p is not None else ""
             cells.append(cell)
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Mean ± standard deviation; p: two-sided Mann-Whitney U of the warm arm against "
-        "its cold one at the same number of evaluations. Warm-up: the best P of 10 x P "
-        "uniform samples by synflow (P: regularized evolution's population 30, BANANAS' "
-        "10 initial samples); proxy scoring costs no evaluations.",
+        "Mean ± standard deviation; p: two-sided Mann-Whitney U of the arm against the "
+        "same searcher without the signal, at the same number of evaluations. Warm-up: the "
+        "best P of 10 x P uniform samples by synflow (P: regularized evolution's population "
+        "30, BANANAS' 10 initial samples); synflow-input: synflow (signed log, "
+        "standardised) as one more input of BANANAS' predictor; proxy scoring costs no "
+        "evaluations.",
     ]
     return "\n".join(lines) + "\n"
 

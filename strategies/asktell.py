@@ -32,7 +32,7 @@ Contract for a searcher:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,6 +44,9 @@ from strategies.options import Option
 if TYPE_CHECKING:
     from strategies.sampling import FeasibleSampler
     from strategies.warmup import WarmUp
+
+#: a zero-cost proxy's name -> a function scoring genotypes by it (higher is better)
+ProxyScorer = Callable[[str], Callable[[Sequence[Genotype]], Sequence[float]]]
 
 
 @dataclass
@@ -57,6 +60,9 @@ class SearchContext:
     max_evaluations: int  # the budget in distinct evaluations (for searchers that plan)
     stage: str = "search"
     warmup: WarmUp | None = None  # how the first population is chosen (default: uniform)
+    #: a zero-cost proxy by name -> its scorer (genotypes -> scores, higher better), for
+    #: searchers that use training-free signals; None when the search was given none
+    proxy: ProxyScorer | None = None
 
     def feasible(self, genotype: Genotype) -> bool:
         return self.constraint is None or bool(self.constraint(genotype))

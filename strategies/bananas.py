@@ -14,6 +14,12 @@ Predictors (`predictor=`), compared on fixed problems in the module's tests/repo
 * "ridge": bootstrap ridge regression on the one-hot encoding (additive model).
 * "features": bootstrap ridge on the one-hot plus random ReLU features (each member its
   own random projection): a cheap non-additive model.
+
+With `proxy=NAME` the predictor gets one more input, the zero-cost proxy's score of each
+architecture (signed log, standardised on the evaluated ones): the "proxy as a feature
+of the predictor" of Abdelfattah et al. (ICLR 2021) and White et al.'s "How powerful are
+performance predictors" (NeurIPS 2021). Scores come from the search's context
+(`SearchContext.proxy`); whether it helps is measured in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -215,6 +221,7 @@ class Bananas(AskTellSearcher):
         Option("refine", int, 3, "rounds of mutating the best-scored candidates", low=0),
         Option("predictor", str, "mlp", "the ensemble's model", choices=tuple(PREDICTORS)),
         Option("acquisition", str, "its", "how candidates are scored", choices=tuple(ACQUISITIONS)),
+        Option("proxy", str, "", "a zero-cost proxy as one more predictor input ('': none)"),
     )
 
     def __init__(
@@ -229,6 +236,7 @@ class Bananas(AskTellSearcher):
         refine: int = 3,
         predictor: str = "mlp",
         acquisition: str = "its",
+        proxy: str = "",
     ) -> None:
         require_at_least(
             self.name,
@@ -256,11 +264,22 @@ class Bananas(AskTellSearcher):
         self.refine = refine
         self.predictor = predictor
         self.acquisition = acquisition
+        if proxy:
+            from archspace.proxies import check_proxies
+
+            check_proxies(proxy)
+        self.proxy = proxy
 
     def start(self, context: SearchContext) -> None:
+        if self.proxy and context.proxy is None:
+            raise ValueError(
+                f"bananas: proxy={self.proxy!r} needs a search that scores zero-cost proxies "
+                "(a pipeline's, or run_search(proxy=...))"
+            )
         super().start(context)
         self.fitness: dict[str, float | None] = {}  # everything told, in order
         self.rows: dict[str, tuple[int, ...]] = {}
+        self.scorer = context.proxy(self.proxy) if self.proxy else None
 
     def ask(self) -> list[Genotype]:
         good = [k for k, f in self.fitness.items() if f is not None]
@@ -273,13 +292,15 @@ class Bananas(AskTellSearcher):
             return fresh_samples(self.context, self.batch_size, self.fitness)
         y = np.array([self.fitness[k] for k in good])
         y = (y - y.mean()) / (y.std() or 1.0)
-        x = one_hot(space, np.array([self.rows[k] for k in good]))
-        model = make_predictor(self.predictor, self.ensemble).fit(x, y, rng)
-        predictions = model.predict(one_hot(space, candidates))
+        encode = self._encoder(np.array([self.rows[k] for k in good]))
+        model = make_predictor(self.predictor, self.ensemble).fit(
+            encode(np.array([self.rows[k] for k in good])), y, rng
+        )
+        predictions = model.predict(encode(candidates))
         if self.refine:
             liked = np.argsort(-predictions.mean(axis=0), kind="stable")[: self.refine]
             candidates = self._with_neighbours(candidates, candidates[liked])
-            predictions = model.predict(one_hot(space, candidates))
+            predictions = model.predict(encode(candidates))
         mean, spread = predictions.mean(axis=0), predictions.std(axis=0)
         if self.acquisition == "its":
             score = mean + spread * rng.standard_normal(len(mean))
@@ -289,6 +310,34 @@ class Bananas(AskTellSearcher):
             score = mean
         order = np.argsort(-score, kind="stable")[: self.batch_size]
         return space.from_array(candidates[order])
+
+    def _encoder(self, evaluated: np.ndarray):
+        """rows -> predictor inputs: the one-hot encoding, and with a proxy its score
+        (signed log: synflow spans 1e-10 to 1e40) standardised on the evaluated rows;
+        an unscorable architecture (non-finite) gets the lowest evaluated value."""
+        space = self.context.space
+        if self.scorer is None:
+            return lambda rows: one_hot(space, rows)
+
+        def signed_log(rows: np.ndarray) -> np.ndarray:
+            scores = np.asarray(self.scorer(space.from_array(rows)), dtype=float)
+            finite = np.isfinite(scores)
+            out = np.full(len(scores), np.nan)
+            out[finite] = np.sign(scores[finite]) * np.log1p(np.abs(scores[finite]))
+            return out
+
+        base = signed_log(evaluated)
+        known = base[np.isfinite(base)]
+        low, centre, scale = (
+            (known.min(), known.mean(), known.std() or 1.0) if len(known) else (0.0, 0.0, 1.0)
+        )
+
+        def encode(rows: np.ndarray) -> np.ndarray:
+            values = signed_log(rows)
+            values = (np.where(np.isnan(values), low, values) - centre) / scale
+            return np.hstack([one_hot(space, rows), values[:, None]])
+
+        return encode
 
     def _candidates(self, good: list[str]) -> np.ndarray:
         """Distinct feasible unseen rows: every one-choice neighbour of the best, their

@@ -22,7 +22,7 @@ import numpy as np
 
 from archspace import Constraint, Genotype, Space
 from strategies.archive import Archive, GenerationRecord, SearchResult
-from strategies.asktell import AskTellSearcher, SearchContext
+from strategies.asktell import AskTellSearcher, ProxyScorer, SearchContext
 from strategies.evaluations import Evaluations
 from strategies.sampling import FeasibleSampler, feasible_mask
 from strategies.warmup import WarmUp
@@ -47,15 +47,17 @@ def run_search(
     stage: str = "search",
     max_idle_asks: int = MAX_IDLE_ASKS,
     warmup: WarmUp | None = None,
+    proxy: ProxyScorer | None = None,
 ) -> SearchResult:
     """Search `space` with `searcher` for at most `max_evaluations` distinct genotypes
     (default: `searcher.default_evaluations`); the best found and the top `top_k`.
 
     Stops when the budget is spent, the searcher proposes nothing ([]), or
     `max_idle_asks` asks in a row bring no genotype new to this search. `warmup` chooses
-    the searcher's first population (`SearchContext.initial_population`). Raises
-    InfeasibleError when nothing in `space` satisfies `constraint`, SearcherError when a
-    proposal is not a canonical feasible genotype of `space`.
+    the searcher's first population (`SearchContext.initial_population`); `proxy` scores
+    genotypes by a named zero-cost proxy for searchers that use one (`SearchContext.proxy`).
+    Raises InfeasibleError when nothing in `space` satisfies `constraint`, SearcherError
+    when a proposal is not a canonical feasible genotype of `space`.
     """
     budget = searcher.default_evaluations if max_evaluations is None else max_evaluations
     for option, value in (("max_evaluations", budget), ("top_k", top_k)):
@@ -69,7 +71,7 @@ def run_search(
     archive = Archive()
     generation = idle = 0
     try:
-        searcher.start(SearchContext(space, constraint, rng, sampler, budget, stage, warmup))
+        searcher.start(SearchContext(space, constraint, rng, sampler, budget, stage, warmup, proxy))
         while len(archive) < budget and idle < max_idle_asks:
             proposals = list(searcher.ask())
             if not proposals:

@@ -221,6 +221,7 @@ class Pipeline(ABC):
             on_generation=generation,
             stage=stage,
             warmup=self.warmup(stage),
+            proxy=self.proxy_score,
         )
         return result.top
 
