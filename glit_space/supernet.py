@@ -35,7 +35,14 @@ from torchvision.ops import StochasticDepth
 
 from archspace import Genotype
 from glit_space.config import DEFAULT_BOUNDS, BlockArch, SupernetBounds, Width, check_blocks
-from glit_space.layers import LocalAttention, ffn_activation, local_attention, on_grid
+from glit_space.layers import (
+    LocalAttention,
+    depthwise_conv1d,
+    ffn_activation,
+    local_attention,
+    on_grid,
+    pointwise,
+)
 from glit_space.model import GLiT
 from glit_space.space import blocks_of
 from oneshot.batchnorm import SlicedBatchNorm1d
@@ -146,16 +153,15 @@ class SupernetBlock(nn.Module):
             out = local_attention(q, k, v, arch.local_heads(self.width), arch.area)
             return F.linear(out, *self.local_proj_slice(arch))
         (wa, ba), (wg, bg) = self.pw1_slices(arch)
-        x = x.transpose(1, 2)
-        x = F.conv1d(x, wa, ba) * torch.sigmoid(F.conv1d(x, wg, bg))  # GLU
-        x = on_grid(partial(self._depthwise, arch=arch), x, self.grid)
-        x = F.conv1d(F.silu(self.bn(x)), *self.pw2_slice(arch))
-        return x.transpose(1, 2)
+        x = pointwise(x, wa, ba) * torch.sigmoid(pointwise(x, wg, bg))  # GLU
+        x = on_grid(partial(self._depthwise, arch=arch), x.transpose(1, 2), self.grid)
+        return pointwise(F.silu(self.bn(x)).transpose(1, 2), *self.pw2_slice(arch))
 
     def _depthwise(self, x: Tensor, arch: BlockArch) -> Tensor:
         w, b = self.dw_slice(arch)
-        conv = F.conv2d if self.grid else F.conv1d
-        return conv(x, w, b, padding=arch.kernel // 2, groups=w.shape[0])
+        if self.grid:
+            return F.conv2d(x, w, b, padding=arch.kernel // 2, groups=w.shape[0])
+        return depthwise_conv1d(x, w, b)
 
     def mixer(self, x: Tensor, arch: BlockArch) -> Tensor:
         if not arch.has_global:

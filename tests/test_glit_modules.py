@@ -159,3 +159,36 @@ def test_widths_presets():
     assert (WIDTHS["base"].embed_dim, WIDTHS["base"].num_heads) == (768, 12)
     assert TINY.num_tokens == 197 and CPU.num_tokens == 50
     assert BlockArch(2).global_heads(WIDTHS["base"]) == 8
+
+
+@pytest.mark.parametrize(("tokens", "kernel"), [(50, 17), (50, 45), (17, 31), (197, 17), (5, 3)])
+def test_depthwise_conv1d_equals_the_convolution_with_its_gradients(tokens, kernel) -> None:
+    """The CPU's banded-matmul path (short sequences) and the convolution path (long
+    ones) both equal torch's depthwise Conv1d, values and gradients, in float64."""
+    import torch.nn.functional as F
+
+    from glit_space.layers import depthwise_conv1d
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 8, tokens, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8, 1, kernel, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    expected = F.conv1d(x, w, b, padding=kernel // 2, groups=8)
+    found = depthwise_conv1d(x, w, b)
+    torch.testing.assert_close(found, expected, rtol=1e-12, atol=1e-12)
+    for a, e in zip(torch.autograd.grad(found.square().sum(), (x, w, b)),
+                    torch.autograd.grad(expected.square().sum(), (x, w, b))):  # fmt: skip
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
+
+
+def test_local_conv_forward_is_its_modules_in_sequence() -> None:
+    """LocalConv's fast forward (linear pointwise, banded depthwise) equals running its
+    Conv1d modules as declared, so checkpoints and counted MACs mean what they say."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    module = LocalConv(16, expansion=2, kernel=17).double().eval()
+    x = torch.randn(3, 50, 16, dtype=torch.float64)
+    hidden = F.glu(module.pw1(x.transpose(1, 2)), dim=1)
+    expected = module.pw2(module.act(module.bn(module.dw(hidden)))).transpose(1, 2)
+    torch.testing.assert_close(module(x), expected, rtol=1e-12, atol=1e-12)
