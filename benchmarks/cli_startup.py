@@ -23,6 +23,7 @@ REFUSED = (
     ["run", "--set", "searcher.nope=1"],
     ["run", "--set", "search.population=3"],
     ["latency", "build", "--space", "nope", "--out", "x.json"],
+    ["run", "--space", "glit", "--budget", "macs=1G,macs=2G"],  # after the space's data check
 )
 PROBE = """
 import sys
@@ -31,7 +32,7 @@ try:
     cli.main(args=sys.argv[1:], prog_name="archsearch", standalone_mode=True)
 except SystemExit as done:
     code = done.code
-print("torch" in sys.modules, code, file=sys.stderr)
+print("torch" in sys.modules, "scipy" in sys.modules, code, file=sys.stderr)
 """
 
 
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     repeats = parser.parse_args().repeats
     floor = statistics.median(timed(["--help"])[0] for _ in range(repeats))
-    print(f"{'command':52s} median s  torch imported, exit code")
+    print(f"{'command':52s} median s  torch imported, scipy imported, exit code")
     print(f"{'archsearch --help (the floor)':52s} {floor:8.2f}")
     for args in REFUSED:
         runs = [timed(args) for _ in range(repeats)]
