@@ -43,6 +43,7 @@ ARMS = {  # name -> (searcher, options, warm, the arm it is compared with)
     "bananas+warm-up": ("bananas", {}, True, "bananas"),
     "random": ("random", {}, False, None),
     "bananas+synflow-input": ("bananas", {"proxy": "synflow"}, False, "bananas"),
+    "bananas+warm-up+synflow-input": ("bananas", {"proxy": "synflow"}, True, "bananas+warm-up"),
 }
 PROXY = "synflow"
 
@@ -107,7 +108,7 @@ def main() -> None:
 
 def summarise(done: dict, seeds: int) -> str:
     lines = [
-        f"# Warm-up on NAS-Bench-201: regret (accuracy points) over {seeds} seeds",
+        f"# Training-free signals on NAS-Bench-201: regret (accuracy points) over {seeds} seeds",
         "",
         "| arm | " + " | ".join(f"after {n}" for n in CHECKPOINTS) + " |",
         "|---|" + "---|" * len(CHECKPOINTS),
