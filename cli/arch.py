@@ -38,8 +38,10 @@ def find_preset(name: str, space: str | None = None) -> tuple[SpacePlugin, Genot
 
 
 def resolve_arch(
-    arch: str, space: str | None = None, **options: Any
+    arch: str, space: str | None = None, *, keep_fixed: bool = False, **options: Any
 ) -> tuple[SpacePlugin, Genotype]:
+    """The plugin and genotype ARCH names; `options` build a bare genotype's space and,
+    unless `keep_fixed`, must agree with what a preset or an architecture file fixes."""
     path = Path(arch)
     if path.is_dir():
         path = path / "architecture.json"
@@ -60,9 +62,27 @@ def resolve_arch(
             plugin = load_space(
                 data.get("space", space or DEFAULT_SPACE), **data.get("space_options", {})
             )
+            if not keep_fixed:
+                _check_fixed(plugin, options, f"architecture file {arch}")
             return plugin, plugin.space.from_dict(data["genotype"])
         plugin = load_space(
             space or DEFAULT_SPACE, **{k: v for k, v in options.items() if v is not None}
         )
         return plugin, plugin.space.from_dict(data)
-    return find_preset(arch, space)
+    plugin, genotype = find_preset(arch, space)
+    if not keep_fixed:
+        _check_fixed(plugin, options, f"preset {arch!r}")
+    return plugin, genotype
+
+
+def _check_fixed(plugin: SpacePlugin, options: dict[str, Any], what: str) -> None:
+    """Refuse space options that contradict the ones a preset or an architecture file
+    fixes (they would be silently ignored: a preset trains at its own width)."""
+    fixed = plugin.options()
+    clashes = {k: v for k, v in options.items() if v is not None and fixed.get(k) != v}
+    if clashes:
+        raise GenotypeError(
+            f"{what} fixes "
+            + ", ".join(f"{k}={fixed.get(k)!r} (asked: {v!r})" for k, v in clashes.items())
+            + "; options such as --width go with a bare genotype JSON"
+        )

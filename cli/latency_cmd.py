@@ -315,7 +315,8 @@ def check_command(
 
 def _arch_of(arch: str, plugin: Any) -> Genotype:
     """The genotype of ARCH, which must belong to the table's space and options."""
-    found, genotype = resolve_arch(arch, plugin.name, **plugin.options())
+    # a preset or file at other options is refused below, naming the table's space
+    found, genotype = resolve_arch(arch, plugin.name, keep_fixed=True, **plugin.options())
     if found.name != plugin.name or plain_json(found.options()) != plain_json(plugin.options()):
         raise click.BadParameter(
             f"{arch} is an architecture of {found.name} {json.dumps(found.options())}, "

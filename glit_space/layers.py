@@ -105,11 +105,14 @@ def depthwise_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 
 @functools.lru_cache(maxsize=64)
 def _band(t: int, k: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """The tap each (output, input) position pair uses, and whether it lies in the kernel."""
-    position = torch.arange(t, device=device)
-    offset = position[None, :] - position[:, None] + k // 2
-    inside = (offset >= 0) & (offset < k)
-    return offset.clamp(0, k - 1), inside
+    """The tap each (output, input) position pair uses, and whether it lies in the kernel.
+    Made as normal tensors even when first asked under inference mode (an evaluation):
+    training saves them for backward, which inference tensors cannot be."""
+    with torch.inference_mode(False):
+        position = torch.arange(t, device=device)
+        offset = position[None, :] - position[:, None] + k // 2
+        inside = (offset >= 0) & (offset < k)
+        return offset.clamp(0, k - 1), inside
 
 
 class LocalConv(nn.Module):

@@ -165,6 +165,7 @@ def test_compare_writes_a_table(tmp_path) -> None:
         (["run", "--space", "glitt"], "unknown space 'glitt'. Did you mean 'glit'?"),
         (["run", *SYNTHETIC, "--strategy", "hierarchical"], "Did you mean 'hierarchical-ea'?"),
         (["cost", "glit-tnyi"], "Did you mean 'glit-tiny'?"),
+        (["train", "glit-tiny", "--width", "cpu"], "preset 'glit-tiny' fixes width='tiny'"),
         (["run", *SYNTHETIC, "--budget", "5"], "cheapest architecture there costs 20"),
         (
             ["run", "--budget-macs", "1M", "--set", "space.depth=2"],

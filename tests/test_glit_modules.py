@@ -192,3 +192,17 @@ def test_local_conv_forward_is_its_modules_in_sequence() -> None:
     hidden = F.glu(module.pw1(x.transpose(1, 2)), dim=1)
     expected = module.pw2(module.act(module.bn(module.dw(hidden)))).transpose(1, 2)
     torch.testing.assert_close(module(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_depthwise_conv1d_trains_after_an_evaluation_under_inference_mode() -> None:
+    """The banded path's cached index tensors, first made during an evaluation under
+    inference mode, must still serve a training step (autograd saves them)."""
+    from glit_space.layers import _band
+
+    _band.cache_clear()
+    module = LocalConv(8, expansion=1, kernel=31)
+    x = torch.randn(2, 50, 8)
+    with torch.inference_mode():
+        module(x)
+    module(x).sum().backward()
+    assert module.dw.weight.grad is not None

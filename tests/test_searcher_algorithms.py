@@ -374,7 +374,7 @@ def test_bananas_learns_from_a_proxy_input_and_scores_its_candidates() -> None:
 
 
 def test_bananas_proxy_input_is_checked_and_survives_unscorable_architectures() -> None:
-    with pytest.raises(LookupError, match="unknown proxy 'nope'. Known proxies: fisher"):
+    with pytest.raises(LookupError, match=r"unknown proxy .nope.\. Known proxies: fisher"):
         Bananas(proxy="nope")
     with pytest.raises(ValueError, match="needs a search that scores zero-cost proxies"):
         best_found(Bananas(proxy="synflow"), 0)
