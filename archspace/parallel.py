@@ -9,6 +9,7 @@ without one are treated as a single process.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,3 +57,16 @@ def launched_rank() -> int:
 
 def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def leave_process_group(finished: bool = True) -> None:
+    """Leave torch.distributed's process group if this process joined one (without
+    importing torch when it did not): after a finished command every process waits for
+    the others first; after a failure it leaves at once (the others may be gone).
+    A process that exits without it makes NCCL warn and can hang or abort at exit."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from archspace.parallel import leave_process_group
 from cli.cost_cmd import cost_command
 from cli.export_cmd import export_command
 from cli.latency_cmd import latency_group
@@ -48,4 +49,12 @@ cli.add_command(strategies_command)
 
 
 def main() -> None:
-    cli(prog_name="archsearch")
+    """The console script: under torchrun, every command leaves the process group."""
+    finished = False
+    try:
+        cli(prog_name="archsearch")
+    except SystemExit as done:
+        finished = done.code in (0, None)
+        raise
+    finally:
+        leave_process_group(finished)

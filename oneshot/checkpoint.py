@@ -60,24 +60,35 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     raise CheckpointError("no readable checkpoint; tried:\n  " + "\n  ".join(problems))
 
 
-def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch (CPU and CUDA) global random states, checkpoint-safe types."""
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """Python, numpy, torch CPU and, for a CUDA `device`, that GPU's random state (not
+    every visible GPU's: a run resumed where fewer GPUs are visible must load it)."""
     state: dict[str, Any] = {
         "python": _to_safe(random.getstate()),
         "numpy": _to_safe(np.random.get_state(legacy=False)),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore `rng_state`'s states; the CUDA one onto `device` when it is a GPU.
+    Checkpoints written before kept a list of every GPU's state: the device's own entry
+    is used when there is one."""
     random.setstate(_from_safe(state["python"]))
     np.random.set_state(_from_safe(state["numpy"]))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is None or device is None or device.type != "cuda":
+        return
+    if isinstance(cuda, (list, tuple)):
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index >= len(cuda):
+            return
+        cuda = cuda[index]
+    torch.cuda.set_rng_state(cuda, device)
 
 
 def _to_safe(value: Any) -> Any:

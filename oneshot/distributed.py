@@ -96,9 +96,21 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def check_launched_device(device: str) -> None:
+    """Refuse one named GPU for every process of a torchrun job (they would all train on
+    it: NCCL's "Duplicate GPU"); each process takes cuda:LOCAL_RANK from a plain "cuda"."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device.startswith("cuda:"):
+        raise ValueError(
+            f"--device {device} names one GPU for all {os.environ['WORLD_SIZE']} processes of "
+            "this torchrun job; use --device cuda (or auto): each process takes the GPU of "
+            "its LOCAL_RANK (choose the GPUs with CUDA_VISIBLE_DEVICES)"
+        )
+
+
 def local_device(device: str) -> str:
     """The GPU of this process under torchrun (cuda:LOCAL_RANK) when `device` is a
     plain "cuda" or "auto" with GPUs; otherwise `device` unchanged."""
+    check_launched_device(device)
     local_rank = os.environ.get("LOCAL_RANK")
     wants_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if local_rank is None or not wants_cuda:

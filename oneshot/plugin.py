@@ -89,6 +89,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
         download, seed and the data spec (and its folder)."""
         import torch
 
+        from oneshot.distributed import check_launched_device
         from oneshot.recipes import get_recipe
         from oneshot.runtime import DEVICES
         from oneshot.sources import DataSpec, data_info
@@ -104,6 +105,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
             device in DEVICES or re.fullmatch(r"cuda:\d+", device)
         ):
             raise ValueError(f"unknown device {device!r}; allowed: {allowed}")
+        check_launched_device(device)
         if device.startswith("cuda"):
             count = torch.cuda.device_count() if torch.cuda.is_available() else 0
             if count == 0:

@@ -15,9 +15,10 @@ DEVICES = ("auto", "cpu", "cuda")
 class Runtime:
     """Device and precision for training and evaluation.
 
-    AMP (bfloat16 autocast when the GPU supports it, else float16 with a gradient
-    scaler) is used on CUDA only; on the CPU everything runs in float32, which is both
-    exact for tests and usually faster there.
+    AMP is used on CUDA only: bfloat16 autocast on GPUs that compute in it natively
+    (compute capability 8.0 and later: A100, H100...), else float16 with a gradient
+    scaler (V100, T4, where bfloat16 is emulated and slow). On the CPU everything runs
+    in float32, which is both exact for tests and usually faster there.
     """
 
     device: torch.device
@@ -26,7 +27,9 @@ class Runtime:
 
     @property
     def amp_dtype(self) -> torch.dtype:
-        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+        """bfloat16 where the run's own GPU has it natively (not `is_bf16_supported`,
+        which reads the current device and counts emulation), else float16."""
+        if self.device.type == "cuda" and torch.cuda.get_device_capability(self.device)[0] >= 8:
             return torch.bfloat16
         return torch.float16
 
@@ -60,8 +63,18 @@ def select_runtime(
         )
     resolved = torch.device(device)
     configure_threads(threads)
+    if resolved.type == "cuda":
+        configure_cuda()
     use_amp = resolved.type == "cuda" if amp is None else (amp and resolved.type == "cuda")
     return Runtime(resolved, amp=use_amp, compile=compile)
+
+
+def configure_cuda() -> None:
+    """TF32 for float32 matmuls and convolutions (what stays outside autocast: the loss,
+    BatchNorm statistics) and cuDNN's autotuner (fixed shapes per path, tuned once)."""
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
 
 
 def configure_threads(threads: int | None = None) -> int:

@@ -149,7 +149,7 @@ class Loop:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self._scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_state(self.runtime.device),
             "epoch": epoch,
             "step_in_epoch": step,
             "global_step": global_step,
@@ -221,7 +221,7 @@ class Loop:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self._scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"], self.runtime.device)
         if self.log:
             self.log("resume", label=self.label, epoch=state["epoch"], step=state["step_in_epoch"])
         return state["epoch"], state["step_in_epoch"], state["global_step"], list(state["sums"])

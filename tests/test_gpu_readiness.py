@@ -1,0 +1,80 @@
+"""GPU-path logic checked on the CPU (issue 24): one GPU per torchrun process, the run's
+own device's RNG state and precision, and leaving the process group at exit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+from click.testing import CliRunner
+
+from archspace import load_space
+from archspace.parallel import leave_process_group
+from cli.main import cli
+from oneshot.checkpoint import rng_state, set_rng_state
+from oneshot.distributed import local_device
+from oneshot.runtime import Runtime
+
+
+@pytest.fixture
+def launched_world(monkeypatch):
+    """The environment torchrun gives the second of two processes."""
+    for key, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_one_named_gpu_for_every_process_of_a_torchrun_job_is_refused(launched_world):
+    message = "names one GPU for all 2 processes"
+    with pytest.raises(ValueError, match=message):
+        local_device("cuda:1")
+    with pytest.raises(ValueError, match=message):
+        load_space("glit", width="cpu").check_run_settings({"device": "cuda:0"})
+    result = CliRunner().invoke(cli, ["run", "--space", "glit", "--device", "cuda:1"])
+    assert result.exit_code == 2 and message in result.output
+    assert local_device("cpu") == "cpu"  # the CPU needs no GPU per process
+
+
+@pytest.mark.parametrize(("capability", "dtype", "scaled"),
+                         [((7, 0), torch.float16, True), ((8, 0), torch.bfloat16, False),
+                          ((9, 0), torch.bfloat16, False)])  # fmt: skip
+def test_amp_precision_follows_the_runs_own_gpu(monkeypatch, capability, dtype, scaled):
+    asked = []
+
+    def get_device_capability(device=None):
+        asked.append(device)
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    runtime = Runtime(torch.device("cuda", 1), amp=True)
+    assert runtime.amp_dtype == dtype
+    assert asked[-1] == torch.device("cuda", 1)  # not the current device
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled: enabled)
+    assert runtime.grad_scaler() is scaled
+
+
+def test_checkpoints_keep_the_rng_state_of_the_runs_own_device_only(monkeypatch):
+    assert "cuda" not in rng_state(torch.device("cpu"))
+    calls = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: f"state of {device}")
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, device: calls.append((state, device)))  # fmt: skip
+    gpu = torch.device("cuda", 1)
+    state = rng_state(gpu)
+    assert state["cuda"] == "state of cuda:1"
+    set_rng_state(state, gpu)
+    assert calls == [("state of cuda:1", gpu)]
+    # a checkpoint of the former format (every visible GPU's state) resumes on fewer GPUs
+    calls.clear()
+    set_rng_state({**state, "cuda": ["gpu0", "gpu1"]}, gpu)
+    set_rng_state({**state, "cuda": ["gpu0"]}, gpu)  # cuda:1 has no entry: left as seeded
+    set_rng_state({**state, "cuda": ["gpu0"]}, torch.device("cpu"))
+    assert calls == [("gpu1", gpu)]
+
+
+def test_a_command_leaves_the_process_group(tmp_path):
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)  # fmt: skip
+    assert dist.is_initialized()
+    leave_process_group()
+    assert not dist.is_initialized()
+    leave_process_group()  # without a group: nothing to do
