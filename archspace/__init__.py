@@ -14,6 +14,8 @@ from archspace.conditions import All, AnyOf, Condition, In, Not, condition_from_
 from archspace.constraints import Budget, Budgets, Constraint, budgets_of
 from archspace.errors import (
     ArchSpaceError,
+    EvaluatorError,
+    FailedEvaluation,
     GenotypeError,
     InfeasibleError,
     SpaceDefinitionError,
@@ -36,6 +38,8 @@ __all__ = [
     "Choice",
     "Condition",
     "Constraint",
+    "EvaluatorError",
+    "FailedEvaluation",
     "Genotype",
     "GenotypeError",
     "In",

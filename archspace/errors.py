@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class ArchSpaceError(ValueError):
     """Base class: a bad space definition, genotype or request."""
@@ -24,3 +26,20 @@ class UnknownNameError(LookupError):
 
     def __str__(self) -> str:  # LookupError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class EvaluatorError(RuntimeError):
+    """The evaluator failed, not the architecture (out of memory, processes of a job
+    that disagree): a search stops with it rather than record a failed candidate, which
+    would bias it against whatever happened to be evaluated then (large networks)."""
+
+
+@dataclass(frozen=True)
+class FailedEvaluation:
+    """One architecture's result when its evaluation failed, in place of a fitness: a
+    batch reports the failure of one member without raising for all (and the processes
+    of a job gather it like any result). `fatal`: the evaluator's fault (see
+    `EvaluatorError`), not the architecture's."""
+
+    reason: str
+    fatal: bool = False

@@ -17,6 +17,7 @@ import numpy as np
 
 from archspace.constraints import Budget, Budgets
 from archspace.cost_providers import CostProvider
+from archspace.errors import FailedEvaluation
 from archspace.genotype import Genotype
 from archspace.latency import LatencyTableError
 from archspace.metrics import Metric, declare
@@ -44,8 +45,13 @@ class Workbench(ABC):
         """Train the weight-sharing supernet over (sub-)space `space`, one path per step."""
 
     @abstractmethod
-    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float]:
-        """Fitness (higher is better, e.g. search-validation top-1) with supernet weights."""
+    def evaluate(
+        self, genotypes: Sequence[Genotype], stage: str
+    ) -> list[float | FailedEvaluation]:
+        """Fitness (higher is better, e.g. search-validation top-1) with supernet weights;
+        a `FailedEvaluation` in place of one that failed (raising fails the whole batch,
+        which is then retried one by one). Raise `EvaluatorError` for the evaluator's own
+        failures (out of memory): they stop the search."""
 
     @abstractmethod
     def retrain(

@@ -25,6 +25,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from archspace import EvaluatorError, FailedEvaluation
+
 T = TypeVar("T")
 
 
@@ -62,6 +64,26 @@ class Ranks:
         """`[function(x) for x in items]`, computed shard by shard and gathered."""
         return self.gather([function(x) for x in self.shard(items)], len(items))
 
+    def map_each(self, function: Callable[[T], Any], items: Sequence[T]) -> list[Any]:
+        """`map` that never leaves the collective on one rank: an item whose `function`
+        raises becomes a `FailedEvaluation` on its rank and reaches every rank with the
+        other results; out of memory anywhere (the evaluator's fault, not the item's)
+        then raises `EvaluatorError` on every rank alike."""
+
+        def guarded(item: T) -> Any:
+            try:
+                return function(item)
+            except (torch.cuda.OutOfMemoryError, MemoryError) as error:
+                return FailedEvaluation(f"rank {self.rank}: {describe(error)}", fatal=True)
+            except Exception as error:
+                return FailedEvaluation(describe(error))
+
+        results = self.map(guarded, items)
+        for result in results:
+            if isinstance(result, FailedEvaluation) and result.fatal:
+                raise EvaluatorError(f"out of memory: {result.reason}")
+        return results
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
@@ -75,7 +97,7 @@ class Ranks:
         dist.all_gather_object(values, value)
         differing = [rank for rank, v in enumerate(values) if v != values[0]]
         if differing:
-            raise RuntimeError(
+            raise EvaluatorError(
                 f"the processes of this job disagree on {what} (rank(s) "
                 f"{', '.join(map(str, differing))} differ from rank 0): every rank must run "
                 "the same search, from the same run folder, code and config"
@@ -136,3 +158,8 @@ def shutdown() -> None:
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
-from archspace import Genotype, Space, Workbench
+from archspace import EvaluatorError, Genotype, Space, Workbench
 from archspace.seeds import stage_entropy, stage_seed
 from oneshot.checkpoint import load_checkpoint
 from oneshot.datasets import (
@@ -250,10 +250,19 @@ class OneShotWorkbench(Workbench):
         self.ranks.check_same([g.key for g in genotypes], f"the candidates of stage {stage!r}")
         supernet = self.supernet(stage)
         loader, calibration = self._val_loader(), list(self._calibration())
-        return self.ranks.map(  # with several processes: a shard each, then gathered
-            lambda g: supernet_top1(supernet, g, loader, calibration, self.runtime),
-            list(genotypes),
-        )
+        # with several processes: a shard each, then gathered; a candidate that fails
+        # on one process is a failure on all of them, out of memory stops every one
+        try:
+            return self.ranks.map_each(
+                lambda g: supernet_top1(supernet, g, loader, calibration, self.runtime),
+                list(genotypes),
+            )
+        except EvaluatorError as error:
+            raise EvaluatorError(
+                f"{error} (evaluating candidates of stage {stage!r} on "
+                f"{self.runtime.device}); lower recipe.eval.batch_size (now "
+                f"{self.recipe.eval.batch_size}) or the space's width"
+            ) from None
 
     # ---- retraining ---------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from archspace import Genotype
+from archspace import EvaluatorError, FailedEvaluation, Genotype
 
 FitnessFn = Callable[[list[Genotype]], Sequence[float]]
 """A batch fitness function: genotypes in, one float per genotype out (higher is better)."""
@@ -44,8 +44,12 @@ class Evaluations:
     * `on_result(genotype, fitness, error, seconds)` is called for every fresh result as it
       is known, so a run store loses nothing on a crash.
 
-    Only `Exception`s count as failures; `KeyboardInterrupt` and other `BaseException`s
-    propagate untouched.
+    * `fn` may report one genotype's failure as a `FailedEvaluation` in its place (the
+      one-shot workbench does, so the processes of a job stay in step).
+
+    Only `Exception`s count as failures, and not `EvaluatorError` (out of memory, ranks
+    that disagree: the evaluator's fault, which stops the search); `KeyboardInterrupt`
+    and other `BaseException`s propagate untouched.
     """
 
     def __init__(
@@ -145,6 +149,8 @@ class Evaluations:
         start = time.perf_counter()
         try:
             values = list(self.fn(list(batch)))
+        except EvaluatorError:
+            raise
         except Exception as error:
             if len(batch) == 1:
                 self._record(batch[0], None, _describe(error), time.perf_counter() - start)
@@ -210,6 +216,10 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 def _parse_fitness(value: Any) -> tuple[float | None, str | None]:
+    if isinstance(value, FailedEvaluation):
+        if value.fatal:
+            raise EvaluatorError(value.reason)
+        return None, value.reason
     try:
         fitness = float(value)
     except (TypeError, ValueError):

@@ -31,7 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from archspace import Genotype, Space, SpacePlugin, load_space, ranks_of
+from archspace import (
+    EvaluatorError,
+    FailedEvaluation,
+    Genotype,
+    Space,
+    SpacePlugin,
+    load_space,
+    ranks_of,
+)
 from archspace import strategies as strategy_registry
 from archspace.files import write_json
 from strategies.run import RunConfig, load_config
@@ -385,7 +393,12 @@ class GroundTruthStudy:
             for start in range(0, len(pending), chunk):
                 keys = pending[start : start + chunk]
                 fitness = bench.evaluate([genotypes[k] for k in keys], supernet["stage"])
-                scores.update(zip(keys, (float(f) for f in fitness)))
+                for key, value in zip(keys, fitness):
+                    if isinstance(value, FailedEvaluation):
+                        raise EvaluatorError(
+                            f"supernet {supernet['label']} could not score {key}: {value.reason}"
+                        )
+                    scores[key] = float(value)
                 if ranks.is_main:
                     write_json(path, scores, indent=1)
 

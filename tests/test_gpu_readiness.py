@@ -3,6 +3,11 @@ own device's RNG state and precision, and leaving the process group at exit."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -78,3 +83,21 @@ def test_a_command_leaves_the_process_group(tmp_path):
     leave_process_group()
     assert not dist.is_initialized()
     leave_process_group()  # without a group: nothing to do
+
+
+@pytest.mark.slow
+def test_a_failure_on_one_of_two_ranks_is_recorded_alike_on_both_without_a_hang(tmp_path):
+    """A candidate failing on one rank is a failed candidate on both (the ranks stay in
+    step); an out-of-memory on one rank stops both with EvaluatorError, and is not
+    recorded as a failed candidate."""
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    worker = Path(__file__).with_name("failing_rank_worker.py")
+    done = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", str(worker),
+                           str(tmp_path)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert first == second
+    assert list(first["errors"]) == [first["culprit"]]
+    assert "ValueError: this architecture cannot be built" in first["errors"][first["culprit"]]
+    assert first["results"][first["culprit"]] is None and len(first["results"]) == 6
+    assert "out of memory" in first["stopped"] and "rank 0" in first["stopped"]

@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from archspace import Genotype, InfeasibleError
+from archspace import EvaluatorError, FailedEvaluation, Genotype, InfeasibleError
 from archspace.synthetic import SyntheticPlugin
 from strategies.archive import GenerationRecord, SearchResult
 from strategies.asktell import AskTellSearcher
@@ -288,6 +288,28 @@ def test_interrupts_are_not_failures() -> None:
     with pytest.raises(KeyboardInterrupt):
         evaluations(genotypes(2))
     assert evaluations.count == 0
+
+
+def test_the_evaluators_own_failures_stop_and_a_reported_failure_is_one_candidates() -> None:
+    """EvaluatorError (out of memory) is never a failed candidate nor retried one by one;
+    a FailedEvaluation in place of a fitness fails that genotype alone, with its reason."""
+    calls = []
+
+    def out_of_memory(batch):
+        calls.append(len(batch))
+        raise EvaluatorError("out of memory")
+
+    evaluations = Evaluations(out_of_memory)
+    with pytest.raises(EvaluatorError):
+        evaluations(genotypes(3))
+    assert calls == [3] and evaluations.count == 0
+    three = genotypes(3)
+    reported = Evaluations(lambda batch: [1.0, FailedEvaluation("too deep"), 2.0])
+    assert reported(three) == [1.0, None, 2.0]
+    assert reported.error(three[1]) == "too deep" and reported.failures == 1
+    fatal = Evaluations(lambda batch: [1.0, FailedEvaluation("out of memory", fatal=True)])
+    with pytest.raises(EvaluatorError, match="out of memory"):
+        fatal(genotypes(2))
 
 
 @pytest.mark.parametrize("make", [EvolutionSearcher, RandomSearcher], ids=["evolution", "random"])
