@@ -35,6 +35,16 @@ from oneshot.distributed import Ranks
 from oneshot.progress import EventLog, progress_bar
 from oneshot.runtime import Runtime
 
+#: the "epoch" slot of `sample_seed` for drop path and dropout at a step (rank 0; rank r
+#: takes this minus r); -1 is the MixUp/CutMix draw, epochs 0... are augmentation
+STOCHASTIC_LAYERS = -2
+MIXING = -1
+
+
+def stochastic_seed(seed: int, step: int, rank: int) -> int:
+    """The seed of drop path and dropout at a training step on a process."""
+    return sample_seed(seed, STOCHASTIC_LAYERS - rank, step)
+
 
 def no_weight_decay_names(model: nn.Module) -> set[str]:
     """Full names of the parameters a module excludes from weight decay by listing them
@@ -284,13 +294,17 @@ class Loop:
             self.before_step(global_step)
         x = x.to(self.runtime.device, non_blocking=True)
         y = y.to(self.runtime.device, non_blocking=True)
+        # the stochastic layers (drop path) draw from (seed, step, rank): each process its
+        # own masks for its share of the batch (one seed for all would repeat them), and a
+        # resumed run the same ones whatever the number of processes before
+        torch.manual_seed(stochastic_seed(self.seed, global_step, self.ranks.rank))
         hard = y
         if self.batch_transform is not None:
             # drawn by (seed, step): the same MixUp/CutMix choice, ratio and box on every
             # process as in one process (the partner is the previous sample of this
             # process's share of the batch)
             with torch.random.fork_rng(devices=[]):
-                torch.default_generator.manual_seed(sample_seed(self.seed, -1, global_step))
+                torch.default_generator.manual_seed(sample_seed(self.seed, MIXING, global_step))
                 x, y = self.batch_transform(x, y)
         with self.runtime.autocast():
             logits = self._trained(x)

@@ -17,7 +17,7 @@ from glit_space import GlitPlugin
 from oneshot.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from oneshot.recipes import get_recipe
 from oneshot.runtime import select_runtime
-from oneshot.training import Loop, warmup_cosine
+from oneshot.training import Loop, stochastic_seed, warmup_cosine
 from oneshot.workbench import OneShotWorkbench
 
 SMALL = {"width": "cpu", "embed_dim": 24, "depth": 2, "patch_size": 7}
@@ -125,10 +125,10 @@ def test_retraining_reports_test_top1(trained) -> None:
     assert (bench.run_dir / "retrain").is_dir()
 
 
-def make_loop(tmp_path, seed: int = 0, fail_at: int | None = None) -> Loop:
+def make_loop(tmp_path, seed: int = 0, fail_at: int | None = None, drop_path: float = 0.0) -> Loop:
     torch.manual_seed(seed)
     plugin = GlitPlugin(**SMALL)
-    model = plugin.supernet()
+    model = plugin.supernet(drop_path_rate=drop_path)
     generator = torch.Generator().manual_seed(1)
     dataset = TensorDataset(
         torch.randn(80, 1, 28, 28, generator=generator),
@@ -177,6 +177,41 @@ def test_resume_after_a_kill_reaches_the_same_weights(tmp_path) -> None:
         assert torch.equal(a, b), name
     again = make_loop(tmp_path / "b").run()  # finished: nothing more to train
     assert again.steps == 20 and again.resumed_from_step == 20
+
+
+def test_drop_path_masks_are_drawn_per_step_and_rank(tmp_path) -> None:
+    """Drop path draws from (seed, step, rank): a run killed and resumed reaches the same
+    weights whatever the global generator holds at the restart, and each process of a
+    job has its own stream (one seed for all would repeat the masks across shares)."""
+
+    def weights(loop: Loop) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in loop.model.parameters()]
+
+    straight = make_loop(tmp_path / "a", drop_path=0.5)
+    straight.run()
+    killed = make_loop(tmp_path / "b", fail_at=14, drop_path=0.5)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    torch.manual_seed(12345)  # whatever the global generator holds at the restart
+    resumed = make_loop(tmp_path / "b", drop_path=0.5)
+    resumed.run()
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed)))
+    seeds = {stochastic_seed(0, step, rank) for step in range(20) for rank in range(4)}
+    assert len(seeds) == 80  # a stream per process and step
+
+
+def test_the_loop_seeds_its_stochastic_layers_at_every_step(tmp_path, monkeypatch) -> None:
+    import oneshot.training
+
+    asked = []
+
+    def recorded(seed: int, step: int, rank: int) -> int:
+        asked.append((seed, step, rank))
+        return step
+
+    monkeypatch.setattr(oneshot.training, "stochastic_seed", recorded)
+    make_loop(tmp_path, seed=3, drop_path=0.5).run()
+    assert asked == [(3, step, 0) for step in range(20)]
 
 
 def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path) -> None:
