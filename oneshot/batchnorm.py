@@ -14,8 +14,8 @@ calibration batches, which gives the same statistics as one process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from itertools import islice
 
@@ -158,7 +158,12 @@ def batchnorm_layers(model: nn.Module) -> list[_BatchNorm]:
     return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
-def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor], max_batches: int) -> int:
+def recalibrate_bn(
+    model: nn.Module,
+    batches: Iterable[Tensor],
+    max_batches: int,
+    precision: Callable[[], AbstractContextManager] = nullcontext,
+) -> int:
     """Recompute BatchNorm running statistics for the model's current (active) path.
 
     Why: statistics left over from supernet training mix many paths (see module docs),
@@ -172,8 +177,9 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor], max_batches: int
     `batches` yields input tensors (or tuples/lists whose first item is the input, as a
     DataLoader does); at most `max_batches` are used. Momentum and every module's
     train/eval flag are restored afterwards. For the supernet the whole max-size buffers
-    are reset; only the slices of the active path are re-estimated. Returns the number
-    of batches used.
+    are reset; only the slices of the active path are re-estimated. The forwards run
+    under `precision()` (the runtime's autocast), so the statistics describe the same
+    activations as the evaluation that follows. Returns the number of batches used.
     """
     if max_batches < 1:
         raise ValueError(f"max_batches must be >= 1, got {max_batches}")
@@ -187,7 +193,7 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor], max_batches: int
             bn.reset_running_stats()
             bn.momentum = None
             bn.train()
-        with torch.no_grad():
+        with torch.no_grad(), precision():
             for batch in islice(batches, max_batches):
                 if isinstance(batch, (tuple, list)):
                     batch = batch[0]

@@ -42,9 +42,11 @@ def supernet_top1(
 
     BatchNorm statistics gathered during supernet training mix every sampled path, so
     they are re-estimated for this path on fixed training batches first (SPOS's
-    recalibration); with the same batches the result is deterministic.
+    recalibration), under the same autocast as the evaluation; with the same batches
+    the result is deterministic.
     """
     supernet.activate(genotype)
     if calibration:
-        recalibrate_bn(supernet, [x.to(runtime.device) for x in calibration], len(calibration))
+        batches = [x.to(runtime.device) for x in calibration]
+        recalibrate_bn(supernet, batches, len(batches), precision=runtime.autocast)
     return top1(supernet, loader, runtime)

@@ -101,3 +101,41 @@ def test_a_failure_on_one_of_two_ranks_is_recorded_alike_on_both_without_a_hang(
     assert "ValueError: this architecture cannot be built" in first["errors"][first["culprit"]]
     assert first["results"][first["culprit"]] is None and len(first["results"]) == 6
     assert "out of memory" in first["stopped"] and "rank 0" in first["stopped"]
+
+
+def test_batchnorm_recalibration_runs_under_the_evaluations_autocast(monkeypatch):
+    """The path's statistics are re-estimated on the activations the evaluation sees:
+    both under the runtime's autocast (on CUDA, bf16 or fp16)."""
+    from oneshot.evaluation import supernet_top1
+
+    entered = []
+
+    class Runtime_:
+        device = torch.device("cpu")
+
+        def autocast(self):
+            import contextlib
+
+            @contextlib.contextmanager
+            def recorded():
+                entered.append(model.bn.training)  # BatchNorm in train mode: recalibrating
+                yield
+
+            return recorded()
+
+    class Path(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bn = torch.nn.BatchNorm1d(4)
+
+        def activate(self, genotype) -> None:
+            pass
+
+        def forward(self, x):
+            return self.bn(x)
+
+    model = Path()
+    images = torch.randn(8, 4)
+    supernet_top1(model, None, [(images, torch.zeros(8, dtype=torch.long))], [images],
+                  Runtime_())  # fmt: skip
+    assert entered == [True, False]  # recalibration, then the evaluation
