@@ -13,7 +13,7 @@ Each training run checkpoints into the run folder and resumes from it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,9 @@ from oneshot.runtime import Runtime, select_runtime
 from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
 from oneshot.transforms import mixup_cutmix
 
+#: search-val images kept on the device between candidate evaluations, at most (bytes)
+EVAL_CACHE_BYTES = 1 << 30
+
 
 class OneShotWorkbench(Workbench):
     """Supernet training, supernet evaluation and retraining for one run folder."""
@@ -69,6 +72,8 @@ class OneShotWorkbench(Workbench):
         self._data: dict[str, DataSplits] = {}
         self._proxy_batches: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
         self._supernets: dict[str, nn.Module] = {}
+        self._eval_batches: list[tuple[Tensor, Tensor]] | None = None
+        self._calibration_batches: list[Tensor] | None = None
 
     # ---- data ---------------------------------------------------------------------------
 
@@ -105,6 +110,28 @@ class OneShotWorkbench(Workbench):
 
     def _val_loader(self):
         return self._loader(self._eval_split(), self.recipe.eval.batch_size)
+
+    def _search_val(self) -> Iterable[tuple[Tensor, Tensor]]:
+        """The search-val images of every candidate evaluation: decoded once and kept on
+        the device when they fit `EVAL_CACHE_BYTES` (a search evaluates hundreds of
+        candidates on the same images), else a loader that decodes them each time."""
+        if self._eval_batches is None:
+            kept, size = [], 0
+            for x, y in self._val_loader():
+                size += x.nelement() * x.element_size()
+                if size > EVAL_CACHE_BYTES:
+                    self._eval_batches = []  # too large: stream (decided once)
+                    break
+                kept.append((x.to(self.runtime.device), y.to(self.runtime.device)))
+            else:
+                self._eval_batches = kept
+        return self._eval_batches or self._val_loader()
+
+    def _calibration_on_device(self) -> list[Tensor]:
+        """The BatchNorm calibration batches, made and moved to the device once."""
+        if self._calibration_batches is None:
+            self._calibration_batches = [x.to(self.runtime.device) for x in self._calibration()]
+        return self._calibration_batches
 
     def data_summary(self) -> str:
         """One line for the run's start: what each split holds."""
@@ -249,7 +276,7 @@ class OneShotWorkbench(Workbench):
         """Search-validation top-1 of each genotype with the stage's supernet weights."""
         self.ranks.check_same([g.key for g in genotypes], f"the candidates of stage {stage!r}")
         supernet = self.supernet(stage)
-        loader, calibration = self._val_loader(), list(self._calibration())
+        loader, calibration = self._search_val(), self._calibration_on_device()
         # with several processes: a shard each, then gathered; a candidate that fails
         # on one process is a failure on all of them, out of memory stops every one
         try:
@@ -300,7 +327,7 @@ class OneShotWorkbench(Workbench):
         result = loop.run()
         test = self._loader(data.test, self.recipe.eval.batch_size)
         metrics = {
-            "val_top1": top1(model, self._val_loader(), self.runtime),
+            "val_top1": top1(model, self._search_val(), self.runtime),
             "test_top1": top1(model, test, self.runtime),
             "train_loss": result.loss,
             "train_top1": result.accuracy,

@@ -117,6 +117,26 @@ def test_evaluation_is_a_deterministic_accuracy(trained) -> None:
     assert fresh.evaluate(genotypes, "flat") == first  # reloaded from the checkpoint
 
 
+def test_search_val_and_calibration_images_are_made_once_per_run(trained, monkeypatch) -> None:
+    """A search evaluates hundreds of candidates on the same images: the loaders are
+    built and decoded for the first evaluation only (the images then stay on the
+    device), with the same accuracies as streaming them; too large a split streams."""
+    import oneshot.workbench
+
+    plugin, bench, _, _ = trained
+    genotypes = [plugin.space.sample(i) for i in range(3)]
+    fresh = OneShotWorkbench(plugin, bench.recipe, bench.run_dir, runtime=bench.runtime)
+    built = []
+    loader = fresh._loader
+    monkeypatch.setattr(fresh, "_loader", lambda *args: built.append(1) or loader(*args))
+    first = fresh.evaluate(genotypes, "flat")
+    assert len(built) == 2  # search-val and calibration
+    assert fresh.evaluate(genotypes, "flat") == first and len(built) == 2
+    monkeypatch.setattr(oneshot.workbench, "EVAL_CACHE_BYTES", 1)
+    streaming = OneShotWorkbench(plugin, bench.recipe, bench.run_dir, runtime=bench.runtime)
+    assert streaming.evaluate(genotypes, "flat") == first
+
+
 def test_retraining_reports_test_top1(trained) -> None:
     plugin, bench, _, _ = trained
     metrics = bench.retrain(plugin.space.sample(5), "final")
