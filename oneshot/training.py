@@ -39,6 +39,38 @@ from oneshot.runtime import Runtime
 #: takes this minus r); -1 is the MixUp/CutMix draw, epochs 0... are augmentation
 STOCHASTIC_LAYERS = -2
 MIXING = -1
+#: training steps between host syncs (reading the loss and accuracy sums, checking the
+#: loss is finite); every checkpoint and epoch end syncs too
+SYNC_EVERY = 16
+
+
+class _PendingSums:
+    """An epoch's (loss x images, correct, images) sums, kept on the device between
+    reads, so a step costs no host sync; each read checks the loss stayed finite (a
+    non-finite one is caught within `SYNC_EVERY` steps and before any checkpoint)."""
+
+    def __init__(self, sums: Sequence[float], first_step: int, label: str) -> None:
+        self.sums, self.since, self.label = list(sums), first_step, label
+        self.loss: Tensor | float = 0.0
+        self.correct: Tensor | int = 0
+        self.images = 0
+
+    def add(self, loss: Tensor, correct: Tensor, images: int) -> None:
+        self.loss = self.loss + loss * images
+        self.correct = self.correct + correct
+        self.images += images
+
+    def read(self, step: int) -> list[float]:
+        if self.images:
+            loss, correct = torch.stack([self.loss.float(), self.correct.float()]).tolist()
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"{self.label}: the loss became {loss} between steps {self.since} and "
+                    f"{step}; lower the learning rate or enable gradient clipping"
+                )
+            self.sums = [self.sums[0] + loss, self.sums[1] + correct, self.sums[2] + self.images]
+            self.loss, self.correct, self.images, self.since = 0.0, 0, 0, step
+        return list(self.sums)
 
 
 def stochastic_seed(seed: int, step: int, rank: int) -> int:
@@ -271,25 +303,31 @@ class Loop:
             drop_last=True,
             sampler=indices,
         )
+        pending = _PendingSums(sums, first_step=global_step, label=self.label)
         for step, (x, y) in enumerate(loader, start=start_step):
             loss, correct = self._train_step(global_step, x, y)
-            sums = [sums[0] + loss * len(y), sums[1] + correct, sums[2] + len(y)]
+            pending.add(loss, correct, len(y))
             self._images += len(y) * self.ranks.world_size
             global_step += 1
-            bar.update(
-                loss=sums[0] / sums[2],
-                acc=sums[1] / sums[2],
-                img_s=self._images / max(1e-9, time.monotonic() - self._started),
-            )
-            if step + 1 < steps and self._checkpoint_due(global_step):
+            saving = step + 1 < steps and self._checkpoint_due(global_step)
+            if saving or global_step % SYNC_EVERY == 0:
+                sums = pending.read(global_step)  # the one host sync of these steps
+                bar.update(
+                    loss=sums[0] / sums[2],
+                    acc=sums[1] / sums[2],
+                    img_s=self._images / max(1e-9, time.monotonic() - self._started),
+                )
+            if saving:
                 self._save(epoch, step + 1, global_step, sums)
-        return global_step, sums
+        return global_step, pending.read(global_step)
 
     def _checkpoint_due(self, global_step: int) -> bool:
         due_steps = self.checkpoint_every_steps and global_step % self.checkpoint_every_steps == 0
         return bool(due_steps) or time.monotonic() - self._last_save >= self.checkpoint_every_s
 
-    def _train_step(self, global_step: int, x: Tensor, y: Tensor) -> tuple[float, int]:
+    def _train_step(self, global_step: int, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """One optimiser step; the loss and correct count stay on the device (no host
+        sync: `_PendingSums` reads them every `SYNC_EVERY` steps)."""
         if self.before_step is not None:
             self.before_step(global_step)
         x = x.to(self.runtime.device, non_blocking=True)
@@ -309,11 +347,6 @@ class Loop:
         with self.runtime.autocast():
             logits = self._trained(x)
             loss = self.criterion(logits, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{self.label}: the loss became {loss.item()} at step {global_step}; "
-                "lower the learning rate or enable gradient clipping"
-            )
         self.optimizer.zero_grad(set_to_none=True)
         self._scaler.scale(loss).backward()
         if self.clip_grad:
@@ -322,5 +355,4 @@ class Loop:
         self._scaler.step(self.optimizer)
         self._scaler.update()
         self.scheduler.step()
-        correct = int((logits.argmax(dim=1) == hard).sum())
-        return float(loss.detach()), correct
+        return loss.detach().float(), (logits.argmax(dim=1) == hard).sum()

@@ -234,6 +234,52 @@ def test_the_loop_seeds_its_stochastic_layers_at_every_step(tmp_path, monkeypatc
     assert asked == [(3, step, 0) for step in range(20)]
 
 
+def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, monkeypatch) -> None:
+    """No host sync inside a step (on CUDA each one stalls the GPU): the loss and
+    accuracy sums are read every SYNC_EVERY steps and at epoch ends only."""
+    import oneshot.training
+
+    loop = make_loop(tmp_path)
+    loop.checkpoint_every_steps, loop.checkpoint_every_s = None, 1e9
+    step, reads = loop._train_step, []
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a host sync inside a training step")
+
+    def checked_step(*args):
+        with monkeypatch.context() as inside:
+            for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+                inside.setattr(torch.Tensor, name, forbidden)
+            return step(*args)
+
+    loop._train_step = checked_step
+    read = oneshot.training._PendingSums.read
+    monkeypatch.setattr(oneshot.training._PendingSums, "read",
+                        lambda self, at: reads.append(at) or read(self, at))  # fmt: skip
+    result = loop.run()
+    assert result.steps == 20 and reads == [10, 16, 20]  # epoch 1's end, step 16, the end
+
+
+def test_a_diverging_loss_stops_training_before_a_checkpoint_keeps_it(tmp_path) -> None:
+    """A non-finite loss is caught at the next read, which comes before any checkpoint
+    (every 3 steps here): no checkpoint holds the diverged weights."""
+    loop = make_loop(tmp_path)
+    criterion, loop_step, nan = loop.criterion, [0], float("nan")
+    loop.criterion = lambda logits, y: criterion(logits, y) * (2.0 if loop_step[0] < 4 else nan)
+    step = loop._train_step
+
+    def counted(*args):
+        loop_step[0] += 1
+        return step(*args)
+
+    loop._train_step = counted
+    with pytest.raises(FloatingPointError, match=r"the loss became nan between steps 3 and 6"):
+        loop.run()
+    state = load_checkpoint(tmp_path / "ck.pt")
+    assert state["global_step"] == 3  # the last one, from before the loss diverged
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
 def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path) -> None:
     path = tmp_path / "ck.pt"
     save_checkpoint(path, {"step": 1, "w": torch.ones(3)})
