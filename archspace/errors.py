@@ -43,3 +43,9 @@ class FailedEvaluation:
 
     reason: str
     fatal: bool = False
+
+
+def describe_error(error: BaseException) -> str:
+    """ "Type: message" (the type alone when there is no message), for failure records."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

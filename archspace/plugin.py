@@ -45,9 +45,7 @@ class Workbench(ABC):
         """Train the weight-sharing supernet over (sub-)space `space`, one path per step."""
 
     @abstractmethod
-    def evaluate(
-        self, genotypes: Sequence[Genotype], stage: str
-    ) -> list[float | FailedEvaluation]:
+    def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float | FailedEvaluation]:
         """Fitness (higher is better, e.g. search-validation top-1) with supernet weights;
         a `FailedEvaluation` in place of one that failed (raising fails the whole batch,
         which is then retried one by one). Raise `EvaluatorError` for the evaluator's own

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from archspace import EvaluatorError, FailedEvaluation
+from archspace.errors import describe_error
 
 T = TypeVar("T")
 
@@ -74,9 +75,9 @@ class Ranks:
             try:
                 return function(item)
             except (torch.cuda.OutOfMemoryError, MemoryError) as error:
-                return FailedEvaluation(f"rank {self.rank}: {describe(error)}", fatal=True)
+                return FailedEvaluation(f"rank {self.rank}: {describe_error(error)}", fatal=True)
             except Exception as error:
-                return FailedEvaluation(describe(error))
+                return FailedEvaluation(describe_error(error))
 
         results = self.map(guarded, items)
         for result in results:
@@ -158,8 +159,3 @@ def shutdown() -> None:
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-
-
-def describe(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -292,10 +292,9 @@ class Bananas(AskTellSearcher):
             return fresh_samples(self.context, self.batch_size, self.fitness)
         y = np.array([self.fitness[k] for k in good])
         y = (y - y.mean()) / (y.std() or 1.0)
-        encode = self._encoder(np.array([self.rows[k] for k in good]))
-        model = make_predictor(self.predictor, self.ensemble).fit(
-            encode(np.array([self.rows[k] for k in good])), y, rng
-        )
+        evaluated = np.array([self.rows[k] for k in good])
+        encode = self._encoder(evaluated)
+        model = make_predictor(self.predictor, self.ensemble).fit(encode(evaluated), y, rng)
         predictions = model.predict(encode(candidates))
         if self.refine:
             liked = np.argsort(-predictions.mean(axis=0), kind="stable")[: self.refine]

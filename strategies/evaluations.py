@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from archspace import EvaluatorError, FailedEvaluation, Genotype
+from archspace.errors import describe_error
 
 FitnessFn = Callable[[list[Genotype]], Sequence[float]]
 """A batch fitness function: genotypes in, one float per genotype out (higher is better)."""
@@ -153,7 +154,7 @@ class Evaluations:
             raise
         except Exception as error:
             if len(batch) == 1:
-                self._record(batch[0], None, _describe(error), time.perf_counter() - start)
+                self._record(batch[0], None, describe_error(error), time.perf_counter() - start)
                 self._check_failures()
                 return
             for genotype in batch:  # isolate the culprit(s), stopping early if systematic
@@ -227,8 +228,3 @@ def _parse_fitness(value: Any) -> tuple[float | None, str | None]:
     if not math.isfinite(fitness):
         return None, f"fitness is {fitness}"
     return fitness, None
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
