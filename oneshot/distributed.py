@@ -27,6 +27,7 @@ from torch import nn
 
 from archspace import EvaluatorError, FailedEvaluation
 from archspace.errors import describe_error
+from archspace.parallel import leave_process_group
 
 T = TypeVar("T")
 
@@ -156,6 +157,4 @@ def init_from_env(device: torch.device | None = None) -> Ranks:
 def shutdown() -> None:
     """Leave the process group cleanly (a process that exits without it can abort in
     gloo's teardown, 'terminate called without an active exception')."""
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    leave_process_group(finished=True)
