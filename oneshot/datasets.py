@@ -391,8 +391,11 @@ def make_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     sampler: Sampler | None = None,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """A DataLoader whose order depends only on `seed` (a private torch.Generator).
+    `pin_memory` for a CUDA run: page-locked batches make `non_blocking` copies overlap
+    the computation.
 
     Each epoch draws a new order from the generator, so a run replays exactly. Worker
     processes take their seeds from the same generator, which makes random augmentation
@@ -417,6 +420,7 @@ def make_loader(
         drop_last=drop_last,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=num_workers > 0,
+        pin_memory=pin_memory,
     )
 
 

@@ -141,7 +141,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
         process)."""
         from oneshot.distributed import init_from_env, local_device
         from oneshot.recipes import get_recipe
-        from oneshot.runtime import select_runtime
+        from oneshot.runtime import default_workers, select_runtime
         from oneshot.workbench import OneShotWorkbench
 
         _check_keys(config)
@@ -157,7 +157,11 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
             seed=config.get("seed", 0),
             runtime=runtime,
             download=config.get("download", False),
-            num_workers=config.get("num_workers", 0),
+            num_workers=(
+                default_workers(runtime.device)
+                if config.get("num_workers") is None
+                else config["num_workers"]
+            ),
             ranks=init_from_env(runtime.device),  # launched by torchrun: join its group
         )
 

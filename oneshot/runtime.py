@@ -77,6 +77,20 @@ def configure_cuda() -> None:
     torch.backends.cudnn.benchmark = True
 
 
+def default_workers(device: torch.device) -> int:
+    """Data-loading worker processes when the run names none: none on the CPU (the cores
+    compute; workers would take them), on CUDA this process's share of the cores, up to
+    8, so decoding and augmentation keep the GPU busy."""
+    if device.type != "cuda":
+        return 0
+    return max(1, min(8, _usable_cores() // (_positive_int_env("LOCAL_WORLD_SIZE") or 1)))
+
+
+def _usable_cores() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return cores or os.cpu_count() or 1
+
+
 def configure_threads(threads: int | None = None) -> int:
     """Intra-op threads: the given number; else OMP_NUM_THREADS when the user or the
     launcher set it (torchrun sets 1 for several processes a machine); else this
@@ -86,9 +100,7 @@ def configure_threads(threads: int | None = None) -> int:
     if threads is None:
         threads = _positive_int_env("OMP_NUM_THREADS")
     if threads is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        cores = cores or os.cpu_count() or 1
-        threads = cores // (_positive_int_env("LOCAL_WORLD_SIZE") or 1)
+        threads = _usable_cores() // (_positive_int_env("LOCAL_WORLD_SIZE") or 1)
     torch.set_num_threads(max(1, int(threads)))
     return torch.get_num_threads()
 

@@ -302,6 +302,7 @@ class Loop:
             num_workers=self.num_workers,
             drop_last=True,
             sampler=indices,
+            pin_memory=self.runtime.device.type == "cuda",
         )
         pending = _PendingSums(sums, first_step=global_step, label=self.label)
         for step, (x, y) in enumerate(loader, start=start_step):

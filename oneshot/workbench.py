@@ -147,7 +147,12 @@ class OneShotWorkbench(Workbench):
 
     def _loader(self, dataset, batch_size: int):
         return make_loader(
-            dataset, batch_size, shuffle=False, seed=self.seed, num_workers=self.num_workers
+            dataset,
+            batch_size,
+            shuffle=False,
+            seed=self.seed,
+            num_workers=self.num_workers,
+            pin_memory=self.runtime.device.type == "cuda",
         )
 
     def _calibration(self) -> Iterator[Tensor]:

@@ -139,3 +139,20 @@ def test_batchnorm_recalibration_runs_under_the_evaluations_autocast(monkeypatch
     supernet_top1(model, None, [(images, torch.zeros(8, dtype=torch.long))], [images],
                   Runtime_())  # fmt: skip
     assert entered == [True, False]  # recalibration, then the evaluation
+
+
+def test_loaders_pin_memory_and_take_workers_by_default_on_cuda_only(monkeypatch, tmp_path):
+    from oneshot.runtime import default_workers
+    from oneshot.workbench import OneShotWorkbench
+
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setattr("oneshot.runtime._usable_cores", lambda: 16)
+    assert default_workers(torch.device("cpu")) == 0
+    assert default_workers(torch.device("cuda", 0)) == 8  # 16 cores / 2 processes, at most 8
+    monkeypatch.setattr("oneshot.runtime._usable_cores", lambda: 4)
+    assert default_workers(torch.device("cuda", 0)) == 2
+    plugin = load_space("glit", width="cpu")
+    data = torch.utils.data.TensorDataset(torch.zeros(4, 1))
+    for device, pinned in (("cpu", False), ("cuda", True)):
+        bench = OneShotWorkbench(plugin, None, tmp_path, runtime=Runtime(torch.device(device)))
+        assert bench._loader(data, 2).pin_memory is pinned
