@@ -9,6 +9,7 @@ CUDA_HOME=..." on every CPU-only machine with a CUDA build of torch.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import platform
@@ -133,15 +134,18 @@ def seconds_per_call(module: torch.nn.Module, x: torch.Tensor, number: int) -> f
     cuda = x.device.type == "cuda"
     collecting = gc.isenabled()
     gc.disable()
+    # on cuda:N the current device is N too, so whatever the module makes without naming
+    # a device (and the synchronisation) is on the GPU being timed
     try:
-        if cuda:
-            torch.cuda.synchronize(x.device)
-        started = time.perf_counter()
-        for _ in range(number):
-            module(x)
-        if cuda:
-            torch.cuda.synchronize(x.device)
-        return (time.perf_counter() - started) / number
+        with torch.cuda.device(x.device) if cuda else contextlib.nullcontext():
+            if cuda:
+                torch.cuda.synchronize(x.device)
+            started = time.perf_counter()
+            for _ in range(number):
+                module(x)
+            if cuda:
+                torch.cuda.synchronize(x.device)
+            return (time.perf_counter() - started) / number
     finally:
         if collecting:
             gc.enable()
