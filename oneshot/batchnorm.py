@@ -31,11 +31,18 @@ class SlicedBatchNorm1d(nn.BatchNorm1d):
     (B, C, T) input for any C up to `num_features`.
 
     Parameters and running buffers are sliced as views, so F.batch_norm updates the
-    shared buffers in place; only the active channels' statistics move.
+    shared buffers in place; only the active channels' statistics move. The cumulative
+    average (momentum None: recalibration) counts its batches on the host since the
+    last `reset_running_stats`, so a batch costs no device-to-host read of
+    `num_batches_tracked` (torch's BatchNorm reads it, a sync per layer per batch).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):
         super().__init__(num_features, eps=eps, momentum=momentum)
+
+    def reset_running_stats(self) -> None:
+        super().reset_running_stats()
+        self.batches_since_reset = 0
 
     def forward(self, x: Tensor) -> Tensor:
         c = x.shape[1]
@@ -46,8 +53,9 @@ class SlicedBatchNorm1d(nn.BatchNorm1d):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training:
             self.num_batches_tracked.add_(1)
+            self.batches_since_reset += 1
             if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked)
+                factor = 1.0 / self.batches_since_reset
         return F.batch_norm(
             x,
             self.running_mean[:c],

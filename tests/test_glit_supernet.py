@@ -211,3 +211,17 @@ def test_custom_bounds_shrink_the_supernet():
     assert block.qkv.out_features == 3 * CPU.embed_dim
     with pytest.raises(ValueError, match="kernel=31 exceeds"):
         small.set_active([BlockArch(1, kernel=31)] * CPU.depth)
+
+
+def test_recalibrating_the_supernet_reads_nothing_back_to_the_host(monkeypatch):
+    """The cumulative average counts batches on the host: no read of a device tensor
+    per BatchNorm layer per batch (on CUDA each would stall the GPU)."""
+    supernet = GLiTSupernet(CPU)
+    supernet.set_active([BlockArch(0, 31, 2)] * CPU.depth)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a host read during recalibration")
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+    assert recalibrate_bn(supernet, [images(8, i) for i in range(3)], max_batches=3) == 3
