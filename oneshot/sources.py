@@ -162,7 +162,9 @@ class _Arrays:
     test_labels: torch.Tensor
 
 
+@functools.cache
 def _builtin_npz() -> dict[str, np.ndarray]:
+    """The embedded subset's arrays, read once (checking a spec and loading it share them)."""
     with resources.files("oneshot").joinpath("data", BUILTIN_FILE).open("rb") as f:
         npz = np.load(f)
         return {k: npz[k] for k in npz.files}

@@ -292,9 +292,8 @@ class Bananas(AskTellSearcher):
             return fresh_samples(self.context, self.batch_size, self.fitness)
         y = np.array([self.fitness[k] for k in good])
         y = (y - y.mean()) / (y.std() or 1.0)
-        evaluated = np.array([self.rows[k] for k in good])
-        encode = self._encoder(evaluated)
-        model = make_predictor(self.predictor, self.ensemble).fit(encode(evaluated), y, rng)
+        x, encode = self._encoder(np.array([self.rows[k] for k in good]))
+        model = make_predictor(self.predictor, self.ensemble).fit(x, y, rng)
         predictions = model.predict(encode(candidates))
         if self.refine:
             liked = np.argsort(-predictions.mean(axis=0), kind="stable")[: self.refine]
@@ -311,12 +310,13 @@ class Bananas(AskTellSearcher):
         return space.from_array(candidates[order])
 
     def _encoder(self, evaluated: np.ndarray):
-        """rows -> predictor inputs: the one-hot encoding, and with a proxy its score
-        (signed log: synflow spans 1e-10 to 1e40) standardised on the evaluated rows;
-        an unscorable architecture (non-finite) gets the lowest evaluated value."""
+        """The evaluated rows' predictor inputs, and the function that makes other rows'
+        alike: the one-hot encoding, and with a proxy its score (signed log: synflow
+        spans 1e-10 to 1e40) standardised on the evaluated rows; an unscorable
+        architecture (non-finite) gets the lowest evaluated value."""
         space = self.context.space
         if self.scorer is None:
-            return lambda rows: one_hot(space, rows)
+            return one_hot(space, evaluated), lambda rows: one_hot(space, rows)
 
         def signed_log(rows: np.ndarray) -> np.ndarray:
             scores = np.asarray(self.scorer(space.from_array(rows)), dtype=float)
@@ -331,12 +331,11 @@ class Bananas(AskTellSearcher):
             (known.min(), known.mean(), known.std() or 1.0) if len(known) else (0.0, 0.0, 1.0)
         )
 
-        def encode(rows: np.ndarray) -> np.ndarray:
-            values = signed_log(rows)
+        def inputs(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
             values = (np.where(np.isnan(values), low, values) - centre) / scale
             return np.hstack([one_hot(space, rows), values[:, None]])
 
-        return encode
+        return inputs(evaluated, base), lambda rows: inputs(rows, signed_log(rows))
 
     def _candidates(self, good: list[str]) -> np.ndarray:
         """Distinct feasible unseen rows: every one-choice neighbour of the best, their

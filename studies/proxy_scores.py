@@ -76,12 +76,13 @@ def score_and_keep(
     def own(path: Path) -> Path:
         return path.with_name(f"{path.name}.part{ranks.rank}") if sharded else path
 
-    mine: dict[str, dict[str, float]] = {n: _load(own(path_of(n))) for n in names}
+    # what this process writes: its part file's scores, or in one process the proxy's own
+    mine = {n: _load(own(path_of(n))) for n in names} if sharded else found
     timing = _load(own(timing_path)) if timing_path is not None else {}
 
     def save() -> None:
         for name, scores in mine.items():
-            write_json(own(path_of(name)), scores if sharded else found[name], indent=0)
+            write_json(own(path_of(name)), scores, indent=0)
         if timing_path is not None:
             write_json(own(timing_path), timing, indent=1)
 

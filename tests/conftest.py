@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +151,19 @@ def small_searcher(name: str, **changes):
     small = {**small, "samples": 40, "trials": 40, **changes}
     declared = {option.name for option in searchers.get(name).options}
     return build_searcher(name, {k: v for k, v in small.items() if k in declared})
+
+
+@dataclass
+class ThreadRanks:
+    """A `RankGroup` of threads: the processes of a job simulated in one process."""
+
+    rank: int
+    world_size: int
+    gate: threading.Barrier
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        self.gate.wait(timeout=30)

@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import pytest
 
 from archspace.synthetic import SyntheticPlugin, SyntheticWorkbench
 from strategies.run import RunConfig, start_run
 from strategies.store import RunStore
+from tests.conftest import ThreadRanks
 
 SEARCH = {"population": 8, "parents": 4, "mutants": 4, "crossovers": 4, "generations": 3}
-
-
-@dataclass
-class ThreadRanks:
-    """A `RankGroup` of threads."""
-
-    rank: int
-    world_size: int
-    gate: threading.Barrier
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        self.gate.wait(timeout=30)
 
 
 class RankedWorkbench(SyntheticWorkbench):

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,27 +16,12 @@ import pytest
 from archspace import SingleProcess
 from archspace.synthetic import SyntheticPlugin
 from studies.proxy_scores import read_scores, read_timing, score_and_keep
+from tests.conftest import ThreadRanks
 from tests.test_tabular import needs_data
 
 SPACE = SyntheticPlugin(depth=4).space
 GENOTYPES = list({g.key: g for g in SPACE.from_array(
     SPACE.sample_batch(40, np.random.default_rng(0)))}.values())[:23]  # fmt: skip
-
-
-@dataclass
-class ThreadRanks:
-    """Two "processes" as threads sharing a barrier."""
-
-    rank: int
-    world_size: int
-    gate: threading.Barrier
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        self.gate.wait(timeout=30)
 
 
 class Scorer:
