@@ -82,23 +82,34 @@ def fixed_batches(plugin, data: str, batch: int, count: int, runtime: Runtime) -
     return [(x.to(runtime.device), y.to(runtime.device)) for x, y in batches]
 
 
-def paired_step_times(
-    supernet: nn.Module, standalone: nn.Module, batches: list[Batch], runtime: Runtime
-) -> tuple[float, float]:
+def step_times(
+    models: dict[str, nn.Module], batches: list[Batch], runtime: Runtime
+) -> dict[str, float]:
     """Median seconds of a training step of each model, on the same batches, taking turns
-    (who goes first alternates); the first two steps of each warm up and are dropped."""
-    steps = {"super": make_step(supernet, runtime), "standalone": make_step(standalone, runtime)}
-    times: dict[str, list[float]] = {name: [] for name in steps}
+    (who goes first rotates, so that other load on the machine hits all alike); the first
+    two steps of each warm up and are dropped."""
+    steps = {name: make_step(model, runtime) for name, model in models.items()}
+    names = sorted(steps)
+    times: dict[str, list[float]] = {name: [] for name in names}
     sync = torch.cuda.synchronize if runtime.device.type == "cuda" else lambda: None
     warm_up = [batches[0], batches[0]]
     for i, (x, y) in enumerate(warm_up + batches):
-        for name in sorted(steps, reverse=i % 2 == 1):
+        first = i % len(names)
+        for name in names[first:] + names[:first]:
             sync()
             start = time.perf_counter()
             steps[name](x, y)
             sync()
             times[name].append(time.perf_counter() - start)
-    return tuple(statistics.median(times[name][len(warm_up) :]) for name in steps)
+    return {name: statistics.median(times[name][len(warm_up) :]) for name in names}
+
+
+def paired_step_times(
+    supernet: nn.Module, standalone: nn.Module, batches: list[Batch], runtime: Runtime
+) -> tuple[float, float]:
+    """`step_times` of the supernet and the standalone subnet: (supernet s, standalone s)."""
+    times = step_times({"super": supernet, "standalone": standalone}, batches, runtime)
+    return times["super"], times["standalone"]
 
 
 def subnets(plugin, count: int, seed: int, presets: bool) -> list[tuple[str, Genotype]]:

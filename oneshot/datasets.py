@@ -38,7 +38,7 @@ from oneshot.sources import (
     data_info,
     parse_spec,
 )
-from oneshot.transforms import AUGMENTS, eval_transform, train_transform
+from oneshot.transforms import AUGMENTS, Normalise, eval_transform, train_transform
 
 DEFAULT_VAL_SIZE = 0.1
 # Largest float32 tensor a deterministic split may be precomputed into (per split).
@@ -64,6 +64,8 @@ class DataSplits:
     in_chans: int
     img_size: int
     augment: str
+    val_uint8: Dataset  # `val` before normalisation, for device caches
+    normalise: Callable[[torch.Tensor], torch.Tensor]  # finishes val_uint8's batches
 
     @property
     def num_classes(self) -> int:
@@ -172,23 +174,26 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return value >> 1
 
 
-class EpochSamples(Dataset):
-    """`dataset` for one training epoch, each item's random augmentation drawn from
-    torch's RNG seeded by (seed, epoch, index) (the global RNG is left as it was).
+class SeededSamples(Dataset):
+    """`dataset` with items keyed (epoch, index), each item's random augmentation drawn
+    from torch's RNG seeded by (seed, epoch, index) (the global RNG is left as it was).
 
     Why: augmentation then depends on neither the process that loads a sample (torchrun
-    shares each global batch out), the loader worker, nor the order or a resume.
+    shares each global batch out), the loader worker, nor the order or a resume; and the
+    epoch travels with the key, so one loader and its persistent workers serve every
+    epoch.
     """
 
-    def __init__(self, dataset: Dataset, seed: int, epoch: int) -> None:
-        self.dataset, self.seed, self.epoch = dataset, seed, epoch
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
         with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(sample_seed(self.seed, self.epoch, int(index)))
+            torch.default_generator.manual_seed(sample_seed(self.seed, epoch, int(index)))
             return self.dataset[index]
 
 
@@ -331,6 +336,9 @@ def load_data(
     spec = info.spec
     size, chans = model_input.img_size, model_input.in_chans
     eval_tf = eval_transform(size, chans, info.mean, info.std, src_size=info.image_size)
+    uint8_tf = eval_transform(
+        size, chans, info.mean, info.std, src_size=info.image_size, normalize=False
+    )
     train_tf = train_transform(augment, size, chans, info.mean, info.std, src_size=info.image_size)
 
     if spec.scheme == "imagefolder":
@@ -338,6 +346,7 @@ def load_data(
         train_idx, val_idx = split_train_val(train_folder.targets, val_size, seed, val_max=val_max)
         train: Dataset = FolderSubset(train_folder, train_idx.tolist(), train_tf)
         val: Dataset = FolderSubset(train_folder, val_idx.tolist(), eval_tf)
+        val_uint8: Dataset = FolderSubset(train_folder, val_idx.tolist(), uint8_tf)
         test: Dataset = FolderSubset(test_folder, range(len(test_folder)), eval_tf)
     else:
         if spec.scheme == "builtin":
@@ -363,6 +372,9 @@ def load_data(
             eval_tf,
             precompute=fits(len(val_idx)),
         )
+        val_uint8 = TensorImageDataset(
+            arrays.train_images[val_idx], arrays.train_labels[val_idx], uint8_tf
+        )
         test = TensorImageDataset(
             arrays.test_images,
             arrays.test_labels,
@@ -379,6 +391,8 @@ def load_data(
         in_chans=chans,
         img_size=size,
         augment=augment,
+        val_uint8=val_uint8,
+        normalise=Normalise(chans, info.mean, info.std),
     )
 
 
@@ -435,8 +449,8 @@ __all__ = [
     "DataInfo",
     "DataSpec",
     "DataSplits",
-    "EpochSamples",
     "FolderSubset",
+    "SeededSamples",
     "TensorImageDataset",
     "data_info",
     "holdout_count",

@@ -15,20 +15,22 @@ from oneshot.runtime import Runtime
 
 @torch.inference_mode()
 def top1(model: nn.Module, loader: DataLoader | Iterable, runtime: Runtime) -> float:
-    """Fraction of correctly classified images, batched, without gradients."""
+    """Fraction of correctly classified images, batched, without gradients; the count
+    stays on the device until the end (one host read per evaluation, not per batch)."""
     was_training = model.training
     model.eval()
-    correct = total = 0
+    correct: Tensor | int = 0
+    total = 0
     for x, y in loader:
         x, y = x.to(runtime.device), y.to(runtime.device)
         with runtime.autocast():
             logits = model(x)
-        correct += int((logits.argmax(dim=1) == y).sum())
+        correct = correct + (logits.argmax(dim=1) == y).sum()
         total += len(y)
     model.train(was_training)
     if total == 0:
         raise ValueError("evaluation got an empty data loader")
-    return correct / total
+    return int(correct) / total
 
 
 def supernet_top1(

@@ -20,7 +20,19 @@ from oneshot.interface import ModelInput
 
 #: what `OneShotPlugin.workbench` reads from a run's config
 WORKBENCH_KEYS = frozenset(
-    {"run_dir", "seed", "profile", "recipe", "data", "device", "threads", "download", "num_workers"}
+    {
+        "run_dir",
+        "seed",
+        "profile",
+        "recipe",
+        "data",
+        "device",
+        "threads",
+        "download",
+        "num_workers",
+        "memory_gib",
+        "accumulation",
+    }
 )
 
 
@@ -90,6 +102,7 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
         import torch
 
         from oneshot.distributed import check_launched_device
+        from oneshot.memory import ACCUMULATION
         from oneshot.recipes import get_recipe
         from oneshot.runtime import DEVICES
         from oneshot.sources import DataSpec, data_info
@@ -124,6 +137,21 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
                 isinstance(value, bool) or not isinstance(value, int) or value < 0
             ):
                 raise ValueError(f"workbench.{key} must be a non-negative int, got {value!r}")
+        memory = workbench.get("memory_gib")
+        if memory is not None and (
+            isinstance(memory, bool) or not isinstance(memory, (int, float)) or memory <= 0
+        ):
+            raise ValueError(
+                f"workbench.memory_gib must be a positive number of GiB (the memory each "
+                f"process may fill on its device), got {memory!r}"
+            )
+        accumulation = workbench.get("accumulation", "auto")
+        if accumulation not in ACCUMULATION:
+            raise ValueError(
+                f"workbench.accumulation must be one of {', '.join(ACCUMULATION)} (fit a "
+                f"batch too large for the memory by gradient accumulation, or refuse it), "
+                f"got {accumulation!r}"
+            )
         for key, kind, what in (("download", bool, "true or false"), ("seed", int, "an int")):
             value = workbench.get(key)
             if value is not None and not (
@@ -163,6 +191,8 @@ class OneShotPlugin(MeasuresLatency, SpacePlugin):
                 else config["num_workers"]
             ),
             ranks=init_from_env(runtime.device),  # launched by torchrun: join its group
+            memory_gib=config.get("memory_gib"),
+            accumulation=config.get("accumulation", "auto"),
         )
 
     def export_model(

@@ -6,6 +6,11 @@ by torch's DistributedSampler; anything random per step (the SPOS path) is seede
 by (seed, step) by the caller, a sample's augmentation by (seed, epoch, index) and a
 batch's MixUp/CutMix draw by (seed, step); the global RNG states are saved in every
 checkpoint. Under torchrun BatchNorm uses the statistics of the global batch.
+One loader serves every epoch (its worker processes persist; the sampler names the
+epoch), and its throughput alone is measured on a few batches before training and
+logged beside the step's, so a starving GPU shows in the run's log. With
+`accumulation` k, each process's share of a batch runs as k micro-batches whose
+gradients add up before the one optimiser step (the memory plan chooses k).
 A checkpoint is written at each epoch end, every `checkpoint_every_s` seconds and
 every `checkpoint_every_steps` steps; a resumed run skips the steps already done in
 the interrupted epoch and, on the CPU with in-process data loading, ends with the
@@ -25,12 +30,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 from oneshot.batchnorm import synchronised_batchnorm
 from oneshot.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from oneshot.datasets import EpochSamples, make_loader, sample_seed
+from oneshot.datasets import SeededSamples, make_loader, sample_seed
 from oneshot.distributed import Ranks
 from oneshot.progress import EventLog, progress_bar
 from oneshot.runtime import Runtime
@@ -42,6 +47,9 @@ MIXING = -1
 #: training steps between host syncs (reading the loss and accuracy sums, checking the
 #: loss is finite); every checkpoint and epoch end syncs too
 SYNC_EVERY = 16
+#: batches timed to measure the loader alone, beyond those its workers may hold ready
+#: (each prefetches 2): enough to see the steady rate, a second or so of decoding
+PROBE_BATCHES = 4
 
 
 class _PendingSums:
@@ -139,6 +147,29 @@ def epoch_indices(
     return list(itertools.islice(sampler, start * local_batch, stop * local_batch))
 
 
+class EpochSampler(Sampler):
+    """This process's (epoch, index) keys for the local steps [start, stop) of the epoch
+    last `set`: one DataLoader, persistent workers included, serves every epoch (the
+    sampler is read in the main process at each pass over the loader)."""
+
+    def __init__(self, size: int, seed: int, ranks: Ranks, local_batch: int) -> None:
+        self.size, self.seed, self.ranks, self.local_batch = size, seed, ranks, local_batch
+        self.epoch = self.start = self.stop = 0
+
+    def set(self, epoch: int, start: int, stop: int) -> EpochSampler:
+        self.epoch, self.start, self.stop = epoch, start, stop
+        return self
+
+    def __iter__(self):
+        indices = epoch_indices(
+            self.size, self.seed, self.epoch, self.ranks, self.local_batch, self.start, self.stop
+        )
+        return iter([(self.epoch, index) for index in indices])
+
+    def __len__(self) -> int:
+        return (self.stop - self.start) * self.local_batch
+
+
 @dataclass
 class TrainResult:
     epochs: int
@@ -148,6 +179,7 @@ class TrainResult:
     images_per_s: float
     seconds: float
     resumed_from_step: int
+    loader_images_per_s: float | None = None  # the loader alone (None: too few steps)
 
 
 @dataclass
@@ -171,6 +203,7 @@ class Loop:
     checkpoint_every_s: float = 600.0
     checkpoint_every_steps: int | None = None
     num_workers: int = 0
+    accumulation: int = 1
     log: EventLog | None = None
     label: str = "train"
     ranks: Ranks = field(default_factory=Ranks)
@@ -219,6 +252,18 @@ class Loop:
         self.model.train()
         self._trained = self.ranks.wrap(self.model)
         local_batch = self._local_batch()
+        self._sampler = EpochSampler(len(self.dataset), self.seed, self.ranks, local_batch)
+        self._loader = make_loader(
+            SeededSamples(self.dataset, self.seed),  # augmentation by (epoch, sample)
+            local_batch,
+            shuffle=False,
+            seed=self.seed,
+            num_workers=self.num_workers,
+            drop_last=True,
+            sampler=self._sampler,
+            pin_memory=self.runtime.device.type == "cuda",
+        )
+        loader_rate = self._probe_loader(epoch, start_step, steps) if epoch < self.epochs else None
         with progress_bar(
             self.epochs * steps,
             self.label,
@@ -238,6 +283,7 @@ class Loop:
                         loss=epoch_loss,
                         accuracy=epoch_acc,
                         lr=self.optimizer.param_groups[0]["lr"],
+                        loader_wait_s=self._loader_wait,
                     )
                 epoch, start_step, sums = epoch + 1, 0, [0.0, 0.0, 0.0]
                 self._save(epoch, 0, global_step, sums)
@@ -250,7 +296,28 @@ class Loop:
             images_per_s=self._images / max(seconds, 1e-9),
             seconds=seconds,
             resumed_from_step=resumed_from,
+            loader_images_per_s=loader_rate,
         )
+
+    def _probe_loader(self, epoch: int, start: int, steps: int) -> float | None:
+        """Images/s of the loader alone on the next batches of training (workers started
+        and past what they prefetch), logged beside the training's images/s: the loader
+        should be at least twice as fast. Touches no RNG: augmentation is keyed."""
+        ready = 2 * self.num_workers  # batches the workers may hold before the first read
+        stop = min(steps, start + 1 + ready + PROBE_BATCHES)
+        if stop - start < 2 + ready:  # no batch left to time beyond the ready ones
+            return None
+        self._sampler.set(epoch, start, stop)
+        batches = iter(self._loader)
+        for _ in zip(range(1 + ready), batches):
+            pass
+        started, images = time.perf_counter(), 0
+        for _, y in batches:
+            images += len(y)
+        rate = images * self.ranks.world_size / max(time.perf_counter() - started, 1e-9)
+        if self.log:
+            self.log("loader", label=self.label, images_per_s=rate, workers=self.num_workers)
+        return rate
 
     def _resume(self) -> tuple[int, int, int, list[float]]:
         """(epoch, step in it, global step, the epoch's sums so far) from the checkpoint,
@@ -276,6 +343,11 @@ class Loop:
                 f"{self.label}: batch size {self.batch_size} does not split evenly over "
                 f"{self.ranks.world_size} processes; use a multiple of {self.ranks.world_size}"
             )
+        if local_batch % self.accumulation:
+            raise ValueError(
+                f"{self.label}: the batch of {local_batch} per process does not split into "
+                f"{self.accumulation} equal micro-batches"
+            )
         return local_batch
 
     def _run_epoch(
@@ -291,21 +363,11 @@ class Loop:
         """Steps [start_step, steps) of one epoch, checkpointing when due; returns the
         global step and the epoch's sums after it."""
         # each global batch is split between the ranks; DDP averages the gradients
-        indices = epoch_indices(
-            len(self.dataset), self.seed, epoch, self.ranks, local_batch, start_step, steps
-        )
-        loader = make_loader(
-            EpochSamples(self.dataset, self.seed, epoch),  # augmentation by sample
-            local_batch,
-            shuffle=False,
-            seed=self.seed,
-            num_workers=self.num_workers,
-            drop_last=True,
-            sampler=indices,
-            pin_memory=self.runtime.device.type == "cuda",
-        )
+        self._sampler.set(epoch, start_step, steps)
         pending = _PendingSums(sums, first_step=global_step, label=self.label)
-        for step, (x, y) in enumerate(loader, start=start_step):
+        waited, asked = 0.0, time.perf_counter()
+        for step, (x, y) in enumerate(self._loader, start=start_step):
+            waited += time.perf_counter() - asked
             loss, correct = self._train_step(global_step, x, y)
             pending.add(loss, correct, len(y))
             self._images += len(y) * self.ranks.world_size
@@ -320,6 +382,8 @@ class Loop:
                 )
             if saving:
                 self._save(epoch, step + 1, global_step, sums)
+            asked = time.perf_counter()
+        self._loader_wait = waited
         return global_step, pending.read(global_step)
 
     def _checkpoint_due(self, global_step: int) -> bool:
@@ -345,15 +409,31 @@ class Loop:
             with torch.random.fork_rng(devices=[]):
                 torch.default_generator.manual_seed(sample_seed(self.seed, MIXING, global_step))
                 x, y = self.batch_transform(x, y)
-        with self.runtime.autocast():
-            logits = self._trained(x)
-            loss = self.criterion(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
-        self._scaler.scale(loss).backward()
+        loss_sum, correct = self._accumulate(x, y, hard)
         if self.clip_grad:
             self._scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad)
         self._scaler.step(self.optimizer)
         self._scaler.update()
         self.scheduler.step()
-        return loss.detach().float(), (logits.argmax(dim=1) == hard).sum()
+        return loss_sum / self.accumulation, correct
+
+    def _accumulate(self, x: Tensor, y: Tensor, hard: Tensor) -> tuple[Tensor, Tensor]:
+        """Forward and backward of this process's batch in `accumulation` micro-batches
+        (gradients add up, each loss weighted 1/k: the mean over the batch); DDP
+        averages over the processes once, at the last. (loss sum, correct count)."""
+        k = self.accumulation
+        loss_sum: Tensor | float = 0.0
+        correct: Tensor | int = 0
+        for i, (xs, ys, hs) in enumerate(zip(x.chunk(k), y.chunk(k), hard.chunk(k))):
+            last = i == k - 1
+            quiet = getattr(self._trained, "no_sync", None)
+            with nullcontext() if last or quiet is None else quiet():
+                with self.runtime.autocast():
+                    logits = self._trained(xs)
+                    loss = self.criterion(logits, ys)
+                self._scaler.scale(loss / k if k > 1 else loss).backward()
+            loss_sum = loss_sum + loss.detach().float()
+            correct = correct + (logits.argmax(dim=1) == hs).sum()
+        return loss_sum, correct

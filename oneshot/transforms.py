@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import torch
 from torchvision.transforms import InterpolationMode, v2
+from torchvision.transforms.v2 import functional as F
 
 AUGMENTS = ("none", "light", "deit")
 
@@ -80,8 +81,12 @@ def eval_transform(
     std: Sequence[float],
     *,
     src_size: int | None = None,
+    normalize: bool = True,
 ) -> v2.Compose:
     """Deterministic pipeline: channels, resize, float in [0, 1], normalise.
+
+    With `normalize=False` it stops at the resized uint8 image, a quarter of the
+    float's bytes, for images kept on the device; `Normalise` finishes it there.
 
     `src_size` is the side of square source images (28 for Fashion-MNIST, 32 for CIFAR);
     None means images of any size (folders), resized to img_size / 0.875 and centre-cropped.
@@ -95,7 +100,20 @@ def eval_transform(
     steps += _resize(img_size, src_size)
     if in_chans == 3:
         steps.append(_to_channels(3))
-    return v2.Compose([*steps, *_finish(mean, std), v2.ToPureTensor()])
+    finish = _finish(mean, std) if normalize else []
+    return v2.Compose([*steps, *finish, v2.ToPureTensor()])
+
+
+class Normalise:
+    """The end of `eval_transform` (float in [0, 1], then the statistics) for a uint8
+    batch on any device: the same operations, so the same values, as the pipeline."""
+
+    def __init__(self, in_chans: int, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean, self.std = (list(stats) for stats in adapt_stats(mean, std, in_chans))
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        images = F.to_dtype(images, torch.float32, scale=True)
+        return F.normalize(images, self.mean, self.std)
 
 
 def train_transform(

@@ -14,6 +14,7 @@ Each training run checkpoints into the run folder and resumes from it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from oneshot.datasets import (
 from oneshot.distributed import Ranks
 from oneshot.evaluation import supernet_top1, top1
 from oneshot.interface import OneShotSpace
+from oneshot.memory import MemoryBudgetError, device_budget, plan_memory, step_need
 from oneshot.plugin import retrain_checkpoint
 from oneshot.progress import EventLog
 from oneshot.proxy_scoring import minibatch, score_untrained
@@ -42,8 +44,24 @@ from oneshot.runtime import Runtime, select_runtime
 from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
 from oneshot.transforms import mixup_cutmix
 
-#: search-val images kept on the device between candidate evaluations, at most (bytes)
+#: search-val images kept as uint8 on the device between candidate evaluations, at most
+#: (bytes); a larger split is kept in host memory (pinned for a GPU) up to
+#: HOST_CACHE_BYTES, and streamed from its files beyond that
 EVAL_CACHE_BYTES = 1 << 30
+HOST_CACHE_BYTES = 8 << 30
+
+
+class _Normalised:
+    """Search-val batches kept as uint8, normalised on the device as they are read
+    (exactly the float pipeline's values; a quarter of its memory)."""
+
+    def __init__(self, batches: list[tuple[Tensor, Tensor]], normalise, device) -> None:
+        self.batches, self.normalise, self.device = batches, normalise, device
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for x, y in self.batches:
+            x = x.to(self.device, non_blocking=True)
+            yield self.normalise(x), y.to(self.device, non_blocking=True)
 
 
 class OneShotWorkbench(Workbench):
@@ -62,8 +80,11 @@ class OneShotWorkbench(Workbench):
         num_workers: int = 0,
         log: EventLog | None = None,
         ranks: Ranks | None = None,
+        memory_gib: float | None = None,
+        accumulation: str = "auto",
     ) -> None:
         self.plugin, self.recipe, self.seed = plugin, recipe, seed
+        self.memory_gib, self.accumulation = memory_gib, accumulation
         self.run_dir = Path(run_dir)
         self.runtime = runtime or select_runtime("auto")
         self.data_spec, self.download, self.num_workers = data, download, num_workers
@@ -99,33 +120,43 @@ class OneShotWorkbench(Workbench):
                 self.ranks.barrier()
         return self._data[augment]
 
-    def _eval_split(self) -> Dataset:
-        """The search-validation images one evaluation uses: the whole split, or under
-        `eval.max_images` a seeded class-stratified draw (the same for every path)."""
-        val = self.data().val
+    def _eval_split(self, val: Dataset | None = None) -> Dataset:
+        """The search-validation images one evaluation uses (of `val`, by default the
+        split's floats): the whole split, or under `eval.max_images` a seeded
+        class-stratified draw (the same for every path)."""
+        val = self.data().val if val is None else val
         cap = self.recipe.eval.max_images
         if cap is None or cap >= len(val):
             return val
-        return Subset(val, stratified_sample(val.targets, cap, self.seed).tolist())
+        return Subset(val, stratified_sample(self.data().val.targets, cap, self.seed).tolist())
 
     def _val_loader(self):
         return self._loader(self._eval_split(), self.recipe.eval.batch_size)
 
     def _search_val(self) -> Iterable[tuple[Tensor, Tensor]]:
-        """The search-val images of every candidate evaluation: decoded once and kept on
-        the device when they fit `EVAL_CACHE_BYTES` (a search evaluates hundreds of
-        candidates on the same images), else a loader that decodes them each time."""
+        """The search-val images of every candidate evaluation, decoded once: kept as
+        uint8 on the device when they fit `EVAL_CACHE_BYTES` (a search evaluates
+        hundreds of candidates on the same images), else in host memory (pinned for a
+        GPU) up to `HOST_CACHE_BYTES`, normalised on the device batch by batch; a split
+        larger still is streamed from its files by the loader each time."""
         if self._eval_batches is None:
-            kept, size = [], 0
-            for x, y in self._val_loader():
-                size += x.nelement() * x.element_size()
-                if size > EVAL_CACHE_BYTES:
-                    self._eval_batches = []  # too large: stream (decided once)
-                    break
-                kept.append((x.to(self.runtime.device), y.to(self.runtime.device)))
-            else:
-                self._eval_batches = kept
-        return self._eval_batches or self._val_loader()
+            data = self.data()
+            raw = self._eval_split(data.val_uint8)
+            size = len(raw) * data.in_chans * data.img_size**2
+            kept: list[tuple[Tensor, Tensor]] = []
+            if size <= HOST_CACHE_BYTES:
+                on_device = size <= EVAL_CACHE_BYTES
+                pin = not on_device and self.runtime.device.type == "cuda"
+                for x, y in self._loader(raw, self.recipe.eval.batch_size):
+                    if on_device:
+                        x, y = x.to(self.runtime.device), y.to(self.runtime.device)
+                    elif pin:
+                        x, y = x.pin_memory(), y.pin_memory()
+                    kept.append((x, y))
+            self._eval_batches = kept
+        if not self._eval_batches:
+            return self._val_loader()
+        return _Normalised(self._eval_batches, self.data().normalise, self.runtime.device)
 
     def _calibration_on_device(self) -> list[Tensor]:
         """The BatchNorm calibration batches, made and moved to the device once."""
@@ -230,6 +261,60 @@ class OneShotWorkbench(Workbench):
         )
         return loop
 
+    # ---- memory -------------------------------------------------------------------------
+
+    def _plan_memory(
+        self, loop: Loop, model: nn.Module, optimizer_states: int, space: Space | None = None
+    ) -> None:
+        """Fit the loop's batch to the device's memory (`oneshot.memory`), measured on
+        the model as it is (a supernet: on its largest path); the ranks agree on the most
+        micro-batches any of them needs, and a refusal on one refuses on all."""
+        budget = device_budget(self.runtime.device, self.memory_gib)
+        if budget is None:
+            return
+        if space is not None:  # a supernet: its largest path
+            model.activate(self._largest_path(space))
+        shape = self.plugin.model_input()
+        need_at, how = step_need(
+            model,
+            (shape.in_chans, shape.img_size, shape.img_size),
+            shape.num_classes,
+            self.runtime.device,
+            self.runtime.autocast,
+            optimizer_states,
+        )
+        local_batch = loop.batch_size // self.ranks.world_size
+        try:
+            plan = plan_memory(
+                loop.label,
+                local_batch,
+                budget,
+                need_at,
+                accumulation=self.accumulation,
+                measured_by=how,
+            )
+            outcome: int | str = plan.accumulation
+        except MemoryBudgetError as error:
+            outcome = str(error)
+        outcomes = self.ranks.gather([outcome], self.ranks.world_size)
+        refused = [o for o in outcomes if isinstance(o, str)]
+        if refused:
+            raise MemoryBudgetError(refused[0])
+        loop.accumulation = max(outcomes)
+        plan = replace(plan, accumulation=loop.accumulation)
+        self.log("memory_plan", plan=plan.describe(), **vars(plan))
+
+    def _largest_path(self, space: Space, samples: int = 64) -> Genotype:
+        """The costliest of `samples` seeded draws of the space by MACs (the first cost
+        metric when the space has none): the path whose step the memory plan measures."""
+        draws = [space.sample(np.random.default_rng([self.seed, i])) for i in range(samples)]
+        cost = getattr(self.plugin, "cost", None)
+        if cost is None:
+            return draws[0]
+        costs = [cost(g) for g in draws]
+        metric = "macs" if "macs" in costs[0] else next(iter(costs[0]))
+        return max(zip(draws, costs), key=lambda pair: pair[1][metric])[0]
+
     # ---- supernet -----------------------------------------------------------------------
 
     def supernet_checkpoint(self, stage: str) -> Path:
@@ -257,6 +342,7 @@ class OneShotWorkbench(Workbench):
             supernet.activate(genotype)
 
         loop.before_step = activate_random_path
+        self._plan_memory(loop, supernet, optimizer_states=1, space=space)  # SGD: momentum
         result = loop.run()
         self._supernets[stage] = supernet
         self.log("supernet_trained", stage=stage, **vars(result))
@@ -329,6 +415,7 @@ class OneShotWorkbench(Workbench):
             batch_transform=mix,
             clip_grad=recipe.clip_grad,
         )
+        self._plan_memory(loop, model, optimizer_states=2)  # AdamW: two moments
         result = loop.run()
         test = self._loader(data.test, self.recipe.eval.batch_size)
         metrics = {

@@ -308,6 +308,22 @@ def test_imagefolder_loads(tmp_path: Path) -> None:
     for ds in (d.train, d.val, d.test):
         x, _ = ds[0]
         assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+    assert_uint8_val_normalises_to_val(d)
+
+
+def assert_uint8_val_normalises_to_val(d) -> None:
+    """The uint8 search-val images kept on a device become, normalised there, exactly
+    the float pipeline's images."""
+    raw = torch.stack([d.val_uint8[i][0] for i in range(len(d.val))])
+    floats = torch.stack([d.val[i][0] for i in range(len(d.val))])
+    assert raw.dtype == torch.uint8 and torch.equal(d.normalise(raw), floats)
+    assert [d.val_uint8[i][1] for i in range(len(d.val))] == d.val.targets
+
+
+def test_uint8_search_val_of_tensor_sources_at_two_sizes() -> None:
+    for width in (CPU, TINY10):
+        d = load_data(DEFAULT_DATA, width, val_size=20)
+        assert_uint8_val_normalises_to_val(d)
 
 
 def test_imagefolder_empty_class(tmp_path: Path) -> None:

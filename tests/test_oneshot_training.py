@@ -120,7 +120,9 @@ def test_evaluation_is_a_deterministic_accuracy(trained) -> None:
 def test_search_val_and_calibration_images_are_made_once_per_run(trained, monkeypatch) -> None:
     """A search evaluates hundreds of candidates on the same images: the loaders are
     built and decoded for the first evaluation only (the images then stay on the
-    device), with the same accuracies as streaming them; too large a split streams."""
+    device as uint8, normalised there to the very values of the float pipeline), with
+    the same accuracies as streaming them; a larger split stays in host memory, and
+    one larger still streams."""
     import oneshot.workbench
 
     plugin, bench, _, _ = trained
@@ -132,9 +134,16 @@ def test_search_val_and_calibration_images_are_made_once_per_run(trained, monkey
     first = fresh.evaluate(genotypes, "flat")
     assert len(built) == 2  # search-val and calibration
     assert fresh.evaluate(genotypes, "flat") == first and len(built) == 2
-    monkeypatch.setattr(oneshot.workbench, "EVAL_CACHE_BYTES", 1)
+    cached = fresh._search_val()
+    assert all(x.dtype == torch.uint8 for x, _ in cached.batches)  # a quarter of floats
+    streamed = list(fresh._val_loader())
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(cached, streamed))  # same values
+    monkeypatch.setattr(oneshot.workbench, "EVAL_CACHE_BYTES", 1)  # in host memory
+    host = OneShotWorkbench(plugin, bench.recipe, bench.run_dir, runtime=bench.runtime)
+    assert host.evaluate(genotypes, "flat") == first and host._eval_batches
+    monkeypatch.setattr(oneshot.workbench, "HOST_CACHE_BYTES", 1)  # streamed
     streaming = OneShotWorkbench(plugin, bench.recipe, bench.run_dir, runtime=bench.runtime)
-    assert streaming.evaluate(genotypes, "flat") == first
+    assert streaming.evaluate(genotypes, "flat") == first and streaming._eval_batches == []
 
 
 def test_retraining_reports_test_top1(trained) -> None:
@@ -355,3 +364,32 @@ def test_ranks_share_out_exactly_the_single_process_batches() -> None:
         together = [i for share in shares for i in share[step * 4 : (step + 1) * 4]]
         assert sorted(together) == sorted(single[step * batch : (step + 1) * batch])
     assert single != epoch_indices(size, 5, 4, Ranks(), batch, start, stop)  # new epoch, new order
+
+
+def test_one_loader_serves_every_epoch_and_its_throughput_is_logged(tmp_path, monkeypatch) -> None:
+    """The training loader is built once (its worker processes persist across epochs),
+    loads exactly what in-process loading does, and its images/s alone are measured
+    before training and logged beside the epochs' loader waits."""
+    import oneshot.training
+    from oneshot.progress import EventLog
+
+    built = []
+    make = oneshot.training.make_loader
+    monkeypatch.setattr(
+        oneshot.training, "make_loader", lambda *a, **k: built.append(k) or make(*a, **k)
+    )
+    in_process = make_loop(tmp_path / "a")
+    in_process.log = EventLog(tmp_path / "a" / "log.jsonl")
+    result = in_process.run()
+    assert len(built) == 1 and result.epochs == 2  # one loader for both epochs
+    events = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").open()]
+    (probe,) = [e for e in events if e["event"] == "loader"]
+    assert probe["images_per_s"] == result.loader_images_per_s > 0 and probe["workers"] == 0
+    assert all(e["loader_wait_s"] >= 0 for e in events if e["event"] == "epoch")
+
+    workers = make_loop(tmp_path / "b")
+    workers.num_workers = 1
+    workers.run()
+    assert built[-1]["num_workers"] == 1 and len(built) == 2
+    for a, b in zip(in_process.model.parameters(), workers.model.parameters()):
+        assert torch.equal(a, b)
