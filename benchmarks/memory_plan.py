@@ -1,7 +1,7 @@
 """The memory plan of a width's training at the paper's batch (issue 24, item 2).
 
 What a run does before its first step (`oneshot.memory`), shown without training: one
-step of the supernet's largest path (of 64 seeded draws, by MACs) and of a preset
+step of the supernet's largest path (by MACs, `oneshot.memory.largest_path`) and of a preset
 standalone is measured at two small batches, the need at `--batch` per process is
 extrapolated, and the plan says whether it fits the device (free memory on CUDA;
 `--memory-gib` elsewhere) or how many micro-batches it takes.
@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from archspace.registry import load_space
-from oneshot.memory import MemoryBudgetError, device_budget, plan_memory, step_need
+from oneshot.memory import (
+    MemoryBudgetError,
+    device_budget,
+    largest_path,
+    plan_memory,
+    step_need,
+)
 from oneshot.runtime import select_runtime
 
 
@@ -42,10 +46,8 @@ def main() -> None:
     if budget is None:
         parser.error("on the CPU give --memory-gib: there is no device memory to read")
     shape = plugin.model_input()
-    draws = [plugin.space.sample(np.random.default_rng([0, i])) for i in range(64)]
-    largest = max(draws, key=lambda g: plugin.cost(g)["macs"])
     supernet = runtime.prepare(plugin.supernet())
-    supernet.activate(largest)
+    supernet.activate(largest_path(plugin.space, plugin.cost))
     presets = plugin.presets()  # DeiT is every head global: split 3-0 at other widths
     name = args.preset or next(n for n in presets if n.startswith(("deit", "split-3-0")))
     models = {

@@ -18,11 +18,14 @@ not fit, the run is refused (`MemoryBudgetError`, exit 2) naming the batch that 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
+
+from archspace import Genotype, Space
 
 GIB = 1 << 30
 #: the share of the device's free memory a plan may fill (allocator fragmentation,
@@ -125,6 +128,33 @@ def device_budget(device: torch.device, memory_gib: float | None) -> float | Non
     free, _ = torch.cuda.mem_get_info(device)
     cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     return (free + cached) * HEADROOM
+
+
+def largest_path(
+    space: Space, cost: Callable[[Genotype], Mapping[str, float]], seed: int = 0, samples: int = 64
+) -> Genotype:
+    """The costliest path to be found by MACs (the first cost metric where a space has
+    none): the best of `samples` seeded draws, then each free choice set in turn to the
+    option that adds the most, until no change adds any. The path a memory plan
+    measures: activations grow with the MACs."""
+
+    def size(genotype: Genotype) -> float:
+        costs = cost(genotype)
+        return costs["macs"] if "macs" in costs else next(iter(costs.values()))
+
+    draws = [space.sample(np.random.default_rng([seed, i])) for i in range(samples)]
+    best = max(draws, key=size)
+    best_size, improved = size(best), True
+    while improved:
+        improved = False
+        for position in space.free:
+            for index in range(space.counts[position]):
+                row = list(best.indices)
+                row[position] = index
+                candidate = space.canonical(row)
+                if (candidate_size := size(candidate)) > best_size:
+                    best, best_size, improved = candidate, candidate_size, True
+    return best
 
 
 def step_need(

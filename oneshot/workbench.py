@@ -35,7 +35,13 @@ from oneshot.datasets import (
 from oneshot.distributed import Ranks
 from oneshot.evaluation import supernet_top1, top1
 from oneshot.interface import OneShotSpace
-from oneshot.memory import MemoryBudgetError, device_budget, plan_memory, step_need
+from oneshot.memory import (
+    MemoryBudgetError,
+    device_budget,
+    largest_path,
+    plan_memory,
+    step_need,
+)
 from oneshot.plugin import retrain_checkpoint
 from oneshot.progress import EventLog
 from oneshot.proxy_scoring import minibatch, score_untrained
@@ -273,7 +279,7 @@ class OneShotWorkbench(Workbench):
         if budget is None:
             return
         if space is not None:  # a supernet: its largest path
-            model.activate(self._largest_path(space))
+            model.activate(largest_path(space, self.plugin.cost, self.seed))
         shape = self.plugin.model_input()
         need_at, how = step_need(
             model,
@@ -303,17 +309,6 @@ class OneShotWorkbench(Workbench):
         loop.accumulation = max(outcomes)
         plan = replace(plan, accumulation=loop.accumulation)
         self.log("memory_plan", plan=plan.describe(), **vars(plan))
-
-    def _largest_path(self, space: Space, samples: int = 64) -> Genotype:
-        """The costliest of `samples` seeded draws of the space by MACs (the first cost
-        metric when the space has none): the path whose step the memory plan measures."""
-        draws = [space.sample(np.random.default_rng([self.seed, i])) for i in range(samples)]
-        cost = getattr(self.plugin, "cost", None)
-        if cost is None:
-            return draws[0]
-        costs = [cost(g) for g in draws]
-        metric = "macs" if "macs" in costs[0] else next(iter(costs[0]))
-        return max(zip(draws, costs), key=lambda pair: pair[1][metric])[0]
 
     # ---- supernet -----------------------------------------------------------------------
 

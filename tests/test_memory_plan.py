@@ -169,3 +169,20 @@ def test_a_run_that_cannot_fit_one_image_exits_2_before_training(tmp_path) -> No
     ):
         result = CliRunner().invoke(cli, [*run[:-2], "--set", f"workbench.{bad}"])
         assert result.exit_code == 2 and named in result.output, result.output
+
+
+def test_the_largest_path_is_found_beyond_the_draws() -> None:
+    """Coordinate ascent from the best of 2 draws reaches a costliest path (2
+    draws reach none of it: it exceeds 200 other draws, and no single change adds MACs)."""
+    from glit_space import GlitPlugin
+    from oneshot.memory import largest_path
+
+    plugin = GlitPlugin(width="cpu")
+    found = largest_path(plugin.space, plugin.cost, samples=2)
+    macs = plugin.cost(found)["macs"]
+    assert all(plugin.cost(plugin.space.sample(i))["macs"] <= macs for i in range(200))
+    for position in plugin.space.free:  # no single change adds MACs
+        for index in range(plugin.space.counts[position]):
+            row = list(found.indices)
+            row[position] = index
+            assert plugin.cost(plugin.space.canonical(row))["macs"] <= macs
