@@ -36,6 +36,10 @@ PROBE_BATCH = 16
 ACCUMULATION = ("auto", "off")
 
 
+def _size(size: float) -> str:
+    return f"{size / GIB:.2f} GiB" if size >= GIB else f"{size / 2**20:.1f} MiB"
+
+
 class MemoryBudgetError(ValueError):
     """The configured batch cannot fit the device's memory as asked."""
 
@@ -60,10 +64,10 @@ class MemoryPlan:
         return self.fixed_bytes + self.per_image_bytes * batch
 
     def describe(self) -> str:
-        need = self.need(self.micro_batch) / GIB
         head = (
-            f"{self.label}: about {need:.2f} GiB of {self.budget_bytes / GIB:.2f} GiB "
-            f"({self.per_image_bytes / 2**20:.1f} MiB per image, {self.measured_by})"
+            f"{self.label}: about {_size(self.need(self.micro_batch))} of "
+            f"{_size(self.budget_bytes)} ({_size(self.per_image_bytes)} per image, "
+            f"{self.measured_by})"
         )
         if self.accumulation == 1:
             return f"{head} at batch {self.batch} per process"
@@ -104,7 +108,7 @@ def plan_memory(
     if fitting < 1:
         raise MemoryBudgetError(
             f"{plan.describe()}: even one image per step does not fit (the weights, "
-            f"gradients and optimiser state alone take about {fixed / GIB:.2f} GiB); "
+            f"gradients and optimiser state alone take about {_size(fixed)}); "
             "choose a smaller width or a device with more memory"
         )
     if accumulation == "off":
