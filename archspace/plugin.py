@@ -74,6 +74,18 @@ class Workbench(ABC):
         on a seeded minibatch of the training split. Default: this space has none."""
         raise NotImplementedError("this space's workbench computes no zero-cost proxies")
 
+    def proxy_scores_many(
+        self,
+        genotypes: Sequence[Genotype],
+        names: Sequence[str],
+        *,
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> list[dict[str, float]]:
+        """`proxy_scores` of each genotype, in order; a workbench of several processes
+        shares them out (each network scored once in the job) and gathers the results."""
+        return [self.proxy_scores(g, names, batch_size=batch_size, seed=seed) for g in genotypes]
+
 
 class SpacePlugin(ABC):
     """A search space with its cost model (and optionally its training backend).

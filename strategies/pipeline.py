@@ -243,15 +243,12 @@ class Pipeline(ABC):
         kept = self._proxy_scores[name]
 
         def score(genotypes: Sequence[Genotype]) -> list[float]:
-            fresh = 0
-            for genotype in genotypes:
-                if genotype.key not in kept:
-                    scores = self.workbench.proxy_scores(genotype, [name])
+            missing = list({g.key: g for g in genotypes if g.key not in kept}.values())
+            for start in range(0, len(missing), PROXY_SAVE_EVERY):
+                chunk = missing[start : start + PROXY_SAVE_EVERY]
+                # under torchrun the processes share each chunk out and gather it
+                for genotype, scores in zip(chunk, self.workbench.proxy_scores_many(chunk, [name])):
                     kept[genotype.key] = float(scores[name])
-                    fresh += 1
-                    if fresh % PROXY_SAVE_EVERY == 0:
-                        self.store.set_meta(meta, kept)
-            if fresh:
                 self.store.set_meta(meta, kept)
             return [kept[g.key] for g in genotypes]
 

@@ -122,3 +122,34 @@ def test_proxies_of_nb201_under_torchrun(tmp_path) -> None:
     assert not list(out.glob("*.part*"))
     timing = json.loads((out / "proxy-seconds.json").read_text())
     assert timing["synflow"][1] == 8
+
+
+def test_a_search_s_proxy_scores_are_shared_out_between_processes(monkeypatch) -> None:
+    """`shared_out` (what a torch workbench's `proxy_scores_many` does, and so the
+    zero-cost pipeline and the warm-up): each process scores its shard only, the
+    results come back in order, and a failure on another process raises here too."""
+    import oneshot.distributed
+    from archspace import EvaluatorError, FailedEvaluation
+    from oneshot.distributed import Ranks
+    from oneshot.proxy_scoring import shared_out
+
+    genotypes = GENOTYPES[:5]
+    others: list = [{"synflow": -1.0}] * 3  # what rank 0 scored: items 0, 2 and 4
+
+    def all_gather_object(parts: list, local: list) -> None:
+        parts[0], parts[1] = list(others), local
+
+    monkeypatch.setattr(oneshot.distributed.dist, "all_gather_object", all_gather_object)
+    scorer = Scorer(SingleProcess())
+
+    def score(genotype) -> dict[str, float]:
+        return scorer.proxy_scores(genotype, ["synflow"], batch_size=1, seed=0)
+
+    results = shared_out(Ranks(1, 2), genotypes, score)
+    assert scorer.scored == [g.key for g in genotypes[1::2]]  # this process's shard only
+    assert results[0::2] == others and results[1::2] == [
+        {"synflow": float(sum(g.indices)) + 7} for g in genotypes[1::2]
+    ]
+    others[1] = FailedEvaluation("rank 0: ValueError: the proxy broke")
+    with pytest.raises(EvaluatorError, match=f"{genotypes[2].key}: rank 0: ValueError"):
+        shared_out(Ranks(1, 2), genotypes, lambda g: {"synflow": 0.0})
