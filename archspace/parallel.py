@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,11 @@ class RankGroup(Protocol):
 
     def barrier(self) -> None:
         """Wait until every process got here."""
+
+    def map_each(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """`[function(x) for x in items]`, a shard per process, gathered in order on
+        every process; an item whose `function` raises comes back as a
+        `FailedEvaluation` (needed only where world_size > 1)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from archspace.constraints import Budget, Budgets
 from archspace.cost_providers import CostProvider
-from archspace.errors import FailedEvaluation
+from archspace.errors import EvaluatorError, FailedEvaluation
 from archspace.genotype import Genotype
 from archspace.latency import LatencyTableError
 from archspace.metrics import Metric, declare
@@ -82,9 +82,21 @@ class Workbench(ABC):
         batch_size: int = 64,
         seed: int = 0,
     ) -> list[dict[str, float]]:
-        """`proxy_scores` of each genotype, in order; a workbench of several processes
-        shares them out (each network scored once in the job) and gathers the results."""
-        return [self.proxy_scores(g, names, batch_size=batch_size, seed=seed) for g in genotypes]
+        """`proxy_scores` of each genotype, in order. In a job of several processes a
+        shard each, gathered by `ranks.map_each`, so that each network is scored once in
+        the job; a failure on any process raises on every one (none is left waiting in
+        a collective)."""
+
+        def score(genotype: Genotype) -> dict[str, float]:
+            return self.proxy_scores(genotype, names, batch_size=batch_size, seed=seed)
+
+        if self.ranks.world_size == 1:
+            return [score(genotype) for genotype in genotypes]
+        results = self.ranks.map_each(score, list(genotypes))
+        for genotype, result in zip(genotypes, results):
+            if isinstance(result, FailedEvaluation):
+                raise EvaluatorError(f"zero-cost proxies of {genotype.key}: {result.reason}")
+        return results
 
 
 class SpacePlugin(ABC):

@@ -16,24 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from archspace import EvaluatorError, FailedEvaluation, Genotype
 from oneshot.datasets import load_data, stratified_sample
 from oneshot.interface import ModelInput
-
-
-def shared_out(
-    ranks, genotypes: Sequence[Genotype], score: Callable[[Genotype], dict[str, float]]
-) -> list[dict[str, float]]:
-    """`score` of each genotype; in a job of several processes (`oneshot.distributed.
-    Ranks`) a shard each, gathered, so that each network is scored once in the job; a
-    failure on any process raises on every one (none is left waiting in a collective)."""
-    if ranks.world_size == 1:
-        return [score(genotype) for genotype in genotypes]
-    results = ranks.map_each(score, list(genotypes))
-    for genotype, result in zip(genotypes, results):
-        if isinstance(result, FailedEvaluation):
-            raise EvaluatorError(f"zero-cost proxies of {genotype.key}: {result.reason}")
-    return results
 
 
 def minibatch(

@@ -44,7 +44,7 @@ from oneshot.memory import (
 )
 from oneshot.plugin import retrain_checkpoint
 from oneshot.progress import EventLog
-from oneshot.proxy_scoring import minibatch, score_untrained, shared_out
+from oneshot.proxy_scoring import minibatch, score_untrained
 from oneshot.recipes import Recipe, RetrainRecipe, SupernetRecipe
 from oneshot.runtime import Runtime, select_runtime
 from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
@@ -225,21 +225,6 @@ class OneShotWorkbench(Workbench):
         images, labels = self.proxy_batch(batch_size, seed)
         return score_untrained(
             lambda: self.plugin.build(genotype), names, images, labels, seed=seed
-        )
-
-    def proxy_scores_many(
-        self,
-        genotypes: Sequence[Genotype],
-        names: Sequence[str],
-        *,
-        batch_size: int = 64,
-        seed: int = 0,
-    ) -> list[dict[str, float]]:
-        """`proxy_scores` of each genotype, a shard per process (`shared_out`)."""
-        return shared_out(
-            self.ranks,
-            genotypes,
-            lambda g: self.proxy_scores(g, names, batch_size=batch_size, seed=seed),
         )
 
     def _loop(

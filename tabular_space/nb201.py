@@ -425,23 +425,6 @@ class NasBench201Workbench(LookupWorkbench):
             lambda: self.plugin.build(genotype), names, images, labels, seed=seed
         )
 
-    def proxy_scores_many(
-        self,
-        genotypes: Sequence[Genotype],
-        names: Sequence[str],
-        *,
-        batch_size: int = 64,
-        seed: int = 0,
-    ) -> list[dict[str, float]]:
-        """`proxy_scores` of each genotype, a shard per process under torchrun."""
-        from oneshot.proxy_scoring import shared_out
-
-        return shared_out(
-            self.ranks,
-            genotypes,
-            lambda g: self.proxy_scores(g, names, batch_size=batch_size, seed=seed),
-        )
-
     def data_summary(self) -> str:
         return (
             f"nb201: CIFAR-10 accuracy ({self.plugin.accuracy}) of all {NUM_CELLS:,} cells "

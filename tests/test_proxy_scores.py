@@ -125,13 +125,12 @@ def test_proxies_of_nb201_under_torchrun(tmp_path) -> None:
 
 
 def test_a_search_s_proxy_scores_are_shared_out_between_processes(monkeypatch) -> None:
-    """`shared_out` (what a torch workbench's `proxy_scores_many` does, and so the
-    zero-cost pipeline and the warm-up): each process scores its shard only, the
-    results come back in order, and a failure on another process raises here too."""
+    """`Workbench.proxy_scores_many` (what the zero-cost pipeline and the warm-up call):
+    under torchrun each process scores its shard only, the results come back in order,
+    and a failure on another process raises here too."""
     import oneshot.distributed
-    from archspace import EvaluatorError, FailedEvaluation
+    from archspace import EvaluatorError, FailedEvaluation, Workbench
     from oneshot.distributed import Ranks
-    from oneshot.proxy_scoring import shared_out
 
     genotypes = GENOTYPES[:5]
     others: list = [{"synflow": -1.0}] * 3  # what rank 0 scored: items 0, 2 and 4
@@ -140,16 +139,15 @@ def test_a_search_s_proxy_scores_are_shared_out_between_processes(monkeypatch) -
         parts[0], parts[1] = list(others), local
 
     monkeypatch.setattr(oneshot.distributed.dist, "all_gather_object", all_gather_object)
-    scorer = Scorer(SingleProcess())
-
-    def score(genotype) -> dict[str, float]:
-        return scorer.proxy_scores(genotype, ["synflow"], batch_size=1, seed=0)
-
-    results = shared_out(Ranks(1, 2), genotypes, score)
-    assert scorer.scored == [g.key for g in genotypes[1::2]]  # this process's shard only
+    second = Scorer(Ranks(1, 2))  # the second of two processes
+    results = Workbench.proxy_scores_many(second, genotypes, ["synflow"])
+    assert second.scored == [g.key for g in genotypes[1::2]]  # this process's shard only
     assert results[0::2] == others and results[1::2] == [
         {"synflow": float(sum(g.indices)) + 7} for g in genotypes[1::2]
     ]
+    alone = Scorer(SingleProcess())
+    assert Workbench.proxy_scores_many(alone, genotypes, ["synflow"])[0::2] != others
+    assert alone.scored == [g.key for g in genotypes]
     others[1] = FailedEvaluation("rank 0: ValueError: the proxy broke")
     with pytest.raises(EvaluatorError, match=f"{genotypes[2].key}: rank 0: ValueError"):
-        shared_out(Ranks(1, 2), genotypes, lambda g: {"synflow": 0.0})
+        Workbench.proxy_scores_many(Scorer(Ranks(1, 2)), genotypes, ["synflow"])
