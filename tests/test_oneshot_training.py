@@ -379,6 +379,7 @@ def test_one_loader_serves_every_epoch_and_its_throughput_is_logged(tmp_path, mo
         oneshot.training, "make_loader", lambda *a, **k: built.append(k) or make(*a, **k)
     )
     in_process = make_loop(tmp_path / "a")
+    in_process.max_steps_per_epoch = 6  # 2 epochs of 6 steps: the probe times 4 beyond 1
     in_process.log = EventLog(tmp_path / "a" / "log.jsonl")
     result = in_process.run()
     assert len(built) == 1 and result.epochs == 2  # one loader for both epochs
@@ -388,7 +389,7 @@ def test_one_loader_serves_every_epoch_and_its_throughput_is_logged(tmp_path, mo
     assert all(e["loader_wait_s"] >= 0 for e in events if e["event"] == "epoch")
 
     workers = make_loop(tmp_path / "b")
-    workers.num_workers = 1
+    workers.num_workers, workers.max_steps_per_epoch = 1, 6
     workers.run()
     assert built[-1]["num_workers"] == 1 and len(built) == 2
     for a, b in zip(in_process.model.parameters(), workers.model.parameters()):
