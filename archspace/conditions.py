@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -111,57 +111,46 @@ class Not(Condition):
 
 
 @dataclass(frozen=True)
-class All(Condition):
-    """True when every part holds."""
+class _Combined(Condition):
+    """Parts combined by one logical operator (the subclass names it)."""
 
     parts: tuple[Condition, ...]
+    _joins: ClassVar[tuple[Callable[[Iterable[bool]], bool], np.ufunc, str, str]]
 
     def references(self) -> frozenset[str]:
         return frozenset().union(*(p.references() for p in self.parts))
 
     def bind(self, space: Space) -> tuple[RowTest, BatchTest]:
         bound = [p.bind(space) for p in self.parts]
+        join_rows, join_masks = self._joins[0], self._joins[1]
 
         def row_test(row: tuple[int, ...] | list[int]) -> bool:
-            return all(test(row) for test, _ in bound)
+            return join_rows(test(row) for test, _ in bound)
 
         def batch_test(batch: np.ndarray) -> np.ndarray:
-            return np.logical_and.reduce([mask(batch) for _, mask in bound])
+            return join_masks.reduce([mask(batch) for _, mask in bound])
 
         return row_test, batch_test
 
     def to_dict(self) -> dict[str, Any]:
-        return {"all": [p.to_dict() for p in self.parts]}
+        return {self._joins[2]: [p.to_dict() for p in self.parts]}
 
     def __str__(self) -> str:
-        return " and ".join(f"({p})" for p in self.parts)
+        return f" {self._joins[3]} ".join(f"({p})" for p in self.parts)
 
 
 @dataclass(frozen=True)
-class AnyOf(Condition):
+class All(_Combined):
+    """True when every part holds."""
+
+    _joins = (all, np.logical_and, "all", "and")
+
+
+@dataclass(frozen=True)
+class AnyOf(_Combined):
     """True when at least one part holds."""
 
-    parts: tuple[Condition, ...]
-
-    def references(self) -> frozenset[str]:
-        return frozenset().union(*(p.references() for p in self.parts))
-
-    def bind(self, space: Space) -> tuple[RowTest, BatchTest]:
-        bound = [p.bind(space) for p in self.parts]
-
-        def row_test(row: tuple[int, ...] | list[int]) -> bool:
-            return any(test(row) for test, _ in bound)
-
-        def batch_test(batch: np.ndarray) -> np.ndarray:
-            return np.logical_or.reduce([mask(batch) for _, mask in bound])
-
-        return row_test, batch_test
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"any": [p.to_dict() for p in self.parts]}
-
-    def __str__(self) -> str:
-        return " or ".join(f"({p})" for p in self.parts)
+    _joins = (any, np.logical_or, "any", "or")
 
 
 def condition_from_dict(data: Mapping[str, Any]) -> Condition:

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import click
 
-from archspace.parallel import launched_rank
 from cli.errors import friendly_errors
-from cli.progress import echo_json, study_progress
-from cli.run_cmd import _console, _say
+from cli.progress import echo_json, run_study
 from cli.runconfig import parse_sets
 from cli.train_cmd import set_option, train_overrides
 
@@ -104,12 +102,10 @@ def paper_command(table_name, width, data, profile, device, seeds, sets, out, as
         workbench=settings,
         search=search,
     )
-    console = _console()
-    say = _say(console)
-    say(f"{study.table.title}: {len(study.trainings)} rows x {seeds} seed(s) in {study.folder}")
-    with study_progress(console, "training") as advance:
-        study.run(say=say, progress=advance)
-    if launched_rank() != 0:
+    headline = (
+        f"{study.table.title}: {len(study.trainings)} rows x {seeds} seed(s) in {study.folder}"
+    )
+    if not run_study(headline, "training", study.run):
         return
     summary, paths = study.write_report()
     if as_json:

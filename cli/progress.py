@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,3 +41,35 @@ def study_progress(console: Console, label: str) -> Iterator[Callable[[int, int,
 def echo_json(summary: Any, paths: Sequence[Path]) -> None:
     """A study's `--json` output: its summary and the files it wrote."""
     click.echo(json.dumps({"summary": summary, "files": [str(p) for p in paths]}, indent=2))
+
+
+def stderr_console() -> Console:
+    """The console a command speaks on: stderr, so stdout stays for --json."""
+    return Console(stderr=True, highlight=False)
+
+
+def narrator(console: Console) -> Callable[[str], None]:
+    """say(message): timestamped lines on an interactive console, plain lines on a pipe;
+    under torchrun only rank 0 speaks for the job."""
+    if launched_rank() != 0:
+        return lambda message: None
+    interactive = console.is_terminal
+
+    def say(message: str) -> None:
+        if interactive:
+            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def run_study(headline: str, what: str, work: Callable[..., None]) -> bool:
+    """Say `headline`, then `work(say, advance)` under a progress bar of `what` (a
+    resumable study's run); True on the process that writes the report (rank 0)."""
+    console = stderr_console()
+    say = narrator(console)
+    say(headline)
+    with study_progress(console, what) as advance:
+        work(say, advance)
+    return launched_rank() == 0

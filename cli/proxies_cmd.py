@@ -10,12 +10,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from archspace.parallel import launched_rank
 from archspace.proxies import check_proxies, proxies
 from cli.errors import friendly_errors
-from cli.progress import echo_json, study_progress
+from cli.progress import echo_json, run_study
 from cli.rank_cmd import print_report
-from cli.run_cmd import _console, _say
 from cli.runconfig import parse_sets
 
 
@@ -96,14 +94,13 @@ def proxies_command(
         raise click.BadParameter("must be at least 2", param_hint="--batch")
     if (study_folder is None) == (space is None):
         raise click.UsageError("give a STUDY_FOLDER or --space (one of them)")
-    console = _console()
-    say = _say(console)
     if space is not None:
         study = _space_study(space, sets, archs, data, out, profile, batch, seed, device)
-        with study_progress(console, "scoring") as advance:
-            study.score(chosen, say=say, progress=advance)
-        if launched_rank() == 0:  # under torchrun, the main process reports
-            summary, paths = study.write_report()
+        headline = f"proxy study in {study.folder}"
+        if run_study(
+            headline, "scoring", lambda say, advance: study.score(chosen, say=say, progress=advance)
+        ):
+            summary, paths = study.write_report()  # under torchrun, the main process reports
             _print_space_study(summary, paths, as_json)
         return
     if sets or out or data or archs != "1000" or profile != "quick":
@@ -111,9 +108,11 @@ def proxies_command(
     from studies.ground_truth import GroundTruthStudy
 
     study = GroundTruthStudy.open(study_folder, device=device)
-    with study_progress(console, "scoring") as advance:
+
+    def score(say, advance) -> None:
         study.score_proxies(chosen, batch_size=batch, seed=seed, say=say, progress=advance)
-    if launched_rank() == 0:
+
+    if run_study(f"zero-cost proxies in {study.folder}", "scoring", score):
         print_report(study, as_json)
 
 

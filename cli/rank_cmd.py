@@ -8,10 +8,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from archspace.parallel import launched_rank
 from cli.errors import friendly_errors
-from cli.progress import echo_json, study_progress
-from cli.run_cmd import _console, _say
+from cli.progress import echo_json, run_study
 from cli.runconfig import parse_sets
 
 
@@ -87,12 +85,8 @@ def rank_command(runs, archs, seeds, bins, sample_seed, device, sets, out, as_js
         overrides=parse_sets(sets),
         device=device,
     )
-    console = _console()
-    say = _say(console)
-    say(f"ground-truth study in {study.folder}")
-    with study_progress(console, "retraining") as advance:
-        study.run(say=say, progress=advance)
-    if launched_rank() == 0:
+    headline = f"ground-truth study in {study.folder}"
+    if run_study(headline, "retraining", study.run):
         print_report(study, as_json)
 
 

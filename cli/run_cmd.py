@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from archspace.units import format_count
 from cli.budgets import budget_text, format_cost
 from cli.errors import friendly_errors
 from cli.names_help import NamesHelp, searcher_names, space_names, strategy_names
-from cli.progress import echo_json
+from cli.progress import echo_json, narrator, stderr_console
 from cli.runconfig import build_config, parse_sets, read_toml
 from strategies.pipeline import PipelineResult
 from strategies.run import RunConfig, load_config, start_run
@@ -102,24 +101,6 @@ def run_options(function):
     for option in reversed(RUN_OPTIONS):
         function = option(function)
     return function
-
-
-def _console() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
-def _say(console: Console):
-    if launched_rank() != 0:  # under torchrun, rank 0 speaks for the job
-        return lambda message: None
-    interactive = console.is_terminal
-
-    def say(message: str) -> None:
-        if interactive:
-            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
-        else:
-            print(message, file=sys.stderr, flush=True)
-
-    return say
 
 
 def _resolve(
@@ -222,14 +203,14 @@ def run_command(strategy, out, resume, sets, config_file, as_json, **flags) -> N
       archsearch run --profile paper --data imagefolder:/data/imagenet --budget-macs 1.4G
       archsearch run --resume runs/glit-hierarchical-ea-20261123-101500
     """
-    console = _console()
+    console = stderr_console()
     if resume is not None:
         config, run_dir = load_config(resume), resume
     else:
         config = _resolve(flags, sets, config_file, strategy=strategy)
         run_dir = out or default_out(config)
         _require_out_when_launched(out)
-    say = _say(console)
+    say = narrator(console)
     say(
         f"run folder {run_dir}: {config.strategy} on {config.space} "
         f"({json.dumps(config.space_options)}), profile {config.profile}, budget "
@@ -353,7 +334,7 @@ def compare_command(
     first = next(iter(configs.values()))
     folder = out or default_out(first, "compare")
     _require_out_when_launched(out)
-    say = _say(_console())
+    say = narrator(stderr_console())
     if len(space_names) > 1:
         say(f"comparing spaces {', '.join(space_names)} at {budget_text(first.budgets)}")
     if seeds > 1:

@@ -8,13 +8,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from archspace.parallel import launched_rank
 from archspace.plugin import DEFAULT_DATA
 from cli.arch import ARCH_HELP, resolve_arch
 from cli.errors import friendly_errors
 from cli.names_help import arch_space_option
-from cli.progress import echo_json, study_progress
-from cli.run_cmd import _console, _say
+from cli.progress import echo_json, run_study
 from cli.runconfig import parse_sets
 from strategies.statistics import interval_text
 
@@ -121,12 +119,8 @@ def train_command(
             first_seed=first_seed or 0,
             workbench={"profile": "quick", **overrides},
         )
-    console = _console()
-    say = _say(console)
-    say(f"standalone training in {training.folder}")
-    with study_progress(console, "training") as advance:
-        training.run(say=say, progress=advance)
-    if launched_rank() != 0:
+    headline = f"standalone training in {training.folder}"
+    if not run_study(headline, "training", training.run):
         return
     summary, paths = training.write_report()
     if as_json:
