@@ -302,6 +302,8 @@ class OneShotWorkbench(Workbench):
             outcome: int | str = plan.accumulation
         except MemoryBudgetError as error:
             outcome = str(error)
+        except torch.cuda.OutOfMemoryError as error:  # even the small measured steps
+            outcome = f"{loop.label}: out of memory measuring one small step: {error}"
         outcomes = self.ranks.gather([outcome], self.ranks.world_size)
         refused = [o for o in outcomes if isinstance(o, str)]
         if refused:
