@@ -42,7 +42,9 @@ class Workbench(ABC):
 
     @abstractmethod
     def train_supernet(self, space: Space, stage: str) -> Any:
-        """Train the weight-sharing supernet over (sub-)space `space`, one path per step."""
+        """Train the weight-sharing supernet over (sub-)space `space`, one path per step.
+        Returns what the run store keeps of it (a dataclass or dict); a result with a
+        `summary()` gives the line the run prints after it (speed, data loading)."""
 
     @abstractmethod
     def evaluate(self, genotypes: Sequence[Genotype], stage: str) -> list[float | FailedEvaluation]:

@@ -50,6 +50,9 @@ SYNC_EVERY = 16
 #: batches timed to measure the loader alone, beyond those its workers may hold ready
 #: (each prefetches 2): enough to see the steady rate, a second or so of decoding
 PROBE_BATCHES = 4
+#: how many times the training's images/s the loader alone should give (below it the
+#: run's output says the loader limits training)
+LOADER_MARGIN = 2.0
 
 
 class _PendingSums:
@@ -180,6 +183,19 @@ class TrainResult:
     seconds: float
     resumed_from_step: int
     loader_images_per_s: float | None = None  # the loader alone (None: too few steps)
+    accumulation: int = 1  # micro-batches per step (the memory plan's)
+
+    def summary(self) -> str:
+        """One line for the run's output: speed, the loader's own, micro-batches."""
+        line = f"{self.steps} steps, {self.images_per_s:,.0f} img/s"
+        if self.loader_images_per_s:
+            ratio = self.loader_images_per_s / max(self.images_per_s, 1e-9)
+            line += f"; the loader alone {self.loader_images_per_s:,.0f} img/s ({ratio:.1f}x)"
+            if ratio < LOADER_MARGIN:
+                line += ": it limits training, raise workbench.num_workers"
+        if self.accumulation > 1:
+            line += f"; {self.accumulation} micro-batches a step (memory plan)"
+        return line
 
 
 @dataclass
@@ -297,6 +313,7 @@ class Loop:
             seconds=seconds,
             resumed_from_step=resumed_from,
             loader_images_per_s=loader_rate,
+            accumulation=self.accumulation,
         )
 
     def _probe_loader(self, epoch: int, start: int, steps: int) -> float | None:

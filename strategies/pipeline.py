@@ -170,6 +170,8 @@ class Pipeline(ABC):
             trained = self.workbench.train_supernet(space, stage)
             if trained is not None:
                 self.store.set_meta(f"supernet:{stage}", _plain(trained))
+                if callable(summary := getattr(trained, "summary", None)):
+                    self.say(f"[{stage}] supernet trained: {summary()}")
 
             def score(genotypes: Sequence[Genotype]) -> list[float]:
                 return self.workbench.evaluate(genotypes, stage)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -278,6 +279,8 @@ def test_default_command_in_a_subprocess_then_export(tmp_path, tiny_glit) -> Non
     summary = json.loads(done.stdout)
     assert 0.0 <= summary["metrics"]["test_top1"] <= 1.0
     assert "[distribution] training the supernet" in done.stderr
+    trained = re.search(r"\[distribution\] supernet trained: \d+ steps, [\d,]+ img/s", done.stderr)
+    assert trained, done.stderr  # its speed and the loader's, said after training
     exported = invoke("export", str(out), "--out", str(tmp_path / "model.safetensors"))
     assert exported.exit_code == 0, exported.output
     assert "retrained weights" in exported.output

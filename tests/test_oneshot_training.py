@@ -4,6 +4,7 @@ checkpoints (on a GLiT supernet)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 
@@ -387,6 +388,10 @@ def test_one_loader_serves_every_epoch_and_its_throughput_is_logged(tmp_path, mo
     (probe,) = [e for e in events if e["event"] == "loader"]
     assert probe["images_per_s"] == result.loader_images_per_s > 0 and probe["workers"] == 0
     assert all(e["loader_wait_s"] >= 0 for e in events if e["event"] == "epoch")
+    assert "the loader alone" in result.summary()
+    slow = dataclasses.replace(result, images_per_s=100.0, loader_images_per_s=150.0)
+    assert "it limits training, raise workbench.num_workers" in slow.summary()
+    assert "limits" not in dataclasses.replace(slow, loader_images_per_s=250.0).summary()
 
     workers = make_loop(tmp_path / "b")
     workers.num_workers, workers.max_steps_per_epoch = 1, 6
