@@ -1,12 +1,9 @@
-"""Is a stage supernet a better ranker than the flat SPOS supernet on the same
-architectures? A paired bootstrap of the difference of their Kendall tau-b (of any two
-predictors of the study: a proxy against the stage supernet too).
+"""Does one predictor rank better than another on the same architectures? The paired
+bootstrap of `studies.rank_stats.paired_difference` over a finished study's records.
 
-Reads the `ground-truth.json` of an `archsearch rank` study whose architectures two
-supernets both scored, and for each sample resamples the architectures (the same draw
-for both supernets, so their shared truth noise cancels) to give the difference's 95%
-interval and the share of resamples where it is not positive (a one-sided bootstrap
-p-value).
+The study's own report (`ground-truth.md`) already pairs every two supernets at 1,000
+resamples; this takes any two predictors (a zero-cost proxy against the stage supernet
+too) and as many resamples as asked, from the `ground-truth.json` of `archsearch rank`.
 
     python benchmarks/premise_difference.py .bench/ranking/glit-premise-2r/ground-truth.json \
         [--predictor stage] [--against glit-spos:flat] [--metric test_top1]
@@ -21,13 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import kendalltau
 
-
-def tau_difference(rows: np.ndarray) -> float:
-    """Kendall tau-b of one predictor minus the other's, rows (truth, first, second)."""
-    truth, first, second = rows.T
-    return kendalltau(truth, first).statistic - kendalltau(truth, second).statistic
+from studies.rank_stats import paired_difference
 
 
 def main() -> None:
@@ -52,20 +44,13 @@ def main() -> None:
             continue
         truth = np.mean([seed[args.metric] for seed in arch["truth"].values()])
         pairs[stage[0]].append((truth, scores[chosen[0]], scores[chosen[1]]))
-    rng = np.random.default_rng(args.seed)
     for stage, rows in sorted(pairs.items()):
-        data = np.array(rows)
-        n = len(data)
-        observed = tau_difference(data)
-        draws = np.array(
-            [tau_difference(data[rng.integers(0, n, n)]) for _ in range(args.resamples)]
-        )
-        draws = draws[np.isfinite(draws)]
-        low, high = np.percentile(draws, [2.5, 97.5])
-        p = float(np.mean(draws <= 0))
+        truth, first, second = zip(*rows)
+        found = paired_difference(first, second, truth, resamples=args.resamples, seed=args.seed)
         print(
-            f"{stage}: {args.predictor} - {args.against} ({args.metric}, n = {n}): tau difference "
-            f"{observed:+.2f} [{low:+.2f}, {high:+.2f}], bootstrap P(difference <= 0) = {p:.3f}"
+            f"{stage}: {args.predictor} - {args.against} ({args.metric}, n = {len(rows)}): "
+            f"tau difference {found.value:+.2f} [{found.low:+.2f}, {found.high:+.2f}], "
+            f"bootstrap P(difference <= 0) = {found.p_not_better:.3f}"
         )
 
 

@@ -11,6 +11,7 @@ retraining can be expected to beat it by much.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ import numpy as np
 from archspace import SpacePlugin
 from archspace.files import write_json, write_text
 from studies.ground_truth import Plan, collect_results
-from studies.rank_stats import agreement, estimate_text, top_fraction
+from studies.rank_stats import agreement, estimate_text, paired_difference, top_fraction
 
 REPORT_FILE = "ground-truth.md"
 DATA_FILE = "ground-truth.json"
@@ -96,6 +97,7 @@ def summarise_study(results: Mapping[str, Any], resamples_seed: int = 0) -> dict
                     for m in TRUTHS
                 },
             }
+        entry["paired"] = _paired(archs, keys, entry["predictors"], resamples_seed)
         samples[sample] = entry
     return {
         "settings": plan["settings"],
@@ -104,6 +106,33 @@ def summarise_study(results: Mapping[str, Any], resamples_seed: int = 0) -> dict
         "retrained": sum(len(a["truth"]) for a in archs.values()),
         "retrainings": len(archs) * len(seeds),
     }
+
+
+def _paired(
+    archs: Mapping[str, Any], keys: Sequence[str], predictors: Mapping[str, Any], seed: int
+) -> dict[str, Any]:
+    """Every two supernets that scored the same architectures: the difference of their
+    Kendall tau against the truth, paired (the premise's question: does a stage's own
+    supernet rank its space better than the flat one?)."""
+    supernets = [label for label, row in predictors.items() if row["kind"] == "supernet"]
+    paired: dict[str, Any] = {}
+    for first, second in itertools.combinations(supernets, 2):
+        both = [k for k in keys if first in archs[k]["scores"] and second in archs[k]["scores"]]
+        if len(both) < 4:
+            continue
+        paired[f"{first} - {second}"] = {
+            "n": len(both),
+            **{
+                m: paired_difference(
+                    [archs[k]["scores"][first] for k in both],
+                    [archs[k]["scores"][second] for k in both],
+                    [_mean_truth(archs[k], m) for k in both],
+                    seed=seed,
+                ).to_dict()
+                for m in TRUTHS
+            },
+        }
+    return paired
 
 
 def markdown(summary: Mapping[str, Any]) -> str:
@@ -160,6 +189,23 @@ def markdown(summary: Mapping[str, Any]) -> str:
             ]
             lines.append(f"| {label} | {row['n']} | " + " | ".join(cells) + " |")
         lines.append("")
+        if entry.get("paired"):
+            lines += [
+                "Paired: the difference of two supernets' Kendall tau on the same "
+                "architectures (first minus second), its bootstrap 95% interval and the "
+                "share of resamples where it is not positive.",
+                "",
+                "| supernets | n | difference (test) | P(<= 0) | difference (search-val) | "
+                "P(<= 0) |",
+                "|---|---|---|---|---|---|",
+            ]
+            for label, row in entry["paired"].items():
+                cells = [
+                    f"{estimate_text(row[m])} | {_p_text(row[m]['p_not_better'])}"
+                    for m in ("test_top1", "val_top1")
+                ]
+                lines.append(f"| {label} | {row['n']} | " + " | ".join(cells) + " |")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -237,6 +283,10 @@ def write_report(
             plot_scatter(results, label, plot)
             paths.append(plot)
     return summary, paths
+
+
+def _p_text(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.3f}"
 
 
 def headline(summary: Mapping[str, Any]) -> list[str]:

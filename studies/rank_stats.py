@@ -125,3 +125,57 @@ def agreement(
         name: bootstrap(function, predicted, truth, resamples=resamples, seed=seed)
         for name, function in _statistics(len(predicted)).items()
     }
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How much better one predictor ranks than another on the same architectures:
+    the difference of their Kendall tau-b with its bootstrap 95% interval, and the
+    share of resamples where it is not positive (a one-sided bootstrap p-value)."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    p_not_better: float | None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def paired_difference(
+    first: Sequence[float],
+    second: Sequence[float],
+    truth: Sequence[float],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Difference:
+    """Kendall tau of `first` minus that of `second`, both against `truth`, the
+    architectures resampled together for both (the noise of the truth, shared by the
+    two, cancels in the difference: the test for "this supernet ranks better")."""
+    a, b, t = (np.asarray(values, dtype=float) for values in (first, second, truth))
+
+    def difference(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+        taus = kendall_tau(x, z), kendall_tau(y, z)
+        return math.nan if None in taus else taus[0] - taus[1]
+
+    value = difference(a, b, t)
+    if math.isnan(value) or len(a) < 4:
+        return Difference(None if math.isnan(value) else value, None, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap(
+            (a, b, t),
+            difference,
+            paired=True,
+            vectorized=False,
+            n_resamples=resamples,
+            method="percentile",
+            random_state=np.random.default_rng(seed),
+        )
+    values = np.asarray(result.bootstrap_distribution, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < resamples // 2:
+        return Difference(value, None, None, None)
+    low, high = (float(v) for v in np.percentile(values, [2.5, 97.5]))
+    return Difference(value, low, high, float(np.mean(values <= 0)))

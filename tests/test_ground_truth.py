@@ -243,3 +243,32 @@ def test_study_on_the_example_torch_space_through_the_library(tmp_path) -> None:
     assert {"run:flat", "macs"} <= set(sample["predictors"])
     assert all(p.exists() for p in paths)
     assert study.recipe == {"retrain.max_steps_per_epoch": 5}
+
+
+def test_the_report_tests_two_supernets_on_the_same_architectures() -> None:
+    """The premise's question gets a paired test in the report: one supernet that ranks
+    the truth well and one that ranks at random, on the same 12 architectures."""
+    from studies.ground_truth_report import markdown
+    from studies.rank_stats import paired_difference
+
+    rng = np.random.default_rng(0)
+    truth = np.linspace(0.6, 0.8, 12)
+    archs = {
+        f"a{i}": {
+            "truth": {s: {"val_top1": t + 0.01 * s, "test_top1": t - 0.01 * s} for s in (0, 1)},
+            "scores": {"stage": t + rng.normal(0, 0.01), "flat": rng.random()},
+            "costs": {"macs": float(i)},
+        }
+        for i, t in enumerate(truth)
+    }
+    settings = {"runs": ["r"], "archs": 12, "metric": "macs", "bins": 1, "budgets": {},
+                "retrain_overrides": {}}  # fmt: skip
+    plan = {"samples": {"detail": list(archs)}, "seeds": [0, 1], "settings": settings,
+            "supernets": [{"label": "stage"}, {"label": "flat"}]}  # fmt: skip
+    summary = summarise_study({"plan": plan, "archs": archs})
+    row = summary["samples"]["detail"]["paired"]["stage - flat"]
+    assert row["n"] == 12 and row["test_top1"]["value"] > 0.5
+    assert row["test_top1"]["low"] > 0 and row["test_top1"]["p_not_better"] < 0.01
+    assert "| stage - flat | 12 |" in markdown(summary)
+    same = paired_difference(truth, truth, truth)
+    assert same.value == 0 and same.p_not_better == 1.0  # never better than itself
