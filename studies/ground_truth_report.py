@@ -290,7 +290,8 @@ def _p_text(p: float | None) -> str:
 
 
 def headline(summary: Mapping[str, Any]) -> list[str]:
-    """One line per sample and predictor: Kendall tau on test with its interval."""
+    """One line per sample: each predictor's Kendall tau on test with its interval, and
+    each pair of supernets' paired difference."""
     lines = []
     for sample, entry in summary["samples"].items():
         ceiling = entry.get("ceiling", {}).get("test_top1", {}).get("kendall")
@@ -299,6 +300,11 @@ def headline(summary: Mapping[str, Any]) -> list[str]:
             + "".join(
                 f"; {label} {estimate_text(row['test_top1']['kendall'])}"
                 for label, row in entry["predictors"].items()
+            )
+            + "".join(
+                f"; paired {label}: {estimate_text(row['test_top1'])}, "
+                f"P(<= 0) {_p_text(row['test_top1']['p_not_better'])}"
+                for label, row in entry.get("paired", {}).items()
             )
         )
     return lines
