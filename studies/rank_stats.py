@@ -70,6 +70,26 @@ def _statistics(n: int) -> dict[str, Callable[[np.ndarray, np.ndarray], float | 
     }
 
 
+def _resampled(
+    statistic: Callable[..., float], data: tuple[np.ndarray, ...], resamples: int, seed: int
+) -> np.ndarray:
+    """The statistic over `resamples` paired resamples of the architectures
+    (scipy.stats.bootstrap, seeded), undefined ones (nan: all ties) dropped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples give nan
+        result = stats.bootstrap(
+            data,
+            statistic,
+            paired=True,
+            vectorized=False,
+            n_resamples=resamples,
+            method="percentile",
+            random_state=np.random.default_rng(seed),
+        )
+    values = np.asarray(result.bootstrap_distribution, dtype=float)
+    return values[np.isfinite(values)]
+
+
 def bootstrap(
     statistic: Callable[[np.ndarray, np.ndarray], float | None],
     predicted: Sequence[float],
@@ -89,24 +109,10 @@ def bootstrap(
         result = statistic(x, y)
         return math.nan if result is None else result
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate resamples (all ties) give nan
-        result = stats.bootstrap(
-            (a, b),
-            defined,
-            paired=True,
-            vectorized=False,
-            n_resamples=resamples,
-            method="percentile",
-            random_state=np.random.default_rng(seed),
-        )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    if math.isnan(low) or math.isnan(high):  # some resample undefined: use the defined ones
-        values = np.asarray(result.bootstrap_distribution, dtype=float)
-        values = values[np.isfinite(values)]
-        if len(values) < resamples // 2:
-            return Estimate(value, None, None)
-        low, high = (float(v) for v in np.percentile(values, [2.5, 97.5]))
+    values = _resampled(defined, (a, b), resamples, seed)
+    if len(values) < resamples // 2:  # mostly undefined (ties): no interval
+        return Estimate(value, None, None)
+    low, high = (float(v) for v in np.percentile(values, [2.5, 97.5]))
     return Estimate(value, low, high)
 
 
@@ -162,19 +168,7 @@ def paired_difference(
     value = difference(a, b, t)
     if math.isnan(value) or len(a) < 4:
         return Difference(None if math.isnan(value) else value, None, None, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = stats.bootstrap(
-            (a, b, t),
-            difference,
-            paired=True,
-            vectorized=False,
-            n_resamples=resamples,
-            method="percentile",
-            random_state=np.random.default_rng(seed),
-        )
-    values = np.asarray(result.bootstrap_distribution, dtype=float)
-    values = values[np.isfinite(values)]
+    values = _resampled(difference, (a, b, t), resamples, seed)
     if len(values) < resamples // 2:
         return Difference(value, None, None, None)
     low, high = (float(v) for v in np.percentile(values, [2.5, 97.5]))
