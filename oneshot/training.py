@@ -19,7 +19,6 @@ same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,8 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset, Sampler
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import Dataset
 
 from oneshot.batchnorm import synchronised_batchnorm
 from oneshot.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -39,6 +37,7 @@ from oneshot.datasets import SeededSamples, make_loader, sample_seed
 from oneshot.distributed import Ranks
 from oneshot.progress import EventLog, progress_bar
 from oneshot.runtime import Runtime
+from oneshot.sampling import EpochSampler
 
 #: the "epoch" slot of `sample_seed` for drop path and dropout at a step (rank 0; rank r
 #: takes this minus r); -1 is the MixUp/CutMix draw, epochs 0... are augmentation
@@ -87,90 +86,6 @@ class _PendingSums:
 def stochastic_seed(seed: int, step: int, rank: int) -> int:
     """The seed of drop path and dropout at a training step on a process."""
     return sample_seed(seed, STOCHASTIC_LAYERS - rank, step)
-
-
-def no_weight_decay_names(model: nn.Module) -> set[str]:
-    """Full names of the parameters a module excludes from weight decay by listing them
-    in its `no_weight_decay()` (timm's convention: names relative to that module)."""
-    names: set[str] = set()
-    for prefix, module in model.named_modules():
-        listed = getattr(module, "no_weight_decay", None)
-        if callable(listed):
-            names.update(f"{prefix}.{name}" if prefix else name for name in listed())
-    return names
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay matrices and kernels only: as in timm, not 1-D parameters (norms), biases
-    or what the model's `no_weight_decay()` names (position embedding, class token)."""
-    excluded = no_weight_decay_names(model)
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        skip = param.ndim <= 1 or name.endswith(".bias") or name in excluded
-        (no_decay if skip else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> Callable:
-    """LR multiplier: linear warm-up, then cosine from 1 down to `min_ratio`."""
-
-    def factor(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def epoch_indices(
-    size: int, seed: int, epoch: int, ranks: Ranks, local_batch: int, start: int, stop: int
-) -> list[int]:
-    """This rank's sample indices for local steps [start, stop) of an epoch.
-
-    torch's DistributedSampler shuffles with (seed, epoch) and gives rank r every
-    world_size-th index from r, so local batch k of all ranks together is exactly global
-    batch k of one process: the job trains on the same batches as a single process.
-    The slice skips steps already done (resume) and those beyond an epoch cap.
-    """
-    sampler = DistributedSampler(
-        range(size),
-        num_replicas=ranks.world_size,
-        rank=ranks.rank,
-        shuffle=True,
-        seed=seed,
-        drop_last=True,
-    )
-    sampler.set_epoch(epoch)
-    return list(itertools.islice(sampler, start * local_batch, stop * local_batch))
-
-
-class EpochSampler(Sampler):
-    """This process's (epoch, index) keys for the local steps [start, stop) of the epoch
-    last `set`: one DataLoader, persistent workers included, serves every epoch (the
-    sampler is read in the main process at each pass over the loader)."""
-
-    def __init__(self, size: int, seed: int, ranks: Ranks, local_batch: int) -> None:
-        self.size, self.seed, self.ranks, self.local_batch = size, seed, ranks, local_batch
-        self.epoch = self.start = self.stop = 0
-
-    def set(self, epoch: int, start: int, stop: int) -> EpochSampler:
-        self.epoch, self.start, self.stop = epoch, start, stop
-        return self
-
-    def __iter__(self):
-        indices = epoch_indices(
-            self.size, self.seed, self.epoch, self.ranks, self.local_batch, self.start, self.stop
-        )
-        return iter([(self.epoch, index) for index in indices])
-
-    def __len__(self) -> int:
-        return (self.stop - self.start) * self.local_batch
 
 
 @dataclass

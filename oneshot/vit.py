@@ -74,7 +74,7 @@ def with_class_token(patches: Tensor, cls_token: Tensor | None, pos_embed: Tenso
 
 class TokensSkipDecay:
     """Mixed into a ViT-like module: its class token and position embedding take no
-    weight decay (`oneshot.training.param_groups` reads `no_weight_decay`)."""
+    weight decay (`oneshot.optimisation.param_groups` reads `no_weight_decay`)."""
 
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"}

@@ -42,12 +42,13 @@ from oneshot.memory import (
     plan_memory,
     step_need,
 )
+from oneshot.optimisation import param_groups, warmup_cosine
 from oneshot.plugin import retrain_checkpoint
 from oneshot.progress import EventLog
 from oneshot.proxy_scoring import minibatch, score_untrained
 from oneshot.recipes import Recipe, RetrainRecipe, SupernetRecipe
 from oneshot.runtime import Runtime, select_runtime
-from oneshot.training import Loop, TrainResult, param_groups, warmup_cosine
+from oneshot.training import Loop, TrainResult
 from oneshot.transforms import mixup_cutmix
 
 #: search-val images kept as uint8 on the device between candidate evaluations, at most

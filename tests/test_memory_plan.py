@@ -14,8 +14,9 @@ from torch.utils.data import TensorDataset
 
 from cli.main import cli
 from oneshot.memory import GIB, MemoryBudgetError, plan_memory, step_need
+from oneshot.optimisation import warmup_cosine
 from oneshot.runtime import select_runtime
-from oneshot.training import Loop, warmup_cosine
+from oneshot.training import Loop
 
 
 def linear_need(fixed: float, per_image: float):

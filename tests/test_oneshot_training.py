@@ -16,9 +16,10 @@ from torch.utils.data import TensorDataset
 
 from glit_space import GlitPlugin
 from oneshot.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from oneshot.optimisation import warmup_cosine
 from oneshot.recipes import get_recipe
 from oneshot.runtime import select_runtime
-from oneshot.training import Loop, stochastic_seed, warmup_cosine
+from oneshot.training import Loop, stochastic_seed
 from oneshot.workbench import OneShotWorkbench
 
 SMALL = {"width": "cpu", "embed_dim": 24, "depth": 2, "patch_size": 7}
@@ -355,7 +356,7 @@ def test_ranks_share_out_exactly_the_single_process_batches() -> None:
     """DistributedSampler's shares: step k of every rank together is global batch k of
     one process, also when resuming mid-epoch (start) and under an epoch cap (stop)."""
     from oneshot.distributed import Ranks
-    from oneshot.training import epoch_indices
+    from oneshot.sampling import epoch_indices
 
     size, batch, start, stop = 103, 8, 2, 9
     single = epoch_indices(size, 5, 3, Ranks(), batch, start, stop)

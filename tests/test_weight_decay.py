@@ -9,7 +9,7 @@ from torch import nn
 
 from autoformer_space import AutoFormerPlugin
 from glit_space import GlitPlugin
-from oneshot.training import param_groups
+from oneshot.optimisation import param_groups
 
 
 class Inner(nn.Module):
