@@ -27,7 +27,7 @@ from torch import nn
 
 from archspace import EvaluatorError, FailedEvaluation
 from archspace.errors import describe_error
-from archspace.parallel import leave_process_group
+from archspace.parallel import launched_world_size, leave_process_group
 
 T = TypeVar("T")
 
@@ -123,9 +123,10 @@ def model_device(model: nn.Module) -> torch.device:
 def check_launched_device(device: str) -> None:
     """Refuse one named GPU for every process of a torchrun job (they would all train on
     it: NCCL's "Duplicate GPU"); each process takes cuda:LOCAL_RANK from a plain "cuda"."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device.startswith("cuda:"):
+    world = launched_world_size()
+    if world > 1 and device.startswith("cuda:"):
         raise ValueError(
-            f"--device {device} names one GPU for all {os.environ['WORLD_SIZE']} processes of "
+            f"--device {device} names one GPU for all {world} processes of "
             "this torchrun job; use --device cuda (or auto): each process takes the GPU of "
             "its LOCAL_RANK (choose the GPUs with CUDA_VISIBLE_DEVICES)"
         )
@@ -145,8 +146,7 @@ def local_device(device: str) -> str:
 
 def init_from_env(device: torch.device | None = None) -> Ranks:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, MASTER_ADDR...)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if launched_world_size() <= 1:
         return Ranks()
     if not dist.is_initialized():
         cuda = device is not None and device.type == "cuda"
