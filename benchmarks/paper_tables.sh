@@ -7,7 +7,8 @@
 #   bash benchmarks/paper_tables.sh table4     # the search space: 3 searches + DeiT
 #   bash benchmarks/paper_tables.sh table6     # the locality module: 3 searches
 # The searches train each supernet on S = 40,960 images (320 steps of 128), as the
-# ranking studies do, and retrain their top 1 per stage with R images.
+# ranking studies do, and retrain their top 1 per stage with R images; Table 6's Conv1d
+# row is Table 4's full space, searched once for both.
 #
 # Resumes: every finished seed is kept. NPROC processes share the seeds (torchrun).
 set -euo pipefail
@@ -27,10 +28,15 @@ case "${1:-table1}" in
       --out "$OUT/table1-cpu"
     ;;
   table4 | table6)
+    # Table 4's full space and Table 6's Conv1d are the very same search: whichever
+    # table reaches it second copies the other's finished seeds
+    other=$OUT/$([ "$1" = table4 ] && echo table6 || echo table4)-cpu
+    REUSE=()
+    if [ -d "$other" ]; then REUSE=(--reuse "$other"); fi
     OMP_NUM_THREADS=1 .venv/bin/archsearch paper "$1" --width cpu --seeds "$SEEDS" \
       --data "$DATA" --device cpu "${RECIPE[@]}" --set recipe.supernet.epochs=1 \
       --set recipe.supernet.batch_size=128 --set recipe.supernet.max_steps_per_epoch=320 \
-      --set search.top_k=1 --out "$OUT/$1-cpu"
+      --set search.top_k=1 "${REUSE[@]}" --out "$OUT/$1-cpu"
     ;;
   *)
     echo "usage: $0 table1|table4|table6" >&2

@@ -59,9 +59,18 @@ def split_search_sets(
     default=None,
     help="Folder (default: paper-TABLE-WIDTH); the same --out resumes.",
 )
+@click.option(
+    "--reuse",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A folder (e.g. another table's --out) whose finished runs a search row takes "
+    "instead of running the very same search again. Repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @friendly_errors
-def paper_command(table_name, width, data, profile, device, seeds, sets, out, as_json) -> None:
+def paper_command(
+    table_name, width, data, profile, device, seeds, sets, out, reuse, as_json
+) -> None:
     """Run one of the GLiT paper's tables and set it beside the paper's figures.
 
     table1: every block's 3 heads split alike between self-attention and Conv1d (3-0,
@@ -77,13 +86,15 @@ def paper_command(table_name, width, data, profile, device, seeds, sets, out, as
 
     The table gives MACs, params, test top-1 mean, sd and 95% interval, the paper's
     ImageNet top-1 and whether the rows' order is the paper's. Every finished seed is
-    kept: the same command resumes. table5 is a comparison of search strategies: it
+    kept: the same command resumes; a search row whose very run finished under a --reuse
+    folder is copied from there. table5 is a comparison of search strategies: it
     prints the `compare` command that runs it.
 
     \b
     Examples:
       archsearch paper table1 --data fashion-mnist:/usr/share/datasets/fashion-mnist
       archsearch paper table3 --width tiny --profile paper --data imagefolder:DIR
+      archsearch paper table6 --out t6 --reuse t4   # Conv1d: table 4's full space
     """
     from studies.paper import PaperStudy
 
@@ -101,6 +112,7 @@ def paper_command(table_name, width, data, profile, device, seeds, sets, out, as
         seeds=seeds,
         workbench=settings,
         search=search,
+        reuse=reuse,
     )
     headline = (
         f"{study.table.title}: {len(study.trainings)} rows x {seeds} seed(s) in {study.folder}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,3 +298,20 @@ def load_config(run_dir: str | Path) -> RunConfig:
 def resume_run(run_dir: str | Path, **kwargs: Any) -> PipelineResult:
     """Continue the run in `run_dir` from its saved config."""
     return start_run(load_config(run_dir), run_dir, **kwargs)
+
+
+def find_finished_run(config: RunConfig, folders: Iterable[str | Path]) -> Path | None:
+    """A finished run of exactly `config` anywhere under `folders`, or None: studies that
+    would run the same search twice (one table's row is another's) take it instead."""
+    wanted = plain_json(config.to_dict())
+    for folder in folders:
+        for path in sorted(Path(folder).rglob(CONFIG_FILE)):
+            if not (path.parent / ARCHITECTURE_FILE).exists():
+                continue
+            try:
+                saved = load_config(path.parent)
+            except ValueError:  # not a run's config: a study's own file of that name
+                continue
+            if plain_json(saved.to_dict()) == wanted:
+                return path.parent
+    return None

@@ -16,7 +16,8 @@ numbers.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ class SearchRuns:
     """A search row: one run of `row.strategy` per seed in `folder`/seed<k>, at `width`,
     under `budgets`, with the workbench settings and the run settings `search` (search
     settings under "search", the searcher's options under "searcher", space options under
-    "space")."""
+    "space"). A seed whose very run finished under one of the `reuse` folders (another
+    table's row: Table 4's full space is Table 6's Conv1d) is copied from there."""
 
     def __init__(
         self,
@@ -121,10 +123,11 @@ class SearchRuns:
         workbench: Mapping[str, Any],
         search: Mapping[str, Mapping[str, Any]],
         budgets: Mapping[str, float],
+        reuse: Sequence[Path] = (),
     ) -> None:
         from strategies.run import RunConfig, check_config
 
-        self.row, self.folder = row, folder
+        self.row, self.folder, self.reuse = row, folder, tuple(reuse)
         settings = {k: v for k, v in workbench.items() if k != "profile"}
         implied = spaces.get("glit").data_options(settings.get("data", DEFAULT_DATA))
         self.configs = [
@@ -158,15 +161,22 @@ class SearchRuns:
         say: Callable[[str], None] = lambda message: None,
         progress: Callable[[int, int, str], None] = lambda done, total, what: None,
     ) -> None:
-        from strategies.run import ARCHITECTURE_FILE, resume_run, start_run
+        from strategies.run import ARCHITECTURE_FILE, find_finished_run, resume_run, start_run
 
         for number, config in enumerate(self.configs, start=1):
             folder = self.folder_of(config.seed)
-            if not (folder / ARCHITECTURE_FILE).exists():
-                if (folder / "config.json").exists():
-                    resume_run(folder, say=say)
-                else:
-                    start_run(config, folder, say=say)
+            if (folder / ARCHITECTURE_FILE).exists():
+                pass
+            elif (folder / "config.json").exists():
+                resume_run(folder, say=say)
+            elif (done := find_finished_run(config, self.reuse)) is not None:
+                partial = folder.with_name(folder.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)  # a copy cut short before
+                shutil.copytree(done, partial)
+                partial.rename(folder)
+                say(f"{self.row.label} seed {config.seed}: the same run finished in {done}")
+            else:
+                start_run(config, folder, say=say)
             progress(number, len(self.configs), f"{self.row.label} seed {config.seed}")
 
     def summary(self) -> dict[str, Any]:
@@ -199,7 +209,8 @@ class PaperStudy:
     """One table's rows in `folder`/<row> for `seeds` seeds each, at `width`, with the
     workbench settings `workbench` (data, profile, recipe, ...): fixed networks trained
     standalone, searches run with the run settings `search` ({"search": {...},
-    "searcher": {...}}) under DeiT's MACs at the width."""
+    "searcher": {...}}) under DeiT's MACs at the width; a search whose very run
+    finished under one of the `reuse` folders is copied from there, not run again."""
 
     def __init__(
         self,
@@ -211,6 +222,7 @@ class PaperStudy:
         workbench: Mapping[str, Any] | None = None,
         search: Mapping[str, Mapping[str, Any]] | None = None,
         space: str = "glit",
+        reuse: Sequence[str | Path] = (),
     ) -> None:
         self.table, self.folder, self.width = table(name), Path(folder), width
         if self.table.widths is not None and width not in self.table.widths:
@@ -242,6 +254,7 @@ class PaperStudy:
                 runs = SearchRuns(
                     row, self.folder / slug(row.label), width=width, seeds=seeds,
                     workbench=settings, search=search, budgets=budgets,
+                    reuse=[Path(folder) for folder in reuse],
                 )  # fmt: skip
                 self.trainings.append((row, runs))
                 continue

@@ -121,3 +121,36 @@ def test_table4_refuses_space_options_beside_its_fixed_deit(tmp_path) -> None:
         cli, ["paper", "table4", "--set=space.depth=2", f"--out={tmp_path / 'x'}"]
     )
     assert result.exit_code == 2 and "fixed networks (DeiT)" in result.output, result.output
+
+
+def test_a_search_row_takes_the_same_finished_run_of_another_table(tmp_path, tiny_data) -> None:
+    """Table 4's full space and Table 6's Conv1d are one search: with --reuse, the second
+    table copies the first's finished seed instead of searching again; a run of another
+    config (another seed, an unfinished one) is not taken."""
+    from archspace.files import write_json
+    from studies.paper import PaperStudy
+
+    workbench = {"data": tiny_data, "device": "cpu"}
+    table4 = PaperStudy("table4", tmp_path / "t4", seeds=2, workbench=workbench)
+    full = table4.trainings[-1][1]
+    finished, unfinished = full.configs
+    write_json(full.folder_of(0) / "config.json", finished.to_dict())
+    write_json(full.folder_of(0) / "architecture.json", {"costs": {"macs": 1.0}})
+    write_json(full.folder_of(1) / "config.json", unfinished.to_dict())
+
+    said = []
+    table6 = PaperStudy(
+        "table6", tmp_path / "t6", seeds=1, workbench=workbench, reuse=[table4.folder]
+    )
+    conv1d = table6.trainings[0][1]
+    conv1d.run(say=said.append)
+    copied = conv1d.folder_of(0)
+    assert json.loads((copied / "architecture.json").read_text()) == {"costs": {"macs": 1.0}}
+    assert said == [f"Conv1d seed 0: the same run finished in {full.folder_of(0)}"]
+
+    from strategies.run import find_finished_run
+
+    assert find_finished_run(unfinished, [table4.folder]) is None  # not finished
+    other = PaperStudy("table6", tmp_path / "o", seeds=1, workbench=workbench)
+    attention = other.trainings[1][1].configs[0]
+    assert find_finished_run(attention, [table4.folder, table6.folder]) is None
