@@ -10,13 +10,15 @@
 # ranking studies do, and retrain their top 1 per stage with R images; Table 6's Conv1d
 # row is Table 4's full space, searched once for both.
 #
-# Resumes: every finished seed is kept. NPROC processes share the seeds (torchrun).
+# Resumes: every finished seed is kept. Table 1: NPROC processes share the seeds
+# (torchrun); tables 4 and 6: JOBS search runs at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-.bench/paper}
 DATA=${DATA:-fashion-mnist:/usr/share/datasets/fashion-mnist}
 SEEDS=${SEEDS:-3}
-NPROC=${NPROC:-1}
+NPROC=${NPROC:-1}  # table1: torchrun processes sharing the seeds
+JOBS=${JOBS:-2}    # tables 4 and 6: search runs at once, one core each
 RECIPE=(
   --set recipe.retrain.epochs=1 --set recipe.retrain.batch_size=128
   --set recipe.retrain.max_steps_per_epoch=160 --set recipe.eval.max_images=1000
@@ -36,7 +38,7 @@ case "${1:-table1}" in
     OMP_NUM_THREADS=1 .venv/bin/archsearch paper "$1" --width cpu --seeds "$SEEDS" \
       --data "$DATA" --device cpu "${RECIPE[@]}" --set recipe.supernet.epochs=1 \
       --set recipe.supernet.batch_size=128 --set recipe.supernet.max_steps_per_epoch=320 \
-      --set search.top_k=1 "${REUSE[@]}" --out "$OUT/$1-cpu"
+      --set search.top_k=1 --jobs "$JOBS" "${REUSE[@]}" --out "$OUT/$1-cpu"
     ;;
   *)
     echo "usage: $0 table1|table4|table6" >&2

@@ -3,10 +3,12 @@ for several seeds and reported beside the paper's figures (see studies.paper).""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
+from archspace.parallel import launched_world_size
 from cli.errors import friendly_errors
 from cli.progress import echo_json, run_study
 from cli.runconfig import parse_sets
@@ -60,6 +62,13 @@ def split_search_sets(
     help="Folder (default: paper-TABLE-WIDTH); the same --out resumes.",
 )
 @click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Search runs (tables 4 and 6) in parallel processes, one core each.",
+)
+@click.option(
     "--reuse",
     multiple=True,
     type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -69,7 +78,7 @@ def split_search_sets(
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @friendly_errors
 def paper_command(
-    table_name, width, data, profile, device, seeds, sets, out, reuse, as_json
+    table_name, width, data, profile, device, seeds, sets, out, jobs, reuse, as_json
 ) -> None:
     """Run one of the GLiT paper's tables and set it beside the paper's figures.
 
@@ -103,6 +112,11 @@ def paper_command(
         return
     if seeds < 1:
         raise click.BadParameter("must be at least 1", param_hint="--seeds")
+    if jobs > 1 and launched_world_size() > 1:
+        raise click.BadParameter(
+            "parallel runs and torchrun's processes do not mix: use one or the other",
+            param_hint="--jobs",
+        )
     search, rest = split_search_sets(sets)
     settings = train_overrides(rest, data=data, profile=profile, device=device)
     study = PaperStudy(
@@ -117,7 +131,7 @@ def paper_command(
     headline = (
         f"{study.table.title}: {len(study.trainings)} rows x {seeds} seed(s) in {study.folder}"
     )
-    if not run_study(headline, "training", study.run):
+    if not run_study(headline, "training", functools.partial(study.run, jobs=jobs)):
         return
     summary, paths = study.write_report()
     if as_json:

@@ -15,12 +15,13 @@ numbers.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from archspace.plugin import DEFAULT_DATA
 from archspace.registry import lookup
 from strategies.statistics import Summary, interval_text
 from studies.standalone import StandaloneTraining, on_data
+
+if TYPE_CHECKING:
+    from strategies.run import RunConfig
 
 
 @dataclass(frozen=True)
@@ -156,28 +160,39 @@ class SearchRuns:
     def folder_of(self, seed: int) -> Path:
         return self.folder / f"seed{seed}"
 
+    def pending(self, say: Callable[[str], None] = lambda message: None) -> list[RunConfig]:
+        """The seeds still to run; a seed whose very run finished under a `reuse` folder
+        is copied from there first (atomically: a copy cut short is redone)."""
+        from strategies.run import ARCHITECTURE_FILE, CONFIG_FILE, find_finished_run
+
+        todo = []
+        for config in self.configs:
+            folder = self.folder_of(config.seed)
+            if (folder / ARCHITECTURE_FILE).exists():
+                continue
+            done = (
+                None if (folder / CONFIG_FILE).exists() else find_finished_run(config, self.reuse)
+            )
+            if done is None:
+                todo.append(config)
+                continue
+            partial = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(done, partial)
+            partial.rename(folder)
+            say(f"{self.row.label} seed {config.seed}: the same run finished in {done}")
+        return todo
+
     def run(
         self,
         say: Callable[[str], None] = lambda message: None,
         progress: Callable[[int, int, str], None] = lambda done, total, what: None,
     ) -> None:
-        from strategies.run import ARCHITECTURE_FILE, find_finished_run, resume_run, start_run
-
-        for number, config in enumerate(self.configs, start=1):
-            folder = self.folder_of(config.seed)
-            if (folder / ARCHITECTURE_FILE).exists():
-                pass
-            elif (folder / "config.json").exists():
-                resume_run(folder, say=say)
-            elif (done := find_finished_run(config, self.reuse)) is not None:
-                partial = folder.with_name(folder.name + ".partial")
-                shutil.rmtree(partial, ignore_errors=True)  # a copy cut short before
-                shutil.copytree(done, partial)
-                partial.rename(folder)
-                say(f"{self.row.label} seed {config.seed}: the same run finished in {done}")
-            else:
-                start_run(config, folder, say=say)
-            progress(number, len(self.configs), f"{self.row.label} seed {config.seed}")
+        """Run (or resume) every seed still to run, one after the other."""
+        todo = self.pending(say)
+        for number, config in enumerate(todo, start=1):
+            run_search(config.to_dict(), str(self.folder_of(config.seed)), say)
+            progress(number, len(todo), f"{self.row.label} seed {config.seed}")
 
     def summary(self) -> dict[str, Any]:
         """The answers' mean costs and their retrained top-1 over the finished seeds."""
@@ -203,6 +218,18 @@ class SearchRuns:
         options = {**self.row.space_options, **self.row.strategy_options}
         spelled = ", ".join(f"{k}={v}" for k, v in options.items())
         return f"search: {self.row.strategy}" + (f" ({spelled})" if spelled else "")
+
+
+def run_search(
+    config: Mapping[str, Any], folder: str, say: Callable[[str], None] = lambda message: None
+) -> None:
+    """Start or resume one search row's seed (a plain function: a worker process runs it)."""
+    from strategies.run import CONFIG_FILE, RunConfig, resume_run, start_run
+
+    if (Path(folder) / CONFIG_FILE).exists():
+        resume_run(folder, say=say)
+    else:
+        start_run(RunConfig.from_dict(dict(config)), folder, say=say)
 
 
 class PaperStudy:
@@ -269,11 +296,35 @@ class PaperStudy:
         self,
         say: Callable[[str], None] = lambda message: None,
         progress: Callable[[int, int, str], None] = lambda done, total, what: None,
+        jobs: int = 1,
     ) -> None:
-        """Train every row (what was finished before is kept)."""
-        for number, (row, training) in enumerate(self.trainings, start=1):
-            say(f"[{number}/{len(self.trainings)}] {self.table.name} row {row.label}")
-            training.run(say=say, progress=progress)
+        """Train every row (what was finished before is kept); with `jobs` > 1 the search
+        rows' seeds run in that many processes at once, after the fixed rows."""
+        searches = [t for _, t in self.trainings if isinstance(t, SearchRuns)]
+        if jobs <= 1 or not searches:
+            for number, (row, training) in enumerate(self.trainings, start=1):
+                say(f"[{number}/{len(self.trainings)}] {self.table.name} row {row.label}")
+                training.run(say=say, progress=progress)
+            return
+        for row, training in self.trainings:
+            if not isinstance(training, SearchRuns):
+                say(f"{self.table.name} row {row.label}")
+                training.run(say=say, progress=progress)
+        todo = [(runs, config) for runs in searches for config in runs.pending(say)]
+        say(f"{self.table.name}: {len(todo)} search run(s) in {jobs} processes")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                pool.submit(run_search, c.to_dict(), str(r.folder_of(c.seed))): (r, c)
+                for r, c in todo
+            }
+            try:
+                for number, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                    future.result()
+                    runs, config = futures[future]
+                    progress(number, len(todo), f"{runs.row.label} seed {config.seed}")
+            except BaseException:  # a failed run stops the table; the finished runs stay
+                pool.shutdown(cancel_futures=True)
+                raise
 
     def summary(self) -> dict[str, Any]:
         rows = []

@@ -78,7 +78,8 @@ def test_table5_names_the_comparison_that_runs_it() -> None:
 @pytest.mark.slow
 def test_search_tables_run_each_row_as_a_search_and_resume(tmp_path, tiny_data) -> None:
     """Table 6 end to end on a 2-block space: three searches (Conv1d, local-area
-    attention, Conv2d) under one budget, each a normal run folder, resumed as a whole."""
+    attention, Conv2d) under one budget, each a normal run folder, run in two processes,
+    resumed as a whole."""
     out = tmp_path / "t6"
     search = [
         "--set=space.depth=2",
@@ -95,7 +96,7 @@ def test_search_tables_run_each_row_as_a_search_and_resume(tmp_path, tiny_data) 
         "--set=recipe.eval.bn_batch_size=16",
     ]
     args = ["paper", "table6", "--seeds=1", f"--data={tiny_data}", *TINY, *search, f"--out={out}"]
-    result = CliRunner().invoke(cli, [*args, "--json"])
+    result = CliRunner().invoke(cli, [*args, "--jobs=2", "--json"])  # runs in 2 processes
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)["summary"]
     rows = {row["row"]: row for row in summary["rows"]}
