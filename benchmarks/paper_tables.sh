@@ -6,9 +6,11 @@
 #   bash benchmarks/paper_tables.sh table1     # the 4 head splits, SEEDS seeds each
 #   bash benchmarks/paper_tables.sh table4     # the search space: 3 searches + DeiT
 #   bash benchmarks/paper_tables.sh table6     # the locality module: 3 searches
+#   bash benchmarks/paper_tables.sh table3     # DeiT against the search (Table 4's rows)
 # The searches train each supernet on S = 40,960 images (320 steps of 128), as the
 # ranking studies do, and retrain their top 1 per stage with R images; Table 6's Conv1d
-# row is Table 4's full space, searched once for both.
+# row and Table 3's searched GLiT at the cpu width are Table 4's full space, searched
+# once for all three.
 #
 # Resumes: every finished seed is kept. Table 1: NPROC processes share the seeds
 # (torchrun); tables 4 and 6: JOBS search runs at once.
@@ -29,19 +31,23 @@ case "${1:-table1}" in
       table1 --width cpu --seeds "$SEEDS" --data "$DATA" --device cpu "${RECIPE[@]}" \
       --out "$OUT/table1-cpu"
     ;;
-  table4 | table6)
-    # Table 4's full space and Table 6's Conv1d are the very same search: whichever
-    # table reaches it second copies the other's finished seeds
-    other=$OUT/$([ "$1" = table4 ] && echo table6 || echo table4)-cpu
+  table3 | table4 | table6)
+    # one search is in all three tables (Table 4's full space, Table 6's Conv1d, Table
+    # 3's searched GLiT at this width): a table that reaches it later copies the seeds
+    # another one finished
     REUSE=()
-    if [ -d "$other" ]; then REUSE=(--reuse "$other"); fi
+    for other in table3 table4 table6; do
+      if [ "$other" != "$1" ] && [ -d "$OUT/$other-cpu" ]; then
+        REUSE+=(--reuse "$OUT/$other-cpu")
+      fi
+    done
     OMP_NUM_THREADS=1 .venv/bin/archsearch paper "$1" --width cpu --seeds "$SEEDS" \
       --data "$DATA" --device cpu "${RECIPE[@]}" --set recipe.supernet.epochs=1 \
       --set recipe.supernet.batch_size=128 --set recipe.supernet.max_steps_per_epoch=320 \
       --set search.top_k=1 --jobs "$JOBS" "${REUSE[@]}" --out "$OUT/$1-cpu"
     ;;
   *)
-    echo "usage: $0 table1|table4|table6" >&2
+    echo "usage: $0 table1|table3|table4|table6" >&2
     exit 2
     ;;
 esac

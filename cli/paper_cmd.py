@@ -84,8 +84,9 @@ def paper_command(
 
     table1: every block's 3 heads split alike between self-attention and Conv1d (3-0,
     i.e. DeiT, 2-1, 1-2, 0-3), at --width. table3: DeiT-Tiny against the searched
-    GLiT-Tiny (the tiny width). Each row is trained standalone for --seeds seeds
-    (`archsearch train`).
+    GLiT-Tiny at the tiny width; at another width, DeiT against the hierarchical search
+    there (Table 4's full space: --reuse its folder). Each fixed row is trained
+    standalone for --seeds seeds (`archsearch train`).
 
     table4 (the search space: DeiT, only the distribution searched, the NLP-NAS space,
     the full space) and table6 (the locality module: Conv1d, local-area attention,

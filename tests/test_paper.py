@@ -58,7 +58,6 @@ def test_the_report_says_whether_the_order_reproduces() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["table3", "--width=cpu"], "tiny width only"),
         (["table9"], "Invalid value for 'TABLE'"),
         (["table1", "--seeds=0"], "at least 1"),
         (["table1", "--set=space.depth=2"], "only the recipe and the workbench"),
@@ -155,3 +154,18 @@ def test_a_search_row_takes_the_same_finished_run_of_another_table(tmp_path, tin
     other = PaperStudy("table6", tmp_path / "o", seeds=1, workbench=workbench)
     attention = other.trainings[1][1].configs[0]
     assert find_finished_run(attention, [table4.folder, table6.folder]) is None
+
+
+def test_table3_at_another_width_is_deit_against_the_search_there(tmp_path, tiny_data) -> None:
+    """GLiT-Tiny exists at the tiny width only: at the cpu width Table 3 is DeiT against
+    the hierarchical search, the very run of Table 4's full space (so --reuse takes it)."""
+    from studies.paper import PaperStudy
+
+    workbench = {"data": tiny_data, "device": "cpu"}
+    tiny = PaperStudy("table3", tmp_path / "a", width="tiny", workbench=workbench)
+    assert [row.preset for row, _ in tiny.trainings] == ["deit-tiny", "glit-tiny"]
+    cpu = PaperStudy("table3", tmp_path / "b", width="cpu", workbench=workbench)
+    assert [row.label for row, _ in cpu.trainings] == ["DeiT", "GLiT (searched)"]
+    table4 = PaperStudy("table4", tmp_path / "c", width="cpu", workbench=workbench)
+    assert cpu.trainings[0][1].genotype == table4.trainings[0][1].genotype
+    assert cpu.trainings[1][1].configs == table4.trainings[-1][1].configs
