@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -48,3 +49,23 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, data: Any, *, indent: int = 2) -> None:
     """Write `data` as indented JSON (anything else as its str) atomically."""
     write_text(path, json.dumps(data, indent=indent, default=str) + "\n")
+
+
+def copy_folder(source: str | Path, target: str | Path) -> None:
+    """Copy the folder `source` to `target` (which must not exist) atomically: the copy is
+    made under a temporary name beside `target` and renamed, so a copy cut short leaves
+    no `target`, only a temporary that the next copy replaces."""
+    target = Path(target)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial)
+    os.replace(partial, target)
+
+
+def folders_holding(name: str, roots: Iterable[str | Path]) -> Iterator[Path]:
+    """Every folder under `roots` (recursively, in sorted order) holding a file `name`,
+    but for the temporaries of copies in progress (`copy_folder`)."""
+    for root in roots:
+        for path in sorted(Path(root).rglob(name)):
+            if not any(part.endswith(".partial") for part in path.parent.parts):
+                yield path.parent

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GLiT paper's tables of fixed networks (issue 22), on the full Fashion-MNIST
+# The GLiT paper's tables (issue 22), on the full Fashion-MNIST
 # (Debian's dataset-fashion-mnist) at the cpu width, the quick retraining recipe with
 # the ranking studies' image count: R = 20,480 images per training (160 steps of 128).
 #
@@ -7,10 +7,13 @@
 #   bash benchmarks/paper_tables.sh table4     # the search space: 3 searches + DeiT
 #   bash benchmarks/paper_tables.sh table6     # the locality module: 3 searches
 #   bash benchmarks/paper_tables.sh table3     # DeiT against the search (Table 4's rows)
-# The searches train each supernet on S = 40,960 images (320 steps of 128), as the
-# ranking studies do, and retrain their top 1 per stage with R images; Table 6's Conv1d
-# row and Table 3's searched GLiT at the cpu width are Table 4's full space, searched
-# once for all three.
+# The searches train each supernet on S/2 = 20,480 images (160 steps of 128) and
+# retrain their top 1 per stage with R images: a hierarchical search costs S + 2R, the
+# budget of Table 5's hierarchical-ea arm (benchmarks/ranking_study.sh table5), whose
+# seeds are the very runs of Table 4's full space, Table 6's Conv1d and Table 3's
+# searched GLiT at the cpu width: each table takes the finished ones (--reuse) from
+# Table 5's folder and from the other tables' instead of searching again (and DeiT's
+# trainings from Table 1's 3-0 row).
 #
 # Resumes: every finished seed is kept. Table 1: NPROC processes share the seeds
 # (torchrun); tables 4 and 6: JOBS search runs at once.
@@ -20,7 +23,8 @@ OUT=${OUT:-.bench/paper}
 DATA=${DATA:-fashion-mnist:/usr/share/datasets/fashion-mnist}
 SEEDS=${SEEDS:-3}
 NPROC=${NPROC:-1}  # table1: torchrun processes sharing the seeds
-JOBS=${JOBS:-2}    # tables 4 and 6: search runs at once, one core each
+JOBS=${JOBS:-2}    # tables 3, 4 and 6: search runs at once, one core each
+TABLE5=${TABLE5:-.bench/ranking/table5}
 RECIPE=(
   --set recipe.retrain.epochs=1 --set recipe.retrain.batch_size=128
   --set recipe.retrain.max_steps_per_epoch=160 --set recipe.eval.max_images=1000
@@ -32,18 +36,13 @@ case "${1:-table1}" in
       --out "$OUT/table1-cpu"
     ;;
   table3 | table4 | table6)
-    # one search is in all three tables (Table 4's full space, Table 6's Conv1d, Table
-    # 3's searched GLiT at this width): a table that reaches it later copies the seeds
-    # another one finished
     REUSE=()
-    for other in table3 table4 table6; do
-      if [ "$other" != "$1" ] && [ -d "$OUT/$other-cpu" ]; then
-        REUSE+=(--reuse "$OUT/$other-cpu")
-      fi
+    for other in "$TABLE5" "$OUT"/table{1,3,4,6}-cpu; do
+      if [ "$other" != "$OUT/$1-cpu" ] && [ -d "$other" ]; then REUSE+=(--reuse "$other"); fi
     done
     OMP_NUM_THREADS=1 .venv/bin/archsearch paper "$1" --width cpu --seeds "$SEEDS" \
       --data "$DATA" --device cpu "${RECIPE[@]}" --set recipe.supernet.epochs=1 \
-      --set recipe.supernet.batch_size=128 --set recipe.supernet.max_steps_per_epoch=320 \
+      --set recipe.supernet.batch_size=128 --set recipe.supernet.max_steps_per_epoch=160 \
       --set search.top_k=1 --jobs "$JOBS" "${REUSE[@]}" --out "$OUT/$1-cpu"
     ;;
   *)

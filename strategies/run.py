@@ -16,7 +16,7 @@ from typing import Any
 
 from archspace import RankGroup, SpacePlugin, Workbench, load_space, ranks_of
 from archspace import strategies as strategy_registry
-from archspace.files import write_json
+from archspace.files import folders_holding, write_json
 from archspace.latency import plain_json
 from strategies.pipeline import PipelineResult, check_budget
 from strategies.searchers import check_searcher, make_searcher_factory, searcher_options
@@ -304,14 +304,11 @@ def find_finished_run(config: RunConfig, folders: Iterable[str | Path]) -> Path 
     """A finished run of exactly `config` anywhere under `folders`, or None: studies that
     would run the same search twice (one table's row is another's) take it instead."""
     wanted = plain_json(config.to_dict())
-    for folder in folders:
-        for path in sorted(Path(folder).rglob(CONFIG_FILE)):
-            if not (path.parent / ARCHITECTURE_FILE).exists():
-                continue
-            try:
-                saved = load_config(path.parent)
-            except ValueError:  # not a run's config: a study's own file of that name
-                continue
-            if plain_json(saved.to_dict()) == wanted:
-                return path.parent
+    for run_dir in folders_holding(ARCHITECTURE_FILE, folders):
+        try:
+            saved = load_config(run_dir)
+        except (FileNotFoundError, ValueError):  # not a run: another file of that name
+            continue
+        if plain_json(saved.to_dict()) == wanted:
+            return run_dir
     return None

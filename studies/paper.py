@@ -20,7 +20,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archspace import load_space, spaces
-from archspace.files import write_json, write_text
+from archspace.files import copy_folder, write_json, write_text
 from archspace.plugin import DEFAULT_DATA
 from archspace.registry import lookup
 from strategies.statistics import Summary, interval_text
-from studies.standalone import StandaloneTraining, on_data
+from studies.standalone import StandaloneTraining, find_training, on_data
 
 if TYPE_CHECKING:
     from strategies.run import RunConfig
@@ -195,10 +194,7 @@ class SearchRuns:
             if done is None:
                 todo.append(config)
                 continue
-            partial = folder.with_name(folder.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.copytree(done, partial)
-            partial.rename(folder)
+            copy_folder(done, folder)
             say(f"{self.row.label} seed {config.seed}: the same run finished in {done}")
         return todo
 
@@ -271,6 +267,7 @@ class PaperStudy:
         reuse: Sequence[str | Path] = (),
     ) -> None:
         self.table, self.folder, self.width = table(name).at(width), Path(folder), width
+        self.reuse = [Path(f) for f in reuse]
         settings = dict(workbench or {})
         search = search or {}
         fixed = [r.label for r in self.table.rows if isinstance(r, Row)]
@@ -293,7 +290,7 @@ class PaperStudy:
                 runs = SearchRuns(
                     row, self.folder / slug(row.label), width=width, seeds=seeds,
                     workbench=settings, search=search, budgets=budgets,
-                    reuse=[Path(folder) for folder in reuse],
+                    reuse=self.reuse,
                 )  # fmt: skip
                 self.trainings.append((row, runs))
                 continue
@@ -304,6 +301,16 @@ class PaperStudy:
             )
             self.trainings.append((row, training))
 
+    def adopt_fixed_rows(self, say: Callable[[str], None] = lambda message: None) -> None:
+        """Copy in each fixed row not started here that a `reuse` folder trained with the
+        very same settings (Table 3's DeiT at the cpu width is Table 4's), seeds and all."""
+        for row, training in self.trainings:
+            if isinstance(training, StandaloneTraining) and not training.folder.exists():
+                done = find_training(training.settings, self.reuse)
+                if done is not None:
+                    copy_folder(done, training.folder)
+                    say(f"{row.label}: the same training is in {done}")
+
     def run(
         self,
         say: Callable[[str], None] = lambda message: None,
@@ -312,6 +319,7 @@ class PaperStudy:
     ) -> None:
         """Train every row (what was finished before is kept); with `jobs` > 1 the search
         rows' seeds run in that many processes at once, after the fixed rows."""
+        self.adopt_fixed_rows(say)
         searches = [t for _, t in self.trainings if isinstance(t, SearchRuns)]
         if jobs <= 1 or not searches:
             for number, (row, training) in enumerate(self.trainings, start=1):

@@ -12,13 +12,13 @@ exports the weights of the seed with the best search-validation top-1.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from archspace import Genotype, SpacePlugin, load_space, ranks_of
-from archspace.files import write_json, write_text
+from archspace.files import folders_holding, write_json, write_text
 from strategies.run import ARCHITECTURE_FILE, load_config
 from strategies.statistics import Summary, interval_text
 
@@ -45,6 +45,36 @@ def on_data(
     return moved, moved.space.from_dict(genotype.to_dict())
 
 
+def training_only(workbench: Mapping[str, Any]) -> dict[str, Any]:
+    """Workbench settings less the supernet's recipe, which never shapes a standalone
+    training: a row trained beside searches agrees with the same row trained alone."""
+    recipe = {
+        key: value
+        for key, value in dict(workbench.get("recipe") or {}).items()
+        if key != "supernet" and not key.startswith("supernet.")
+    }
+    return {**workbench, "recipe": recipe} if "recipe" in workbench else dict(workbench)
+
+
+def _comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A folder's saved settings as this version writes them (see `training_only`)."""
+    return {**settings, "workbench": training_only(settings.get("workbench") or {})}
+
+
+def find_training(settings: Mapping[str, Any], folders: Iterable[str | Path]) -> Path | None:
+    """A training folder with these very settings anywhere under `folders`, or None:
+    a study whose row another study trained alike takes it (and its finished seeds)."""
+    wanted = json.loads(json.dumps(settings, default=str))
+    for folder in folders_holding(SETTINGS_FILE, folders):
+        try:
+            found = json.loads((folder / SETTINGS_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if _comparable(found) == wanted:
+            return folder
+    return None
+
+
 def stage_of(seed: int) -> str:
     """The stage name a seed's training is stored under (`retrain/<stage>-<key>.pt`)."""
     return f"train-s{seed}"
@@ -69,9 +99,10 @@ class StandaloneTraining:
             raise TrainingError(f"seeds must be a positive int, got {seeds!r}")
         self.plugin, self.genotype, self.folder = plugin, genotype, Path(folder)
         self.seeds = [first_seed + k for k in range(seeds)]
-        self.workbench_settings = {k: v for k, v in (workbench or {}).items() if v is not None}
-        self.workbench_settings.pop("seed", None)  # a training's seed is its own
-        plugin.check_run_settings(self.workbench_settings)  # refused before any work
+        settings = {k: v for k, v in (workbench or {}).items() if v is not None}
+        settings.pop("seed", None)  # a training's seed is its own
+        plugin.check_run_settings(settings)  # refused before any work
+        self.workbench_settings = training_only(settings)
         self._bench: Any = None
 
     @classmethod
@@ -129,7 +160,7 @@ class StandaloneTraining:
         path = self.folder / SETTINGS_FILE
         if not path.exists():
             return
-        found = json.loads(path.read_text())
+        found = _comparable(json.loads(path.read_text()))
         differs = sorted(
             k for k in {*found, *self.settings} if found.get(k) != self.settings.get(k)
         )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from archspace.files import replacing, write_json, write_text
+from archspace.files import copy_folder, folders_holding, replacing, write_json, write_text
 
 
 def test_a_write_replaces_the_file_and_leaves_nothing_beside_it(tmp_path) -> None:
@@ -35,3 +35,16 @@ def test_keep_previous_moves_the_old_file_aside(tmp_path) -> None:
             handle.write(data)
     assert path.read_bytes() == b"second"
     assert (tmp_path / "ck.pt.prev").read_bytes() == b"first"
+
+
+def test_a_folder_copy_is_whole_or_absent_and_never_found_half_made(tmp_path) -> None:
+    source = tmp_path / "a" / "run"
+    write_json(source / "done.json", {"ok": True})
+    write_json(source / "sub" / "x.json", [1])
+    half = tmp_path / "b" / ".run.partial"  # a copy cut short before
+    write_json(half / "done.json", {"ok": False})
+    assert list(folders_holding("done.json", [tmp_path])) == [source]
+    copy_folder(source, tmp_path / "b" / "run")
+    assert not half.exists()
+    assert json.loads((tmp_path / "b" / "run" / "sub" / "x.json").read_text()) == [1]
+    assert list(folders_holding("done.json", [tmp_path / "b"])) == [tmp_path / "b" / "run"]

@@ -158,7 +158,7 @@ def test_a_search_row_takes_the_same_finished_run_of_another_table(tmp_path, tin
 
 def test_table3_at_another_width_is_deit_against_the_search_there(tmp_path, tiny_data) -> None:
     """GLiT-Tiny exists at the tiny width only: at the cpu width Table 3 is DeiT against
-    the hierarchical search, the very run of Table 4's full space (so --reuse takes it)."""
+    the hierarchical search, Table 4's DeiT and full space (so --reuse takes them)."""
     from studies.paper import PaperStudy
 
     workbench = {"data": tiny_data, "device": "cpu"}
@@ -167,5 +167,33 @@ def test_table3_at_another_width_is_deit_against_the_search_there(tmp_path, tiny
     cpu = PaperStudy("table3", tmp_path / "b", width="cpu", workbench=workbench)
     assert [row.label for row, _ in cpu.trainings] == ["DeiT", "GLiT (searched)"]
     table4 = PaperStudy("table4", tmp_path / "c", width="cpu", workbench=workbench)
-    assert cpu.trainings[0][1].genotype == table4.trainings[0][1].genotype
     assert cpu.trainings[1][1].configs == table4.trainings[-1][1].configs
+
+    from archspace.files import write_json
+
+    deit = table4.trainings[0][1]  # trained by table 4: table 3 copies it, seeds and all
+    write_json(deit.folder / "train.json", deit.settings)
+    write_json(deit.seed_path(0), {"seed": 0, "metrics": {"test_top1": 0.5}})
+    said = []
+    again = PaperStudy("table3", tmp_path / "d", workbench=workbench, reuse=[tmp_path / "c"])
+    again.adopt_fixed_rows(say=said.append)
+    assert again.trainings[0][1].seed_path(0).exists()
+    assert said == [f"DeiT: the same training is in {deit.folder}"]
+    cpu.adopt_fixed_rows()  # nothing to reuse: nothing copied
+    assert not cpu.trainings[0][1].folder.exists()
+
+
+def test_a_fixed_row_is_the_same_training_whatever_the_supernet_recipe(tmp_path, tiny_data):
+    """The supernet's recipe never shapes a standalone training: Table 4's DeiT (run with
+    the searches' supernet settings) is Table 1's 3-0 row, so --reuse takes it."""
+    from studies.paper import PaperStudy
+
+    alone = {"data": tiny_data, "device": "cpu", "recipe": {"retrain.epochs": 1}}
+    beside = {**alone, "recipe": {"retrain.epochs": 1, "supernet.epochs": 1}}
+    table1 = PaperStudy("table1", tmp_path / "a", workbench=alone)
+    table4 = PaperStudy("table4", tmp_path / "b", workbench=beside)
+    assert table1.trainings[0][1].settings == table4.trainings[0][1].settings
+    longer = PaperStudy(
+        "table4", tmp_path / "c", workbench={**beside, "recipe": {"retrain.epochs": 2}}
+    )
+    assert longer.trainings[0][1].settings != table1.trainings[0][1].settings
