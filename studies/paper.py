@@ -5,12 +5,13 @@ ImageNet top-1.
 Table 1 (head splits) and Table 3 (DeiT-Tiny against GLiT-Tiny) are fixed networks, so
 they are presets trained alike; GLiT-Tiny exists at the tiny width only, so at another
 width Table 3 is DeiT against the hierarchical search there (Table 4's first and last
-rows). Tables 4 (the search space) and 6 (the locality module)
-compare searches: a search row is one run per seed (`<out>/<row>/seed<k>`, a normal run
-folder) under the same MACs budget (DeiT's at the width, as in the paper), reported by
-its answer's retrained test top-1; Table 4's DeiT row is the fixed network. Every row
-keeps its own folder (`<out>/<row>`), so a killed table resumes row by row, seed by
-seed. The paper's figures are ImageNet top-1 at the tiny width; a row's figures here
+rows). Tables 4 (the search space) and 6 (the locality module) compare searches: a
+search row is one run per seed (`<out>/<row>/seed<k>`, a normal run folder) under the
+same MACs budget (DeiT's at the width, as in the paper), reported by its answer's
+retrained test top-1; Table 4's DeiT row is the fixed network. Every row keeps its own
+folder (`<out>/<row>`), so a killed table resumes row by row, seed by seed, and a row
+that another table (or a comparison) already ran with the same settings is copied from
+its folder (`reuse`) rather than run twice. The paper's figures are ImageNet top-1 at the tiny width; a row's figures here
 are on the data given, so what can reproduce is the ordering of the rows, not the
 numbers.
 """
