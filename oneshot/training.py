@@ -99,6 +99,7 @@ class TrainResult:
     resumed_from_step: int
     loader_images_per_s: float | None = None  # the loader alone (None: too few steps)
     accumulation: int = 1  # micro-batches per step (the memory plan's)
+    images: int = 0  # images trained on, all processes together (steps x global batch)
 
     def summary(self) -> str:
         """One line for the run's output: speed, the loader's own, micro-batches."""
@@ -229,6 +230,7 @@ class Loop:
             resumed_from_step=resumed_from,
             loader_images_per_s=loader_rate,
             accumulation=self.accumulation,
+            images=global_step * self.batch_size,
         )
 
     def _probe_loader(self, epoch: int, start: int, steps: int) -> float | None:

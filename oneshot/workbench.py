@@ -422,6 +422,7 @@ class OneShotWorkbench(Workbench):
             "train_loss": result.loss,
             "train_top1": result.accuracy,
             "train_seconds": result.seconds,
+            "train_images": float(result.images),
             "images_per_s": result.images_per_s,
         }
         self.log("retrained", stage=stage, key=genotype.key, **metrics)

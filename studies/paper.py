@@ -11,9 +11,9 @@ same MACs budget (DeiT's at the width, as in the paper), reported by its answer'
 retrained test top-1; Table 4's DeiT row is the fixed network. Every row keeps its own
 folder (`<out>/<row>`), so a killed table resumes row by row, seed by seed, and a row
 that another table (or a comparison) already ran with the same settings is copied from
-its folder (`reuse`) rather than run twice. The paper's figures are ImageNet top-1 at the tiny width; a row's figures here
-are on the data given, so what can reproduce is the ordering of the rows, not the
-numbers.
+its folder (`reuse`) rather than run twice. The paper's figures are ImageNet top-1 at
+the tiny width; a row's figures here are on the data given, so what can reproduce is
+the ordering of the rows, not the numbers.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ def run_one(label: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
     result = start_run(RunConfig.from_dict(config), folder)
     with RunStore(folder, readonly=True) as store:
         fitnesses = [e["fitness"] for e in store.evaluations()]
+        training = training_of(store)
     record = {
         "arm": label,
         "seed": config["seed"],
@@ -56,9 +57,23 @@ def run_one(label: str, config: dict[str, Any], run_dir: str) -> dict[str, Any]:
         "metrics": result.metrics,
         "costs": result.costs,
         "key": result.genotype.key,
+        "training": {**training, "seconds": result.seconds},
     }
     write_json(done, record, indent=1)
     return record
+
+
+def training_of(store: RunStore) -> dict[str, float]:
+    """Images a run trained on: its supernets' (every stage's) and its retrainings' (the
+    one-shot workbench records both; a space without training has neither), so that a
+    comparison shows whether its arms had equal training budgets."""
+    supernets = [store.meta(f"supernet:{stage}") or {} for stage in store.stages()]
+    retrains = [r["metrics"] for r in store.retrains()]
+    if not any("images" in s for s in supernets) and not any("train_images" in m for m in retrains):
+        return {}  # nothing trained, or recorded by a version that did not count
+    supernet = float(sum(s.get("images", 0) for s in supernets))
+    retrain = float(sum(m.get("train_images", 0) for m in retrains))
+    return {"supernet_images": supernet, "retrain_images": retrain, "images": supernet + retrain}
 
 
 def run_study(
@@ -92,6 +107,14 @@ def run_study(
                 say(f"{len(records)}/{len(tasks)} runs done")
     return records
 
+
+#: what a run trained, by record key and title (see `training_of`)
+TRAINING = {
+    "supernet_images": "supernet images",
+    "retrain_images": "retrained images",
+    "images": "images in all",
+    "seconds": "wall s",
+}
 
 #: final metrics summarised when the space knows no optimum (the first one leads)
 RETRAINED_METRICS = ("test_top1", "val_top1")
@@ -141,6 +164,17 @@ def summarise(
                 }
                 table[f"final:{other}"] = _section(samples, False, baseline)
     costs = sorted({name for r in records for name in r.get("costs") or {}})
+    training = {
+        name: {
+            arm: dataclasses.asdict(
+                Summary.of([r["training"][name] for r in records if r["arm"] == arm])
+            )
+            for arm in arms
+            if all(name in (r.get("training") or {}) for r in records if r["arm"] == arm)
+        }
+        for name in TRAINING
+        if any(name in (r.get("training") or {}) for r in records)
+    }
     return {
         "quantity": "regret" if lower else metric,
         "baseline": baseline,
@@ -161,6 +195,7 @@ def summarise(
             }
             for name in costs
         },
+        "training": training,
     }
 
 
@@ -264,6 +299,23 @@ def _markdown(summary: dict[str, Any]) -> str:
                 row = per_arm.get(arm)
                 shown = metric_of(name).format
                 cells.append("n/a" if row is None else f"{shown(row['mean'])} ± {shown(row['sd'])}")
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        lines.append("")
+    training = {k: v for k, v in (summary.get("training") or {}).items() if v}
+    if training:
+        lines += [
+            "## Training per run",
+            "",
+            "Arms compare fairly at equal training: images and wall time per run, mean ± sd.",
+            "",
+            "| arm | " + " | ".join(TRAINING[name] for name in training) + " |",
+            "|---|" + "---|" * len(training),
+        ]
+        for arm in summary["table"]["final"]["arms"]:
+            cells = []
+            for per_arm in training.values():
+                row = per_arm.get(arm)
+                cells.append("n/a" if row is None else f"{row['mean']:,.0f} ± {row['sd']:,.0f}")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

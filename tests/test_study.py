@@ -100,8 +100,15 @@ def test_compare_over_seeds_on_a_one_shot_space(tmp_path, tiny_glit) -> None:
         p.parent.parent.name: json.loads(p.read_text()) for p in out.glob("*/s0/config.json")
     }
     assert configs["spos"]["search"]["top_k"] == 2 and configs["random"]["search"]["top_k"] == 1
+    training = {k: {arm: v["mean"] for arm, v in d.items()} for k, d in summary["training"].items()}
+    # 3 steps of 16 per supernet: two stages, one, none (random trains no supernet)
+    assert training["supernet_images"] == {"hierarchical-ea": 96, "spos": 48, "random": 0}
+    for arm, images in training["retrain_images"].items():
+        assert images > 0 and images % 48 == 0  # whole retrainings of 3 steps of 16
+        assert training["images"][arm] == images + training["supernet_images"][arm]
     text = (out / "study.md").read_text()
     assert "retrained test top-1" in text and "MACs, mean" in text
+    assert "| spos | 48 ± 0 |" in text  # the training per run, beside the results
     assert (out / "study.png").stat().st_size > 0
 
 
