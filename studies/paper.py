@@ -32,7 +32,7 @@ from archspace import load_space, spaces
 from archspace.files import copy_folder, write_json, write_text
 from archspace.plugin import DEFAULT_DATA
 from archspace.registry import lookup
-from strategies.statistics import Summary, interval_text
+from strategies.statistics import Summary, compare_to, interval_text
 from studies.standalone import StandaloneTraining, find_training, on_data
 
 if TYPE_CHECKING:
@@ -214,16 +214,18 @@ class SearchRuns:
         """The answers' mean costs and their retrained top-1 over the finished seeds."""
         from strategies.run import ARCHITECTURE_FILE
 
-        answers = []
+        found = {}
         for config in self.configs:
             path = self.folder_of(config.seed) / ARCHITECTURE_FILE
             if path.exists():
-                answers.append(json.loads(path.read_text()))
-        if not answers:
+                found[config.seed] = json.loads(path.read_text())
+        if not found:
             raise ValueError(f"{self.folder} holds no finished run yet")
+        answers = list(found.values())
         costs = {m: float(np.mean([a["costs"][m] for a in answers])) for m in answers[0]["costs"]}
         return {
             "costs": costs,
+            "seeds": {str(seed): a["metrics"] for seed, a in found.items()},
             "summary": {
                 name: asdict(Summary.of([a["metrics"][name] for a in answers]))
                 for name in ("val_top1", "test_top1")
@@ -361,7 +363,15 @@ class PaperStudy:
                     "costs": found["costs"],
                     "test_top1": found["summary"]["test_top1"],
                     "val_top1": found["summary"]["val_top1"],
+                    "test_top1_seeds": [m["test_top1"] for m in found["seeds"].values()],
                 }
+            )
+        best = max(rows, key=lambda r: r["test_top1"]["mean"])
+        for row in rows:  # is a row's gap to the best beyond what the seeds move?
+            row["vs_best"] = (
+                None
+                if row is best
+                else asdict(compare_to(row["test_top1_seeds"], best["test_top1_seeds"]))
             )
         ours = [r["row"] for r in sorted(rows, key=lambda r: -r["test_top1"]["mean"])]
         paper = [r["row"] for r in sorted(rows, key=lambda r: -r["paper_top1"])]
@@ -385,8 +395,9 @@ def render(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# {summary['title']} (width {summary['width']})",
         "",
-        "| row | MACs | params | test top-1, mean ± sd [95% interval] (n) | paper (ImageNet) |",
-        "|---|---|---|---|---|",
+        "| row | MACs | params | test top-1, mean ± sd [95% interval] (n) | Welch p vs best "
+        "| paper (ImageNet) |",
+        "|---|---|---|---|---|---|",
     ]
     for row in summary["rows"]:
         t = row["test_top1"]
@@ -394,15 +405,25 @@ def render(summary: Mapping[str, Any]) -> str:
         lines.append(
             f"| {row['row']} | {row['costs']['macs'] / 1e6:.1f}M | "
             f"{row['costs']['params'] / 1e6:.3f}M | {100 * t['mean']:.2f} ± {100 * t['sd']:.2f}"
-            f"{interval} ({t['n']}) | {row['paper_top1']:.2f} |"
+            f"{interval} ({t['n']}) | {_versus(row)} | {row['paper_top1']:.2f} |"
         )
     order = summary["order"]
     lines += [
         "",
         f"Order by test top-1 here: {' > '.join(order['ours'])}; in the paper: "
-        f"{' > '.join(order['paper'])} ({'the same' if order['same'] else 'different'}).",
+        f"{' > '.join(order['paper'])} ({'the same' if order['same'] else 'different'}). "
+        "Welch p vs best: two-sided Welch's t-test of a row's seeds against the best "
+        "row's (n/a under 2 seeds); a large p means the seeds do not tell the two apart.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _versus(row: Mapping[str, Any]) -> str:
+    """The row's Welch p against the best row ("best" for that one)."""
+    if "vs_best" in row and row["vs_best"] is None:
+        return "best"
+    p = (row.get("vs_best") or {}).get("welch_p")
+    return "n/a" if p is None else f"{p:.2g}"
 
 
 __all__ = ["TABLES", "PaperStudy", "PaperTable", "Row", "SearchRow", "render", "table"]

@@ -32,6 +32,10 @@ def test_table1_end_to_end_and_resumed(tmp_path, tiny_data) -> None:
     assert [rows[r]["paper_top1"] for r in rows] == [72.20, 72.89, 73.98, 71.02]
     assert rows["3-0 (DeiT)"]["network"] == "split-3-0-cpu"
     assert all(row["test_top1"]["n"] == 1 for row in rows.values())
+    assert [r["vs_best"] for r in rows.values()].count(None) == 1  # the best row
+    assert all(
+        r["vs_best"] in (None, {"welch_p": None, "mannwhitney_p": None}) for r in rows.values()
+    )
     assert summary["order"]["paper"] == ["1-2", "2-1", "3-0 (DeiT)", "0-3"]
     assert sorted(summary["order"]["ours"]) == sorted(rows)
     text = (out / "table1.md").read_text()
@@ -52,7 +56,7 @@ def test_the_report_says_whether_the_order_reproduces() -> None:
         "order": {"ours": ["DeiT-Tiny"], "paper": ["DeiT-Tiny"], "same": True},
     }
     text = render(summary)
-    assert "80.00 ± 1.00 [71.00, 89.00] (2) | 72.20 |" in text and "(the same)" in text
+    assert "80.00 ± 1.00 [71.00, 89.00] (2) | n/a | 72.20 |" in text and "(the same)" in text
 
 
 @pytest.mark.parametrize(
@@ -197,3 +201,23 @@ def test_a_fixed_row_is_the_same_training_whatever_the_supernet_recipe(tmp_path,
         "table4", tmp_path / "c", workbench={**beside, "recipe": {"retrain.epochs": 2}}
     )
     assert longer.trainings[0][1].settings != table1.trainings[0][1].settings
+
+
+def test_each_row_is_tested_against_the_best(tmp_path, tiny_data) -> None:
+    """Whether an ordering reproduces depends on the seeds telling rows apart: each row
+    carries Welch's p against the best row's seeds."""
+    from archspace.files import write_json
+    from studies.paper import PaperStudy
+
+    study = PaperStudy("table1", tmp_path, seeds=2, workbench={"data": tiny_data})
+    top1 = {"3-0 (DeiT)": (0.50, 0.52), "2-1": (0.70, 0.72), "1-2": (0.71, 0.69), "0-3": (0.2, 0.9)}
+    for row, training in study.trainings:
+        for seed, value in enumerate(top1[row.label]):
+            metrics = {"val_top1": value, "test_top1": value}
+            write_json(training.seed_path(seed), {"seed": seed, "metrics": metrics})
+    rows = {r["row"]: r for r in study.summary()["rows"]}
+    assert rows["2-1"]["vs_best"] is None  # the best mean, 0.71
+    assert rows["3-0 (DeiT)"]["vs_best"]["welch_p"] < 0.05  # 20 points below, tight seeds
+    assert rows["1-2"]["vs_best"]["welch_p"] > 0.5  # within the seeds' spread
+    assert rows["0-3"]["vs_best"]["welch_p"] > 0.5  # far below, but its seeds disagree
+    assert "| best |" in render(study.summary())
