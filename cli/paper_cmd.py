@@ -66,7 +66,7 @@ def split_search_sets(
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Search runs (tables 4 and 6) in parallel processes, one core each.",
+    help="Search runs (tables 3, 4 and 6) in parallel processes, one core each.",
 )
 @click.option(
     "--reuse",

@@ -164,17 +164,7 @@ def summarise(
                 }
                 table[f"final:{other}"] = _section(samples, False, baseline)
     costs = sorted({name for r in records for name in r.get("costs") or {}})
-    training = {
-        name: {
-            arm: dataclasses.asdict(
-                Summary.of([r["training"][name] for r in records if r["arm"] == arm])
-            )
-            for arm in arms
-            if all(name in (r.get("training") or {}) for r in records if r["arm"] == arm)
-        }
-        for name in TRAINING
-        if any(name in (r.get("training") or {}) for r in records)
-    }
+    trained = [name for name in TRAINING if any(name in (r.get("training") or {}) for r in records)]
     return {
         "quantity": "regret" if lower else metric,
         "baseline": baseline,
@@ -185,18 +175,21 @@ def summarise(
         "seeds": sorted({r["seed"] for r in records}),
         "checkpoints": points,
         "table": table,
-        "costs": {
-            name: {
-                arm: dataclasses.asdict(
-                    Summary.of([r["costs"][name] for r in records if r["arm"] == arm])
-                )
-                for arm in arms
-                if all(name in (r.get("costs") or {}) for r in records if r["arm"] == arm)
-            }
-            for name in costs
-        },
-        "training": training,
+        "costs": {name: _per_arm(records, arms, "costs", name) for name in costs},
+        "training": {name: _per_arm(records, arms, "training", name) for name in trained},
     }
+
+
+def _per_arm(
+    records: Sequence[dict[str, Any]], arms: Sequence[str], field: str, name: str
+) -> dict[str, Any]:
+    """Per arm the summary of `record[field][name]`, for the arms whose every run has it."""
+    found = {}
+    for arm in arms:
+        runs = [r.get(field) or {} for r in records if r["arm"] == arm]
+        if all(name in run for run in runs):
+            found[arm] = dataclasses.asdict(Summary.of([run[name] for run in runs]))
+    return found
 
 
 def _section(samples: dict[str, list[float]], lower: bool, baseline: str | None) -> dict[str, Any]:
